@@ -1,0 +1,67 @@
+# agnes: the extension-template targets (DESIGN.md, "Make targets").
+#   make configure   Python venvs with the DuckDB hosts (2.0.0, 1.5.6, CLI 1.5.6)
+#   make debug       build/debug/agnes.duckdb_extension (+ da, agnes-server)
+#   make release     build/release/agnes.duckdb_extension (+ da, agnes-server)
+#   make test        everything CI runs
+#   make demo        sync sample data from a local server into the duckdb CLI
+#   make install     so that `LOAD agnes` works by name in each host
+#   make bench       benchmarks against the local server
+#   make clean
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := configure/venv
+VENV_OLD := configure/venv-1.5.6
+PY := $(VENV)/bin/python
+PY_OLD := $(VENV_OLD)/bin/python
+DUCKDB_CLI := $(VENV)/bin/duckdb
+CARGO ?= cargo
+
+.PHONY: all configure debug release test test-rust test-python test-sql lint install demo bench clean
+
+all: debug
+
+configure: $(VENV)/.done $(VENV_OLD)/.done
+
+$(VENV)/.done: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q -r requirements.txt
+	touch $@
+
+$(VENV_OLD)/.done:
+	$(PYTHON) -m venv $(VENV_OLD)
+	$(VENV_OLD)/bin/pip install -q duckdb==1.5.6
+	touch $@
+
+debug:
+	$(CARGO) build --workspace
+	$(PYTHON) scripts/stamp_extension.py target/debug/libagnes.so build/debug/agnes.duckdb_extension
+
+release:
+	$(CARGO) build --workspace --release
+	$(PYTHON) scripts/stamp_extension.py target/release/libagnes.so build/release/agnes.duckdb_extension
+
+test: configure debug lint test-rust test-python test-sql
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+test-rust:
+	$(CARGO) test --workspace
+
+test-python: configure debug
+	$(PY) -m pytest -q test/python
+
+# The SQL tests run on both DuckDB versions; skipped files fail the run.
+test-sql: configure debug
+	$(PY) test/sqllogictest.py --extension build/debug/agnes.duckdb_extension test/sql
+	$(PY_OLD) test/sqllogictest.py --extension build/debug/agnes.duckdb_extension test/sql
+
+install: configure release
+	$(PY) scripts/install_extension.py build/release/agnes.duckdb_extension \
+		$(PY) $(PY_OLD) $(DUCKDB_CLI)
+
+clean:
+	$(CARGO) clean
+	rm -rf build configure

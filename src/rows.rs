@@ -1,0 +1,112 @@
+//! Result rows for the table functions: declared once as columns, filled from
+//! engine reports, emitted in chunks.
+//!
+//! Each table function builds its whole result in bind (the work happens
+//! there, DESIGN.md) and streams it out here, `STANDARD_VECTOR_SIZE` rows at a
+//! time.
+
+use std::error::Error;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use duckdb::core::{DataChunkHandle, Inserter, LogicalTypeHandle, LogicalTypeId};
+use duckdb::vtab::BindInfo;
+
+/// DuckDB's vector size: a chunk never holds more rows.
+const CHUNK_ROWS: usize = 2048;
+
+/// The SQL type of a result column.
+#[derive(Clone, Copy)]
+pub enum Kind {
+    Text,
+    BigInt,
+    Bool,
+}
+
+/// One value of a result row.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cell {
+    Text(String),
+    BigInt(i64),
+    Bool(bool),
+    Null,
+}
+
+impl From<&str> for Cell {
+    fn from(s: &str) -> Self {
+        Cell::Text(s.to_string())
+    }
+}
+impl From<String> for Cell {
+    fn from(s: String) -> Self {
+        Cell::Text(s)
+    }
+}
+impl From<i64> for Cell {
+    fn from(v: i64) -> Self {
+        Cell::BigInt(v)
+    }
+}
+impl From<u64> for Cell {
+    fn from(v: u64) -> Self {
+        Cell::BigInt(i64::try_from(v).unwrap_or(i64::MAX))
+    }
+}
+impl From<bool> for Cell {
+    fn from(v: bool) -> Self {
+        Cell::Bool(v)
+    }
+}
+impl<T: Into<Cell>> From<Option<T>> for Cell {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Cell::Null, Into::into)
+    }
+}
+
+/// Declares `columns` as the function's result.
+pub fn declare(bind: &BindInfo, columns: &[(&str, Kind)]) {
+    for (name, kind) in columns {
+        let id = match kind {
+            Kind::Text => LogicalTypeId::Varchar,
+            Kind::BigInt => LogicalTypeId::Bigint,
+            Kind::Bool => LogicalTypeId::Boolean,
+        };
+        bind.add_result_column(name, LogicalTypeHandle::from(id));
+    }
+}
+
+/// A finished result, emitted chunk by chunk.
+pub struct Rows {
+    rows: Vec<Vec<Cell>>,
+}
+
+impl Rows {
+    pub fn new(rows: Vec<Vec<Cell>>) -> Self {
+        Rows { rows }
+    }
+
+    /// Writes the next chunk from `cursor` on; an empty chunk ends the scan.
+    pub fn emit(&self, cursor: &AtomicUsize, output: &mut DataChunkHandle) -> Result<(), Box<dyn Error>> {
+        let start = cursor.load(Ordering::Relaxed).min(self.rows.len());
+        let end = (start + CHUNK_ROWS).min(self.rows.len());
+        for (i, row) in self.rows[start..end].iter().enumerate() {
+            for (col, cell) in row.iter().enumerate() {
+                write_cell(output, col, i, cell);
+            }
+        }
+        output.set_len(end - start);
+        cursor.store(end, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+fn write_cell(output: &mut DataChunkHandle, col: usize, row: usize, cell: &Cell) {
+    let mut vector = output.flat_vector(col);
+    match cell {
+        Cell::Text(s) => vector.insert(row, s.as_str()),
+        // SAFETY: the column was declared BIGINT / BOOLEAN in bind, so the
+        // vector's storage is i64 / bool, and row < CHUNK_ROWS <= capacity.
+        Cell::BigInt(v) => unsafe { vector.as_mut_slice::<i64>()[row] = *v },
+        Cell::Bool(v) => unsafe { vector.as_mut_slice::<bool>()[row] = *v },
+        Cell::Null => vector.set_null(row),
+    }
+}
