@@ -1,0 +1,320 @@
+#!/usr/bin/env python3
+"""Run `test/sql/*.test` files, DuckDB's sqllogictest dialect, on the `duckdb`
+Python package of the interpreter that runs this script.
+
+Supported records (as in DuckDB's own runner):
+
+    # comment
+    require agnes                   load the extension under test
+    require-env VAR [VALUE]         skip the file unless VAR is set (to VALUE)
+    statement ok                    the SQL must succeed
+    statement error                 the SQL must fail; after `----` the message
+                                    it must contain (`<REGEX>:pattern` for a regex)
+    query ITR [nosort|rowsort|valuesort]
+                                    one letter per column (I integer, R real,
+                                    T anything); expected rows after `----`,
+                                    values separated by tabs
+    load PATH                       reopen the session on a database file
+    restart                         reopen the session on the same database
+    mode skip / mode unskip         ignore the records in between
+    halt                            stop the file here
+
+`${VAR}` is replaced from the environment, `__TEST_DIR__` by a fresh
+directory per file. Values print as DuckDB's runner prints them: NULL,
+true/false, `(empty)` for the empty string.
+
+Each file runs in a fresh in-memory database. When a file needs the local
+Agnes server (`require-env AGNES_TEST_SERVER`), the runner starts one per
+file on fresh sample data and exports AGNES_TEST_SERVER (URL),
+AGNES_TEST_DATA (its folder), AGNES_TEST_TOKEN and AGNES_TEST_ADMIN.
+
+A skipped file is a failure under --strict (what `make test` uses): a test
+that did not run proves nothing.
+
+Exit status 0 when every file passed, 1 otherwise. The last line reads
+`sqllogictest: N passed, N failed, N skipped`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+
+class Skip(Exception):
+    """The file asked to be skipped (e.g. a missing `require-env`)."""
+
+
+class Failure(Exception):
+    """A record did not behave as expected."""
+
+
+@dataclass
+class Record:
+    line: int
+    kind: str  # statement_ok, statement_error, query, require, require_env, load, restart, halt
+    args: list[str]
+    sql: str = ""
+    expected: list[str] = field(default_factory=list)
+    has_expected: bool = False
+
+
+def parse(text: str) -> list[Record]:
+    """Splits a .test file into records: a header line, SQL, `----`, expectation."""
+    records: list[Record] = []
+    lines = text.splitlines()
+    i = 0
+    skipping = False
+    while i < len(lines):
+        raw = lines[i]
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            i += 1
+            continue
+        words = stripped.split()
+        head, args, start = words[0], words[1:], i + 1
+        i += 1
+        if head == "mode":
+            skipping = args[:1] == ["skip"]
+            continue
+        if head in ("statement", "query"):
+            body: list[str] = []
+            while i < len(lines) and lines[i].strip() != "----" and lines[i].strip():
+                body.append(lines[i])
+                i += 1
+            expected: list[str] = []
+            has_expected = False
+            if i < len(lines) and lines[i].strip() == "----":
+                has_expected = True
+                i += 1
+                while i < len(lines) and lines[i].strip():
+                    expected.append(lines[i])
+                    i += 1
+            if head == "statement":
+                if args[:1] not in (["ok"], ["error"]):
+                    raise ValueError(f"line {start}: statement must be 'ok' or 'error', got {args}")
+                kind = "statement_" + args[0]
+            else:
+                if not args:
+                    raise ValueError(f"line {start}: query needs its column types, e.g. 'query IT'")
+                kind = "query"
+            rec = Record(start, kind, args, "\n".join(body), expected, has_expected)
+        elif head in ("require", "require-env", "load", "restart", "halt"):
+            rec = Record(start, head.replace("-", "_"), args)
+        else:
+            raise ValueError(f"line {start}: unknown record {head!r}")
+        if not skipping:
+            records.append(rec)
+    return records
+
+
+def substitute(text: str, env: dict[str, str]) -> str:
+    def var(m: re.Match) -> str:
+        name = m.group(1)
+        if name not in env:
+            raise Failure(f"${{{name}}} is not set")
+        return env[name]
+
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", var, text).replace("__TEST_DIR__", env["__TEST_DIR__"])
+
+
+def render(value) -> str:
+    """A value as DuckDB's sqllogictest prints it."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value if value else "(empty)"
+    if isinstance(value, float) and value.is_integer():
+        return str(value)
+    return str(value)
+
+
+def check_types(types: str, row: tuple, rec: Record) -> None:
+    for letter, value in zip(types, row):
+        if value is None:
+            continue
+        if letter == "I" and not isinstance(value, int):
+            raise Failure(f"column type I expects an integer, got {value!r}")
+        if letter == "R" and not isinstance(value, (int, float, Decimal)):
+            raise Failure(f"column type R expects a number, got {value!r}")
+
+
+class Session:
+    """One DuckDB database for a test file, reopened by `load` / `restart`."""
+
+    def __init__(self, extension: Path):
+        self.extension = extension
+        self.path = ":memory:"
+        self.loaded_agnes = False
+        self.con = self._connect()
+
+    def _connect(self):
+        return duckdb.connect(self.path, config={"allow_unsigned_extensions": "true"})
+
+    def reopen(self, path: str | None = None) -> None:
+        self.con.close()
+        if path is not None:
+            self.path = path
+        self.con = self._connect()
+        if self.loaded_agnes:
+            self.load_agnes()
+
+    def load_agnes(self) -> None:
+        self.con.execute(f"LOAD '{self.extension}'")
+        self.loaded_agnes = True
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def run_record(session: Session, rec: Record, env: dict[str, str]) -> None:
+    sql = substitute(rec.sql, env)
+    if rec.kind == "statement_ok":
+        try:
+            session.con.execute(sql)
+        except duckdb.Error as e:
+            raise Failure(f"statement failed: {e}")
+    elif rec.kind == "statement_error":
+        try:
+            session.con.execute(sql)
+        except duckdb.Error as e:
+            expect = substitute("\n".join(rec.expected), env).strip()
+            message = str(e)
+            if expect.startswith("<REGEX>:"):
+                if not re.search(expect[len("<REGEX>:"):], message, re.S):
+                    raise Failure(f"error does not match\n  expected: {expect}\n  actual:   {message}")
+            elif expect not in message:
+                raise Failure(f"error does not contain the expected text\n  expected: {expect}\n  actual:   {message}")
+            return
+        raise Failure("statement succeeded but an error was expected")
+    elif rec.kind == "query":
+        run_query(session, rec, sql, env)
+
+
+def run_query(session: Session, rec: Record, sql: str, env: dict[str, str]) -> None:
+    types, sort = rec.args[0], (rec.args[1] if len(rec.args) > 1 else "nosort")
+    try:
+        rows = session.con.execute(sql).fetchall()
+    except duckdb.Error as e:
+        raise Failure(f"query failed: {e}")
+    if rows and len(rows[0]) != len(types):
+        raise Failure(f"query returned {len(rows[0])} columns, the record declares {len(types)} ({types})")
+    for row in rows:
+        check_types(types, row, rec)
+    actual = [[render(v) for v in row] for row in rows]
+    expected = [substitute(line, env).split("\t") for line in rec.expected]
+    if sort == "rowsort":
+        actual.sort()
+        expected.sort()
+    elif sort == "valuesort":
+        actual = [[v] for v in sorted(v for row in actual for v in row)]
+        expected = [[v] for v in sorted(v for row in expected for v in row)]
+    if actual != expected:
+        show = lambda table: "\n".join("    " + "\t".join(r) for r in table) or "    (no rows)"
+        raise Failure(f"wrong result\n  expected:\n{show(expected)}\n  actual:\n{show(actual)}")
+
+
+def run_file(path: Path, extension: Path) -> str:
+    """Runs one file; returns 'passed' or 'skipped', raises Failure."""
+    records = parse(path.read_text(encoding="utf-8"))
+    test_dir = Path(tempfile.mkdtemp(prefix="agnes-slt-"))
+    env = dict(os.environ, __TEST_DIR__=str(test_dir))
+    servers = []
+    session = Session(extension)
+    current: Record | None = None
+    try:
+        for current in records:
+            if current.kind == "halt":
+                break
+            if current.kind == "require_env":
+                name, value = current.args[0], (current.args[1] if len(current.args) > 1 else None)
+                if name == "AGNES_TEST_SERVER" and name not in env:
+                    servers.append(start_server(test_dir, env))
+                if name not in env or (value is not None and env[name] != value):
+                    raise Skip(f"require-env {' '.join(current.args)}")
+            elif current.kind == "require":
+                if current.args == ["agnes"]:
+                    session.load_agnes()
+                else:
+                    session.con.execute(f"LOAD {current.args[0]}")
+            elif current.kind == "load":
+                session.reopen(substitute(current.args[0], env) if current.args else ":memory:")
+            elif current.kind == "restart":
+                session.reopen()
+            else:
+                run_record(session, current, env)
+        return "passed"
+    except Failure as e:
+        rec = current
+        raise Failure(f"{path}:{rec.line}: {e}\n  SQL:\n" + "\n".join("    " + l for l in rec.sql.splitlines()))
+    except duckdb.Error as e:
+        raise Failure(f"{path}:{current.line}: {e}")
+    finally:
+        session.close()
+        for server in servers:
+            server.stop()
+        shutil.rmtree(test_dir, ignore_errors=True)
+
+
+def start_server(test_dir: Path, env: dict[str, str]):
+    """A local Agnes server on fresh sample data, for this file only."""
+    from agnes_testkit.sample import make_sample
+    from agnes_testkit.server import LocalServer
+
+    data = test_dir / "server-data"
+    make_sample(data)
+    server = LocalServer(data)
+    server.start()
+    env.update(
+        AGNES_TEST_SERVER=server.url,
+        AGNES_TEST_DATA=str(data),
+        AGNES_TEST_TOKEN="demo-token",
+        AGNES_TEST_ADMIN=server.url + "/admin",
+    )
+    return server
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("paths", nargs="+", type=Path, help=".test files or folders of them")
+    ap.add_argument("--extension", type=Path, default=REPO / "build/debug/agnes.duckdb_extension")
+    ap.add_argument("--strict", action="store_true", help="count skipped files as failures")
+    args = ap.parse_args()
+
+    extension = args.extension.resolve()
+    files = sorted(f for p in args.paths for f in (p.rglob("*.test") if p.is_dir() else [p]))
+    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    print(f"sqllogictest: DuckDB {duckdb.__version__}, {len(files)} files, extension {extension}")
+    for f in files:
+        try:
+            outcome = run_file(f, extension)
+            print(f"  ok      {f}")
+        except Skip as e:
+            outcome = "skipped"
+            print(f"  SKIPPED {f}: {e}")
+        except (Failure, ValueError) as e:
+            outcome = "failed"
+            print(f"  FAILED  {f}\n{e}")
+        counts[outcome] += 1
+    print(f"sqllogictest: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
+    bad = counts["failed"] or not files or (args.strict and counts["skipped"])
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
