@@ -1,7 +1,31 @@
 //! The agnes sync engine.
 //!
 //! Plain Rust with no DuckDB types: the DuckDB face (`src/` of the extension)
-//! and `da` call into it and render its reports.
+//! and `da` call into it and render its reports. The database side of a sync
+//! (views, parquet footers) comes in through the `Catalog` trait.
+
+pub mod catalog;
+pub mod config;
+pub mod download;
+pub mod error;
+pub mod http;
+pub mod ids;
+pub mod layout;
+pub mod lock;
+pub mod manifest;
+pub mod plan;
+pub mod progress;
+pub mod rules;
+pub mod state;
+pub mod sync;
+
+pub use catalog::{Catalog, Existing};
+pub use config::{Overrides, Settings};
+pub use error::{Error, Result};
+pub use http::Timeouts;
+pub use plan::{Scope, Status};
+pub use progress::{NoProgress, Progress};
+pub use sync::{attach_local, inspect, sync, Action, ManifestRow, RulesOutcome, SyncOptions, SyncReport, TableOutcome};
 
 /// The version of agnes, shared by the extension, `da` and the server.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

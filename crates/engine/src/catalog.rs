@@ -1,0 +1,31 @@
+//! What the engine needs from the database it syncs into. The DuckDB face
+//! implements it; the engine never sees DuckDB types or SQL.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+/// A relation that already has a synced table's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Existing {
+    /// A view agnes created, reading this parquet path.
+    AgnesView { parquet: String },
+    /// A table or view of the user's: never replaced, never dropped.
+    UserRelation { kind: String },
+}
+
+/// The database side of a sync.
+pub trait Catalog: Sync {
+    /// Every relation in the schema where views are made, by lower-case
+    /// name (SQL identifiers are case-insensitive).
+    fn relations(&self) -> Result<HashMap<String, Existing>, String>;
+
+    /// Creates or replaces agnes's view `name` over the parquet at `parquet`.
+    fn create_view(&self, name: &str, parquet: &Path) -> Result<(), String>;
+
+    /// Drops agnes's view `name`.
+    fn drop_view(&self, name: &str) -> Result<(), String>;
+
+    /// Reads the parquet footer of `path`, returning its row count: the
+    /// structural check for a download without a content hash.
+    fn parquet_rows(&self, path: &Path) -> Result<u64, String>;
+}

@@ -1,0 +1,206 @@
+//! HTTP to the Agnes server: one client per call, connections kept alive and
+//! reused, the token only ever in the `Authorization` header, transient
+//! failures retried with backoff (CONTRACT.md §4.4).
+
+use std::io::Read;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use reqwest::header::{HeaderValue, ACCEPT_ENCODING, AUTHORIZATION, IF_NONE_MATCH};
+use reqwest::StatusCode;
+
+use crate::config::{Settings, Token};
+use crate::error::{Error, Result};
+use crate::ids::truncate;
+
+/// Waits between attempts: 0.3 s, 1 s, 3 s (CONTRACT.md §4.4).
+pub const BACKOFF: [Duration; 3] = [Duration::from_millis(300), Duration::from_millis(1000), Duration::from_millis(3000)];
+
+/// Timeouts and retry budget of a client.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// Giving up on a TCP connect; an unreachable server must not hang a hook.
+    pub connect: Duration,
+    /// Giving up on a response or a body read that stalls this long.
+    pub read: Duration,
+    /// The manifest and bundle calls stop retrying when the next wait would
+    /// end past this, so that a dead server costs seconds, not minutes.
+    pub metadata_deadline: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts { connect: Duration::from_millis(1500), read: Duration::from_secs(30), metadata_deadline: Duration::from_secs(3) }
+    }
+}
+
+/// A failed request, classified for the retry policy.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub status: Option<u16>,
+    pub transient: bool,
+    pub message: String,
+}
+
+impl Failure {
+    fn transport(e: &reqwest::Error) -> Failure {
+        // Connect, read and timeout errors are all worth another try.
+        Failure { status: None, transient: true, message: describe(e) }
+    }
+
+    pub fn io(action: &str, e: &std::io::Error) -> Failure {
+        Failure { status: None, transient: false, message: format!("{action}: {e}") }
+    }
+
+    fn from_status(status: StatusCode, response: Response) -> Failure {
+        let detail = error_detail(response);
+        Failure {
+            status: Some(status.as_u16()),
+            transient: status.is_server_error(),
+            message: match detail {
+                Some(d) => format!("HTTP {status}: {d}"),
+                None => format!("HTTP {status}"),
+            },
+        }
+    }
+}
+
+/// reqwest's message with its chain of causes, which hold the useful part
+/// ("connection refused", "operation timed out").
+fn describe(e: &reqwest::Error) -> String {
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message = format!("{message}: {text}");
+        }
+        source = cause.source();
+    }
+    message
+}
+
+/// The `detail` of a JSON error body, or an excerpt of any other body.
+fn error_detail(response: Response) -> Option<String> {
+    let mut body = Vec::new();
+    response.take(4096).read_to_end(&mut body).ok()?;
+    let text = String::from_utf8_lossy(&body);
+    let detail = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("detail").map(|d| d.as_str().map(String::from).unwrap_or_else(|| d.to_string())));
+    let detail = detail.unwrap_or_else(|| text.trim().to_string());
+    (!detail.is_empty()).then(|| truncate(&detail, 200))
+}
+
+/// The server, as seen by one sync, manifest or upload call.
+pub struct ServerClient {
+    client: Client,
+    base: String,
+    token: Token,
+    timeouts: Timeouts,
+}
+
+impl ServerClient {
+    pub fn new(settings: &Settings, timeouts: Timeouts) -> Result<ServerClient> {
+        let token = settings.require_token()?.clone();
+        let client = Client::builder()
+            .connect_timeout(timeouts.connect)
+            .timeout(timeouts.read)
+            .tcp_nodelay(true)
+            // reqwest drops Authorization on a redirect to another host.
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .user_agent(concat!("agnes/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Config(format!("cannot set up HTTP: {}", describe(&e))))?;
+        Ok(ServerClient { client, base: settings.server.clone(), token, timeouts })
+    }
+
+    /// The full URL of `path`; it never contains the token.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A request to `path` carrying the token; the header is marked
+    /// sensitive so that no debug output shows it.
+    fn request(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", self.token.expose()))
+            .unwrap_or_else(|_| HeaderValue::from_static("Bearer invalid"));
+        auth.set_sensitive(true);
+        self.client.request(method, self.url(path)).header(AUTHORIZATION, auth)
+    }
+
+    fn get(&self, path: &str) -> RequestBuilder {
+        self.request(reqwest::Method::GET, path)
+    }
+
+    pub fn post(&self, path: &str) -> RequestBuilder {
+        self.request(reqwest::Method::POST, path)
+    }
+
+    /// GETs a JSON document (manifest, bundle), retrying transient failures
+    /// within the metadata deadline. A 401 is `Error::Unauthorized`.
+    pub fn get_json(&self, path: &str, what: &'static str) -> Result<Vec<u8>> {
+        let url = self.url(path);
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            let result = self
+                .get(path)
+                .header(ACCEPT_ENCODING, "gzip")
+                .send()
+                .map_err(|e| Failure::transport(&e))
+                .and_then(|response| match response.status() {
+                    StatusCode::OK => {
+                        let mut body = Vec::new();
+                        let mut response = response;
+                        response.read_to_end(&mut body).map_err(|e| Failure::io("reading the body", &e))?;
+                        Ok(body)
+                    }
+                    status => Err(Failure::from_status(status, response)),
+                });
+            match result {
+                Ok(body) => return Ok(body),
+                Err(f) if f.status == Some(401) => {
+                    return Err(Error::Unauthorized { url, detail: f.message });
+                }
+                Err(f) => {
+                    let wait = BACKOFF.get(attempt).copied();
+                    match wait.filter(|w| f.transient && started.elapsed() + *w < self.timeouts.metadata_deadline) {
+                        Some(wait) => sleep(wait),
+                        None => return Err(Error::Http { what, url, reason: f.message }),
+                    }
+                }
+            }
+            attempt += 1;
+        }
+    }
+
+    /// One GET of a table's parquet; the caller reads and retries.
+    pub fn download(&self, table_id: &str, if_none_match: Option<&str>) -> Result<Response, Failure> {
+        let mut request = self.get(&download_path(table_id));
+        if let Some(etag) = if_none_match {
+            request = request.header(IF_NONE_MATCH, etag);
+        }
+        let response = request.send().map_err(|e| Failure::transport(&e))?;
+        match response.status() {
+            StatusCode::OK | StatusCode::NOT_MODIFIED => Ok(response),
+            status => Err(Failure::from_status(status, response)),
+        }
+    }
+
+    /// Sends a request built by `build`, classifying failures.
+    pub fn send(&self, request: RequestBuilder) -> Result<Response, Failure> {
+        let response = request.send().map_err(|e| Failure::transport(&e))?;
+        match response.status() {
+            s if s.is_success() => Ok(response),
+            status => Err(Failure::from_status(status, response)),
+        }
+    }
+}
+
+/// The download path of a table whose id passed `check_table_id` (so it
+/// needs no escaping: letters, digits, `_`, `.`, `-`).
+pub fn download_path(table_id: &str) -> String {
+    format!("/api/data/{table_id}/download")
+}

@@ -1,0 +1,71 @@
+//! Which names from the server may become file names and SQL identifiers.
+//!
+//! Table ids become `<id>.parquet` and a view name; memory item ids become
+//! `km_<id>.md`. The old CLI trusted both (CONTRACT.md, a **fix**).
+
+/// Why a table id from the manifest is refused.
+pub fn check_table_id(id: &str) -> Result<(), String> {
+    // The server's own pattern: ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$
+    let mut chars = id.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    let rest_ok = id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if id.is_empty() || id.len() > 128 || !first_ok || !rest_ok {
+        return Err(format!(
+            "table id {:?} is not allowed (ids must match ^[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}}$); refused",
+            truncate(id, 80)
+        ));
+    }
+    if id.trim_matches('.').is_empty() || id.contains("..") {
+        return Err(format!("table id {id:?} looks like a path; refused"));
+    }
+    Ok(())
+}
+
+/// Whether a memory item id may name a rules file (`^[A-Za-z0-9_-]{1,128}$`).
+pub fn is_safe_item_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// At most `max` characters of `s`, for error messages about hostile input.
+pub fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_dotted_and_hyphenated_ids_pass() {
+        for id in ["orders", "in.c-crm.people", "_x", "A1", "a.b-c_d", &"x".repeat(128)] {
+            assert!(check_table_id(id).is_ok(), "{id}");
+        }
+    }
+
+    #[test]
+    fn paths_quotes_and_sql_are_refused() {
+        for id in [
+            "", ".", "..", "../x", "a/b", "a\\b", ".hidden", "-x", "a..b", "x'; DROP TABLE t; --", "a\"b", "a b", "é",
+            &"x".repeat(129),
+        ] {
+            assert!(check_table_id(id).is_err(), "{id:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn item_ids() {
+        assert!(is_safe_item_id("sql-style_2"));
+        for id in ["", "../etc", "a.b", "a b", &"x".repeat(129)] {
+            assert!(!is_safe_item_id(id), "{id:?}");
+        }
+    }
+
+    #[test]
+    fn truncate_counts_characters() {
+        assert_eq!(truncate("ééé", 2), "éé…");
+        assert_eq!(truncate("ab", 2), "ab");
+    }
+}

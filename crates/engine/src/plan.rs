@@ -1,0 +1,203 @@
+//! What a sync will do for each table, decided from the manifest, the state
+//! and the files on disk, before anything is fetched (CONTRACT.md §4.2).
+
+use crate::error::{Error, Result};
+use crate::manifest::{HashKind, Manifest, QueryMode, TableEntry};
+use crate::state::{SyncState, TableState};
+
+/// How a server table compares with the local copy (`agnes_manifest().status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Never synced here.
+    New,
+    /// The server's hash differs from the one the local file was verified against.
+    Changed,
+    Unchanged,
+    /// The state says synced, but the file is gone.
+    Missing,
+    /// The server gives no hash: only a download with `If-None-Match` can tell.
+    Unknown,
+    /// Queried on the server; nothing to download.
+    Remote,
+    /// The entry cannot be used (hostile id, wrong types).
+    Invalid,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::New => "new",
+            Status::Changed => "changed",
+            Status::Unchanged => "unchanged",
+            Status::Missing => "missing",
+            Status::Unknown => "unknown",
+            Status::Remote => "remote",
+            Status::Invalid => "invalid",
+        }
+    }
+
+    /// Whether a sync downloads a table in this status.
+    pub fn needs_download(self) -> bool {
+        matches!(self, Status::New | Status::Changed | Status::Missing | Status::Unknown)
+    }
+}
+
+/// Compares one manifest entry with the local state and file.
+pub fn status(entry: &TableEntry, local: Option<&TableState>, file_exists: bool) -> Status {
+    if entry.invalid.is_some() {
+        return Status::Invalid;
+    }
+    if entry.query_mode == QueryMode::Remote {
+        return Status::Remote;
+    }
+    match local {
+        None => Status::New,
+        Some(_) if !file_exists => Status::Missing,
+        Some(_) if entry.hash_kind() == HashKind::Empty => Status::Unknown,
+        Some(local) if local.hash != entry.hash => Status::Changed,
+        Some(_) => Status::Unchanged,
+    }
+}
+
+/// One table of the plan.
+#[derive(Debug, Clone)]
+pub struct PlannedTable {
+    pub entry: TableEntry,
+    pub status: Status,
+    /// Sent as `If-None-Match`: the ETag of the local file, when the server
+    /// gives no hash and the file is still there (CONTRACT.md §4.2).
+    pub if_none_match: Option<String>,
+}
+
+/// The whole plan of a sync.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub tables: Vec<PlannedTable>,
+    /// Synced before, no longer in the manifest: deleted or revoked.
+    pub removed: Vec<String>,
+}
+
+/// What to sync: every table, one table, or none (docs only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Table(String),
+    DocsOnly,
+}
+
+/// Plans a sync. `file_exists` tells whether a table's parquet is on disk.
+pub fn plan(manifest: &Manifest, state: &SyncState, scope: &Scope, file_exists: &dyn Fn(&str) -> bool) -> Result<Plan> {
+    let selected: Vec<&TableEntry> = match scope {
+        Scope::DocsOnly => return Ok(Plan::default()),
+        Scope::All => manifest.tables.iter().collect(),
+        Scope::Table(id) => vec![manifest.get(id).ok_or_else(|| Error::UnknownTable(id.clone()))?],
+    };
+    let tables = selected
+        .into_iter()
+        .map(|entry| {
+            let local = state.tables.get(&entry.id);
+            let exists = entry.invalid.is_none() && file_exists(&entry.id);
+            let status = status(entry, local, exists);
+            let if_none_match = match status {
+                Status::Unknown => local.and_then(|l| l.etag.clone()),
+                _ => None,
+            };
+            PlannedTable { entry: entry.clone(), status, if_none_match }
+        })
+        .collect();
+    // Removal needs the whole manifest: with one table selected, the others'
+    // absence means nothing.
+    let removed = match scope {
+        Scope::All => state.tables.keys().filter(|id| manifest.get(id).is_none()).cloned().collect(),
+        _ => Vec::new(),
+    };
+    Ok(Plan { tables, removed })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::parse;
+
+    const MD5_A: &str = "0123456789abcdef0123456789abcdef";
+    const MD5_B: &str = "fedcba9876543210fedcba9876543210";
+
+    fn manifest() -> Manifest {
+        let body = serde_json::json!({"tables": {
+            "new_t": {"hash": MD5_A},
+            "same": {"hash": MD5_A},
+            "changed": {"hash": MD5_B},
+            "gone_file": {"hash": MD5_A},
+            "nohash": {"hash": ""},
+            "nohash_gone": {"hash": ""},
+            "token": {"hash": "1a2b3c4d5e6f"},
+            "remote": {"hash": "x", "query_mode": "remote"},
+            "../evil": {"hash": MD5_A},
+        }});
+        parse(body.to_string().as_bytes()).unwrap()
+    }
+
+    fn state() -> SyncState {
+        let mut s = SyncState::default();
+        let entry = |hash: &str, etag: Option<&str>| TableState { hash: hash.into(), etag: etag.map(Into::into), ..Default::default() };
+        for id in ["same", "changed", "gone_file"] {
+            s.tables.insert(id.into(), entry(MD5_A, None));
+        }
+        s.tables.insert("nohash".into(), entry("", Some("\"42\"")));
+        s.tables.insert("nohash_gone".into(), entry("", Some("\"43\"")));
+        s.tables.insert("token".into(), entry("1a2b3c4d5e6f", None));
+        s.tables.insert("revoked".into(), entry(MD5_A, None));
+        s
+    }
+
+    fn on_disk(id: &str) -> bool {
+        !matches!(id, "gone_file" | "nohash_gone" | "new_t")
+    }
+
+    #[test]
+    fn each_status_and_what_it_downloads() {
+        let plan = plan(&manifest(), &state(), &Scope::All, &on_disk).unwrap();
+        let got: Vec<(&str, &str, Option<&str>)> = plan
+            .tables
+            .iter()
+            .map(|t| (t.entry.id.as_str(), t.status.as_str(), t.if_none_match.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("../evil", "invalid", None),
+                ("changed", "changed", None),
+                ("gone_file", "missing", None),
+                ("new_t", "new", None),
+                ("nohash", "unknown", Some("\"42\"")),
+                // The file is gone: an ETag would earn a 304 for nothing.
+                ("nohash_gone", "missing", None),
+                ("remote", "remote", None),
+                ("same", "unchanged", None),
+                ("token", "unchanged", None),
+            ]
+        );
+        assert_eq!(plan.removed, ["revoked"]);
+        let downloads: Vec<_> = plan.tables.iter().filter(|t| t.status.needs_download()).map(|t| t.entry.id.as_str()).collect();
+        assert_eq!(downloads, ["changed", "gone_file", "new_t", "nohash", "nohash_gone"]);
+    }
+
+    #[test]
+    fn one_table_scope_plans_it_alone_and_removes_nothing() {
+        let plan = plan(&manifest(), &state(), &Scope::Table("changed".into()), &on_disk).unwrap();
+        assert_eq!(plan.tables.len(), 1);
+        assert!(plan.removed.is_empty());
+    }
+
+    #[test]
+    fn unknown_table_is_an_error_naming_it() {
+        let err = plan(&manifest(), &state(), &Scope::Table("nope".into()), &on_disk).unwrap_err();
+        assert!(err.to_string().contains("'nope'"), "{err}");
+    }
+
+    #[test]
+    fn docs_only_plans_no_table() {
+        let plan = plan(&manifest(), &state(), &Scope::DocsOnly, &on_disk).unwrap();
+        assert!(plan.tables.is_empty() && plan.removed.is_empty());
+    }
+}

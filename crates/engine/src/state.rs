@@ -1,0 +1,243 @@
+//! Which version of each table this workspace holds, per server, written
+//! atomically and only for verified tables (CONTRACT.md §3, §4.5).
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use md5::{Digest, Md5};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::layout::Workspace;
+
+const VERSION: u32 = 1;
+
+/// What agnes knows of one local table.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TableState {
+    /// The manifest `hash` the local file was verified against.
+    #[serde(default)]
+    pub hash: String,
+    #[serde(default)]
+    pub rows: u64,
+    #[serde(default)]
+    pub size_bytes: u64,
+    /// The server's ETag of the local file, sent as `If-None-Match` when the
+    /// manifest gives no hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+}
+
+/// The sync state of one workspace for one server.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncState {
+    #[serde(default)]
+    pub version: u32,
+    #[serde(default)]
+    pub server: String,
+    #[serde(default)]
+    pub tables: BTreeMap<String, TableState>,
+    #[serde(default)]
+    pub last_sync: Option<String>,
+}
+
+/// The state file of a workspace and server, and how it was found.
+pub struct StateFile {
+    pub path: PathBuf,
+    pub state: SyncState,
+    /// Something the user should know (a damaged file set aside, a migration).
+    pub notice: Option<String>,
+    /// Whether the file exists yet: a first sync writes it even with nothing
+    /// downloaded, so that a migration happens once.
+    exists: bool,
+}
+
+impl StateFile {
+    /// Reads the state, migrating the old global `sync_state.json` once when
+    /// this workspace has none yet. A damaged file is set aside (renamed to
+    /// `*.damaged`) and the sync starts from nothing, which re-downloads but
+    /// never trusts wrong data. `read_only` (a dry run) sets nothing aside.
+    pub fn load(workspace: &Workspace, server: &str, config_dir: &Path, read_only: bool) -> Result<StateFile> {
+        let path = workspace.sync_state_file(server);
+        match read_json::<SyncState>(&path) {
+            Ok(Some(state)) => Ok(StateFile { path, state, notice: None, exists: true }),
+            Ok(None) => {
+                let legacy = config_dir.join("sync_state.json");
+                let (state, notice) = match migrate_legacy(&legacy, workspace, server) {
+                    Some((state, n)) => {
+                        (state, Some(format!("migrated {n} table(s) from the old {}", legacy.display())))
+                    }
+                    None => (SyncState { version: VERSION, server: server.to_string(), ..Default::default() }, None),
+                };
+                Ok(StateFile { path, state, notice, exists: false })
+            }
+            Err(reason) if read_only => {
+                let state = SyncState { version: VERSION, server: server.to_string(), ..Default::default() };
+                let notice = format!("state file {} is damaged ({reason}); a sync will set it aside", path.display());
+                Ok(StateFile { path, state, notice: Some(notice), exists: true })
+            }
+            Err(reason) => {
+                let aside = path.with_extension("json.damaged");
+                fs::rename(&path, &aside).map_err(Error::io("set aside", &path))?;
+                let state = SyncState { version: VERSION, server: server.to_string(), ..Default::default() };
+                let notice = format!(
+                    "state file {} was damaged ({reason}); moved to {} and starting afresh",
+                    path.display(),
+                    aside.display()
+                );
+                Ok(StateFile { path, state, notice: Some(notice), exists: false })
+            }
+        }
+    }
+
+    pub fn is_new(&self) -> bool {
+        !self.exists
+    }
+
+    /// Writes the state atomically: a crash leaves the old file or the new.
+    pub fn save(&mut self) -> Result<()> {
+        self.exists = true;
+        self.state.version = VERSION;
+        self.state.last_sync = Some(humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string());
+        let json = serde_json::to_vec_pretty(&self.state).expect("state serializes");
+        write_atomic(&self.path, &json)
+    }
+}
+
+/// Reads a JSON file: `Ok(None)` when absent, `Err(reason)` when damaged.
+pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> std::result::Result<Option<T>, String> {
+    match fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| e.to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Replaces `path` with `bytes` through a synced temporary file and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(Error::io("create", dir))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".agnes-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(Error::io("create a temporary file in", dir))?;
+    tmp.write_all(bytes).map_err(Error::io("write", path))?;
+    tmp.as_file().sync_all().map_err(Error::io("sync", path))?;
+    tmp.persist(path).map_err(|e| Error::io("replace", path)(e.error))?;
+    Ok(())
+}
+
+/// Imports the old global state for the tables whose file this workspace
+/// really holds: an MD5 hash must match the file, any other hash its size.
+/// The old file was shared by every workspace and server, so nothing else
+/// in it can be trusted.
+fn migrate_legacy(legacy: &Path, workspace: &Workspace, server: &str) -> Option<(SyncState, usize)> {
+    let old: SyncState = read_json(legacy).ok().flatten()?;
+    let mut state = SyncState { version: VERSION, server: server.to_string(), ..Default::default() };
+    for (id, entry) in old.tables {
+        if crate::ids::check_table_id(&id).is_err() {
+            continue;
+        }
+        let file = workspace.parquet_file(&id);
+        let Ok(meta) = fs::metadata(&file) else { continue };
+        let matches = if entry.hash.len() == 32 {
+            md5_file(&file).is_ok_and(|h| h == entry.hash)
+        } else {
+            entry.size_bytes == 0 || entry.size_bytes == meta.len()
+        };
+        if matches {
+            state.tables.insert(id, TableState { etag: None, ..entry });
+        }
+    }
+    let n = state.tables.len();
+    Some((state, n))
+}
+
+/// MD5 of a whole file, hex.
+pub fn md5_file(path: &Path) -> std::io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut hasher = Md5::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup() -> (tempfile::TempDir, Workspace, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::new(dir.path().join("ws"));
+        let config = dir.path().join("config");
+        fs::create_dir_all(ws.parquet_dir()).unwrap();
+        fs::create_dir_all(&config).unwrap();
+        (dir, ws, config)
+    }
+
+    #[test]
+    fn save_then_load_round_trips_per_server() {
+        let (_d, ws, config) = setup();
+        let mut file = StateFile::load(&ws, "http://a", &config, false).unwrap();
+        assert!(file.state.tables.is_empty() && file.notice.is_none());
+        file.state.tables.insert("t".into(), TableState { hash: "h".into(), rows: 3, size_bytes: 9, etag: Some("\"1\"".into()) });
+        file.save().unwrap();
+        let again = StateFile::load(&ws, "http://a", &config, false).unwrap();
+        assert_eq!(again.state.tables, file.state.tables);
+        assert!(again.state.last_sync.is_some());
+        assert!(StateFile::load(&ws, "http://b", &config, false).unwrap().state.tables.is_empty());
+    }
+
+    #[test]
+    fn damaged_state_is_set_aside_not_trusted() {
+        let (_d, ws, config) = setup();
+        let path = ws.sync_state_file("http://a");
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, b"{ truncated").unwrap();
+        let file = StateFile::load(&ws, "http://a", &config, false).unwrap();
+        assert!(file.state.tables.is_empty());
+        assert!(file.notice.unwrap().contains("damaged"));
+        assert_eq!(fs::read(path.with_extension("json.damaged")).unwrap(), b"{ truncated");
+    }
+
+    #[test]
+    fn legacy_state_migrates_only_tables_this_workspace_holds() {
+        let (_d, ws, config) = setup();
+        fs::write(ws.parquet_file("good"), b"PAR1 good PAR1").unwrap();
+        fs::write(ws.parquet_file("stale"), b"PAR1 other content PAR1").unwrap();
+        fs::write(ws.parquet_file("sized"), b"12345").unwrap();
+        let good_md5 = md5_file(&ws.parquet_file("good")).unwrap();
+        let legacy = serde_json::json!({
+            "tables": {
+                "good": {"hash": good_md5, "rows": 1, "size_bytes": 14},
+                "stale": {"hash": "0123456789abcdef0123456789abcdef", "rows": 1, "size_bytes": 1},
+                "sized": {"hash": "1a2b3c4d5e6f", "rows": 1, "size_bytes": 5},
+                "absent": {"hash": "x", "rows": 1, "size_bytes": 1},
+                "../evil": {"hash": "x"}
+            },
+            "last_sync": "2026-01-01T00:00:00+00:00"
+        });
+        fs::write(config.join("sync_state.json"), legacy.to_string()).unwrap();
+        let mut file = StateFile::load(&ws, "http://a", &config, false).unwrap();
+        let ids: Vec<_> = file.state.tables.keys().cloned().collect();
+        assert_eq!(ids, ["good", "sized"]);
+        assert!(file.notice.as_deref().unwrap().contains("migrated 2"));
+        // Once saved, the workspace's own state wins; the old file is not read again.
+        file.save().unwrap();
+        fs::write(config.join("sync_state.json"), b"{}").unwrap();
+        assert_eq!(StateFile::load(&ws, "http://a", &config, false).unwrap().state.tables.len(), 2);
+    }
+}

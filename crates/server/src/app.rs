@@ -1,0 +1,104 @@
+//! The server's shared state and its routes.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::routing::post;
+use axum::Router;
+use serde_json::json;
+
+use crate::catalog::{Catalog, CatalogFile};
+use crate::faults::{Fault, FaultBook};
+use crate::reply::{json, ApiError, ApiResult};
+use crate::request_log::RequestLog;
+use crate::tables::FactCache;
+use crate::{admin, bundle, compress, download, fault_layer, manifest, request_log, upload};
+
+/// Everything the handlers share.
+pub struct App {
+    pub data_dir: PathBuf,
+    pub uploads_dir: PathBuf,
+    pub catalog: CatalogFile,
+    pub facts: FactCache,
+    pub faults: FaultBook,
+    pub requests: RequestLog,
+}
+
+impl App {
+    pub fn new(data_dir: PathBuf, uploads_dir: PathBuf, startup_faults: Vec<Fault>) -> Self {
+        App {
+            catalog: CatalogFile::new(&data_dir),
+            data_dir,
+            uploads_dir,
+            facts: FactCache::default(),
+            faults: FaultBook::new(startup_faults),
+            requests: RequestLog::default(),
+        }
+    }
+
+    /// The catalog as on disk now; a broken one is a 500 naming the file.
+    pub fn catalog(&self) -> ApiResult<Arc<Catalog>> {
+        self.catalog.load().catalog.map_err(ApiError::internal)
+    }
+}
+
+/// The contract's routes, the admin API, and the middleware around them:
+/// request log (outermost), faults, gzip.
+pub fn router(app: Arc<App>) -> Router {
+    let api = Router::new()
+        .route("/api/health", get(health))
+        .route("/api/sync/manifest", get(manifest::handler))
+        .route(
+            "/api/data/{id}/download",
+            // Explicit, or axum would answer HEAD with the GET handler.
+            get(download::handler).head(head_not_allowed),
+        )
+        .route("/api/memory/bundle", get(bundle::handler))
+        .route("/api/upload/sessions", post(upload::sessions))
+        .route("/api/upload/local-md", post(upload::local_md))
+        .layer(from_fn(compress::gzip_json))
+        .layer(from_fn_with_state(app.clone(), fault_layer::inject));
+    let admin = Router::new()
+        .route(
+            "/admin/faults",
+            get(admin::get_faults)
+                .post(admin::set_faults)
+                .delete(admin::clear_faults),
+        )
+        .route(
+            "/admin/requests",
+            get(admin::get_requests).delete(admin::clear_requests),
+        )
+        .layer(from_fn(admin::loopback_only));
+    api.merge(admin)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(from_fn_with_state(app.clone(), request_log::record))
+        .with_state(app)
+}
+
+async fn health() -> Response {
+    json(
+        StatusCode::OK,
+        &json!({"status": "ok", "server": "agnes-server", "version": env!("CARGO_PKG_VERSION")}),
+    )
+}
+
+async fn not_found() -> Response {
+    ApiError::not_found("Not Found").into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed").into_response()
+}
+
+async fn head_not_allowed() -> Response {
+    let mut resp = method_not_allowed().await;
+    resp.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET"));
+    resp
+}

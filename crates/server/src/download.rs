@@ -1,0 +1,273 @@
+//! `GET /api/data/{id}/download`: a table's parquet file, streamed from disk
+//! through a bounded buffer, with ETag / If-None-Match and single ranges.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::{Bytes, BytesMut};
+use http_body::{Frame, SizeHint};
+use tokio::sync::mpsc;
+
+use crate::app::App;
+use crate::auth::authenticate;
+use crate::isotime::epoch_nanos;
+use crate::reply::{ApiError, ApiResult};
+use crate::tables::is_valid_id;
+
+/// Bytes per read, and chunks in flight: a download holds at most about
+/// (CHUNKS + 2) * CHUNK bytes of the file in memory, whatever its size.
+const CHUNK: usize = 256 * 1024;
+const CHUNKS: usize = 4;
+
+/// The part of the file a request wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wanted {
+    Whole,
+    /// Inclusive byte range, within the file.
+    Part { first: u64, last: u64 },
+    /// A range that starts past the end: 416.
+    Unsatisfiable,
+}
+
+/// Reads a `Range` header for a file of `len` bytes. Only one `bytes=`
+/// range is honoured (`a-b`, `a-`, `-n`); anything else is ignored and the
+/// whole file is sent, which RFC 9110 allows.
+pub fn parse_range(header: Option<&str>, len: u64) -> Wanted {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return Wanted::Whole;
+    };
+    if spec.contains(',') {
+        return Wanted::Whole;
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return Wanted::Whole;
+    };
+    let (a, b) = (a.trim(), b.trim());
+    let num = |s: &str| s.parse::<u64>().ok();
+    match (a.is_empty(), b.is_empty()) {
+        // suffix: the last n bytes
+        (true, false) => match num(b) {
+            Some(0) => Wanted::Unsatisfiable,
+            Some(_) if len == 0 => Wanted::Unsatisfiable,
+            Some(n) => Wanted::Part {
+                first: len.saturating_sub(n),
+                last: len - 1,
+            },
+            None => Wanted::Whole,
+        },
+        (false, _) => {
+            let Some(first) = num(a) else {
+                return Wanted::Whole;
+            };
+            let last = if b.is_empty() { Some(u64::MAX) } else { num(b) };
+            match last {
+                None => Wanted::Whole,
+                Some(last) if last < first => Wanted::Whole,
+                Some(_) if first >= len => Wanted::Unsatisfiable,
+                Some(last) => Wanted::Part {
+                    first,
+                    last: last.min(len - 1),
+                },
+            }
+        }
+        (true, true) => Wanted::Whole,
+    }
+}
+
+pub async fn handler(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult {
+    if !is_valid_id(&id) {
+        return Err(ApiError::not_found(format!("Invalid table id: {id:?}")));
+    }
+    let catalog = app.catalog()?;
+    let user = authenticate(&headers, &catalog)?;
+    if !user.grant.allows(&id) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("Access to table '{id}' is not granted to user '{}'", user.name),
+        ));
+    }
+    if catalog.table(&id).is_some_and(|m| m.is_remote()) {
+        return Err(ApiError::not_found(format!(
+            "Table '{id}' is queried remotely; it has no file to download"
+        )));
+    }
+    let path = app.data_dir.join(format!("{id}.parquet"));
+    let opened = tokio::task::spawn_blocking(move || open(path))
+        .await
+        .map_err(|e| ApiError::internal(format!("opening table '{id}': {e}")))?;
+    let (file, len, mtime_ns) = match opened {
+        Ok(Some(found)) => found,
+        Ok(None) => return Err(ApiError::not_found(format!("Table '{id}' not found"))),
+        Err(err) => return Err(ApiError::internal(format!("opening table '{id}': {err}"))),
+    };
+
+    let etag = format!("\"{mtime_ns}\"");
+    let etag_value = HeaderValue::from_str(&etag).map_err(|e| ApiError::internal(e.to_string()))?;
+    let if_none_match = headers.get(header::IF_NONE_MATCH).map(|v| v.as_bytes());
+    if if_none_match == Some(etag.as_bytes()) {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response());
+    }
+
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let (status, first, count, content_range) = match parse_range(range, len) {
+        Wanted::Whole => (StatusCode::OK, 0, len, None),
+        Wanted::Part { first, last } => (
+            StatusCode::PARTIAL_CONTENT,
+            first,
+            last - first + 1,
+            Some(format!("bytes {first}-{last}/{len}")),
+        ),
+        Wanted::Unsatisfiable => {
+            let mut resp = ApiError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                format!("Range not satisfiable for a file of {len} bytes"),
+            )
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                resp.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return Ok(resp);
+        }
+    };
+
+    let mut resp = Response::new(Body::new(FileBody::spawn(file, first, count)));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
+    h.insert(header::ETAG, etag_value);
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    // The id passed the pattern, so it needs no quoting inside the quotes.
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{id}.parquet\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    if let Some(cr) = content_range.and_then(|cr| HeaderValue::from_str(&cr).ok()) {
+        h.insert(header::CONTENT_RANGE, cr);
+    }
+    Ok(resp)
+}
+
+/// The open file with its length and mtime (ns), taken from the open handle
+/// so that headers and bytes describe the same file; `None` when absent.
+fn open(path: PathBuf) -> io::Result<Option<(File, u64, u128)>> {
+    let file = match File::open(&path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err),
+    };
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Ok(None);
+    }
+    Ok(Some((file, meta.len(), epoch_nanos(meta.modified()?))))
+}
+
+/// A body fed by a blocking reader thread through a bounded channel: the
+/// reader waits while the client is slow, and stops when it goes away.
+struct FileBody {
+    rx: mpsc::Receiver<io::Result<Bytes>>,
+    remaining: u64,
+}
+
+impl FileBody {
+    fn spawn(mut file: File, first: u64, count: u64) -> Self {
+        let (tx, rx) = mpsc::channel(CHUNKS);
+        tokio::task::spawn_blocking(move || {
+            let result = (|| -> io::Result<()> {
+                file.seek(SeekFrom::Start(first))?;
+                let mut left = count;
+                while left > 0 {
+                    let want = CHUNK.min(usize::try_from(left).unwrap_or(CHUNK));
+                    let mut buf = BytesMut::zeroed(want);
+                    let n = file.read(&mut buf)?;
+                    if n == 0 {
+                        // The file shrank under us: end short, and hyper
+                        // closes the connection instead of lying.
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "table file shrank while it was being sent",
+                        ));
+                    }
+                    buf.truncate(n);
+                    left -= n as u64;
+                    if tx.blocking_send(Ok(buf.freeze())).is_err() {
+                        return Ok(()); // client gone
+                    }
+                }
+                Ok(())
+            })();
+            if let Err(err) = result {
+                let _ = tx.blocking_send(Err(err));
+            }
+        });
+        FileBody {
+            rx,
+            remaining: count,
+        }
+    }
+}
+
+impl http_body::Body for FileBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(Some(Ok(bytes))) => {
+                self.remaining = self.remaining.saturating_sub(bytes.len() as u64);
+                Poll::Ready(Some(Ok(Frame::data(bytes))))
+            }
+            Poll::Ready(Some(Err(err))) => Poll::Ready(Some(Err(err))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        let p = |h: &str| parse_range(Some(h), 100);
+        assert_eq!(parse_range(None, 100), Wanted::Whole);
+        assert_eq!(p("bytes=0-9"), Wanted::Part { first: 0, last: 9 });
+        assert_eq!(p("bytes=90-"), Wanted::Part { first: 90, last: 99 });
+        assert_eq!(p("bytes=90-500"), Wanted::Part { first: 90, last: 99 });
+        assert_eq!(p("bytes=-10"), Wanted::Part { first: 90, last: 99 });
+        assert_eq!(p("bytes=-1000"), Wanted::Part { first: 0, last: 99 });
+        assert_eq!(p("bytes=100-"), Wanted::Unsatisfiable);
+        assert_eq!(p("bytes=-0"), Wanted::Unsatisfiable);
+        for ignored in ["bytes=0-1,5-6", "bytes=5-1", "bytes=x-", "items=0-1", "bytes=-", "bytes=1"] {
+            assert_eq!(p(ignored), Wanted::Whole, "{ignored}");
+        }
+        assert_eq!(parse_range(Some("bytes=0-"), 0), Wanted::Unsatisfiable);
+    }
+}

@@ -1,0 +1,112 @@
+//! `agnes-server`: a local Agnes-compatible server over a folder of parquet
+//! files, for the demo, the tests and the benchmarks (see README.md).
+
+mod admin;
+mod app;
+mod auth;
+mod bundle;
+mod catalog;
+mod compress;
+mod download;
+mod fault_layer;
+mod faults;
+mod isotime;
+mod manifest;
+mod parquet_footer;
+mod reply;
+mod request_log;
+mod tables;
+mod upload;
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+
+use crate::app::App;
+use crate::faults::Fault;
+
+/// Serve DIR's parquet files with the Agnes sync contract.
+#[derive(Parser, Debug)]
+#[command(name = "agnes-server", version)]
+struct Args {
+    /// Folder of tables: every DIR/*.parquet, plus an optional DIR/catalog.json.
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    addr: IpAddr,
+    /// Port to listen on; 0 picks a free one (printed on stdout).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Where uploads are stored [default: DIR/_uploads].
+    #[arg(long, value_name = "DIR")]
+    uploads: Option<PathBuf>,
+    /// JSON list of faults active from the start (crates/server/README.md).
+    #[arg(long, value_name = "FILE.json")]
+    faults: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match try_main(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("agnes-server: error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn try_main(args: Args) -> Result<(), String> {
+    if !args.data.is_dir() {
+        return Err(format!(
+            "--data {}: not a folder",
+            args.data.display()
+        ));
+    }
+    let data_dir = std::fs::canonicalize(&args.data)
+        .map_err(|e| format!("--data {}: {e}", args.data.display()))?;
+    let uploads_dir = args.uploads.unwrap_or_else(|| data_dir.join("_uploads"));
+    let startup_faults = match &args.faults {
+        None => Vec::new(),
+        Some(path) => read_faults(path)?,
+    };
+    let app = Arc::new(App::new(data_dir, uploads_dir, startup_faults));
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the async runtime: {e}"))?;
+    runtime.block_on(serve(app, SocketAddr::new(args.addr, args.port)))
+}
+
+fn read_faults(path: &PathBuf) -> Result<Vec<Fault>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("--faults {}: {e}", path.display()))?;
+    let value = serde_json::from_str(&text)
+        .map_err(|e| format!("--faults {}: {e}", path.display()))?;
+    Fault::parse_list(&value).map_err(|e| format!("--faults {}: {e}", path.display()))
+}
+
+async fn serve(app: Arc<App>, addr: SocketAddr) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("listening on {addr}: {e}"))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| format!("reading the bound address: {e}"))?;
+    // The one line on stdout: test helpers read the port from it.
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "listening on http://{bound}")
+        .and_then(|_| stdout.flush())
+        .map_err(|e| format!("writing to stdout: {e}"))?;
+    drop(stdout);
+    let service = app::router(app).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
+        .await
+        .map_err(|e| format!("serving on {bound}: {e}"))
+}

@@ -1,0 +1,105 @@
+//! `GET /api/sync/manifest`: the tables this user may read, with the change
+//! token (`hash`) of each, as the contract shapes it.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{json, Map, Value};
+
+use crate::app::App;
+use crate::auth::{authenticate, User};
+use crate::catalog::{Catalog, HashMode, TableMeta};
+use crate::isotime::{utc_naive, utc_with_offset};
+use crate::reply::{json, ApiError, ApiResult};
+use crate::tables::{self, FactCache, TableFile};
+
+/// The `hash` of a remote-only table: any non-empty token does.
+const REMOTE_HASH: &str = "x";
+
+pub async fn handler(State(app): State<Arc<App>>, headers: HeaderMap) -> ApiResult {
+    let catalog = app.catalog()?;
+    let user = authenticate(&headers, &catalog)?;
+    let app2 = app.clone();
+    // Hashing reads whole files: keep it off the async workers.
+    let manifest = tokio::task::spawn_blocking(move || build(&app2, &catalog, &user))
+        .await
+        .map_err(|e| ApiError::internal(format!("building the manifest: {e}")))??;
+    Ok(json(StatusCode::OK, &manifest))
+}
+
+/// The manifest for `user`: files of the folder plus the catalog's
+/// remote-only tables, filtered to the user's grant.
+fn build(app: &App, catalog: &Catalog, user: &User) -> ApiResult<Value> {
+    let files = tables::scan(&app.data_dir).map_err(|e| {
+        ApiError::internal(format!(
+            "listing the data folder {}: {e}",
+            app.data_dir.display()
+        ))
+    })?;
+    let mut out = Map::new();
+    for file in &files {
+        if !user.grant.allows(&file.id) {
+            continue;
+        }
+        let meta = catalog.table(&file.id).cloned().unwrap_or_default();
+        out.insert(file.id.clone(), file_entry(&app.facts, file, &meta)?);
+    }
+    for (id, meta) in &catalog.tables {
+        if meta.is_remote() && !out.contains_key(id) && user.grant.allows(id) {
+            out.insert(id.clone(), remote_only_entry(meta));
+        }
+    }
+    let assets = catalog
+        .assets
+        .clone()
+        .unwrap_or_else(|| json!({"docs": {"hash": docs_hash(&files)}}));
+    Ok(json!({
+        "tables": out,
+        "assets": assets,
+        "server_time": utc_with_offset(SystemTime::now()),
+    }))
+}
+
+fn file_entry(facts: &FactCache, file: &TableFile, meta: &TableMeta) -> ApiResult<Value> {
+    let hash = match &meta.hash {
+        HashMode::Md5 => facts
+            .md5(file)
+            .map_err(|e| ApiError::internal(format!("hashing {}: {e}", file.path.display())))?,
+        HashMode::Version => tables::version_token(file),
+        HashMode::Empty => String::new(),
+        HashMode::Literal(text) => text.clone(),
+    };
+    Ok(json!({
+        "hash": hash,
+        "updated": utc_naive(file.modified),
+        "size_bytes": file.size,
+        "rows": meta.rows.unwrap_or_else(|| facts.rows(file)),
+        "query_mode": meta.query_mode.as_deref().unwrap_or("local"),
+        "source_type": meta.source_type.as_deref().unwrap_or(""),
+    }))
+}
+
+/// A table queried on the server: nothing to download, so no `updated`.
+fn remote_only_entry(meta: &TableMeta) -> Value {
+    let hash = match &meta.hash {
+        HashMode::Literal(text) => text.clone(),
+        HashMode::Empty => String::new(),
+        HashMode::Md5 | HashMode::Version => REMOTE_HASH.to_string(),
+    };
+    json!({
+        "hash": hash,
+        "size_bytes": 0,
+        "rows": meta.rows.unwrap_or(0),
+        "query_mode": "remote",
+        "source_type": meta.source_type.as_deref().unwrap_or(""),
+    })
+}
+
+/// The docs asset's change token: the newest file's mtime in seconds, like
+/// the real server's (a number as a string).
+fn docs_hash(files: &[TableFile]) -> String {
+    let newest = files.iter().map(|f| f.mtime_ns()).max().unwrap_or(0);
+    (newest / 1_000_000_000).to_string()
+}

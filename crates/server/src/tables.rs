@@ -1,0 +1,209 @@
+//! The data folder: which parquet files are tables, and the facts the
+//! manifest needs about each (MD5, row count), cached until a file changes.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use md5::{Digest, Md5};
+
+use crate::isotime::epoch_nanos;
+use crate::parquet_footer;
+
+/// Whether `id` is a table id the server accepts:
+/// `^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$` and not made of dots only.
+pub fn is_valid_id(id: &str) -> bool {
+    let bytes = id.as_bytes();
+    let Some((&first, rest)) = bytes.split_first() else {
+        return false;
+    };
+    let plain = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    plain(first)
+        && rest.len() <= 127
+        && rest.iter().all(|&b| plain(b) || b == b'.' || b == b'-')
+        && !id.bytes().all(|b| b == b'.')
+}
+
+/// A parquet file of the data folder, as found by a scan or an open.
+#[derive(Debug, Clone)]
+pub struct TableFile {
+    pub id: String,
+    pub path: PathBuf,
+    pub size: u64,
+    pub modified: SystemTime,
+}
+
+impl TableFile {
+    pub fn mtime_ns(&self) -> u128 {
+        epoch_nanos(self.modified)
+    }
+}
+
+/// Every regular `*.parquet` at the top of `dir`, by id. Ids outside the
+/// contract's pattern are listed too (tests use them to check that clients
+/// refuse them); they just cannot be downloaded.
+pub fn scan(dir: &Path) -> io::Result<Vec<TableFile>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".parquet")) else {
+            continue;
+        };
+        if id.is_empty() {
+            continue;
+        }
+        // Follows symlinks; a file that vanished since read_dir is skipped.
+        let Ok(meta) = std::fs::metadata(entry.path()) else {
+            continue;
+        };
+        if !meta.is_file() {
+            continue;
+        }
+        out.push(TableFile {
+            id: id.to_string(),
+            path: entry.path(),
+            size: meta.len(),
+            modified: meta.modified()?,
+        });
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(out)
+}
+
+/// The 12-hex version token of the real server's pipeline tables: derived
+/// from modification time and size, not from the content.
+pub fn version_token(file: &TableFile) -> String {
+    let digest = Md5::digest(format!("{}:{}", file.mtime_ns(), file.size).as_bytes());
+    hex(&digest)[..12].to_string()
+}
+
+/// MD5 of the whole file, lowercase hex, read in 1 MiB pieces.
+pub fn md5_file(path: &Path) -> io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut hasher = Md5::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Which version of a file a cached fact belongs to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Version {
+    mtime_ns: u128,
+    size: u64,
+}
+
+#[derive(Default, Clone)]
+struct Facts {
+    md5: Option<String>,
+    rows: Option<Option<u64>>,
+}
+
+/// MD5s and row counts per file path, valid while mtime and size match.
+#[derive(Default)]
+pub struct FactCache {
+    facts: Mutex<HashMap<PathBuf, (Version, Facts)>>,
+}
+
+impl FactCache {
+    fn cached(&self, file: &TableFile) -> Facts {
+        let version = Version {
+            mtime_ns: file.mtime_ns(),
+            size: file.size,
+        };
+        let map = self.facts.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get(&file.path) {
+            Some((v, facts)) if *v == version => facts.clone(),
+            _ => Facts::default(),
+        }
+    }
+
+    fn store(&self, file: &TableFile, update: impl FnOnce(&mut Facts)) {
+        let version = Version {
+            mtime_ns: file.mtime_ns(),
+            size: file.size,
+        };
+        let mut map = self.facts.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = map.entry(file.path.clone()).or_default();
+        if slot.0 != version {
+            *slot = (version, Facts::default());
+        }
+        update(&mut slot.1);
+    }
+
+    /// MD5 of the file, computed once per version of it. Blocking: call it
+    /// from a blocking thread.
+    pub fn md5(&self, file: &TableFile) -> io::Result<String> {
+        if let Some(md5) = self.cached(file).md5 {
+            return Ok(md5);
+        }
+        let md5 = md5_file(&file.path)?;
+        self.store(file, |f| f.md5 = Some(md5.clone()));
+        Ok(md5)
+    }
+
+    /// Rows from the parquet footer; 0 for a file that is not parquet.
+    pub fn rows(&self, file: &TableFile) -> u64 {
+        if let Some(rows) = self.cached(file).rows {
+            return rows.unwrap_or(0);
+        }
+        let rows = parquet_footer::row_count(&file.path);
+        self.store(file, |f| f.rows = Some(rows));
+        rows.unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_pattern() {
+        for ok in ["orders", "in.c-crm.people", "_x", "A9", "a..b", "x-"] {
+            assert!(is_valid_id(ok), "{ok}");
+        }
+        let long = "a".repeat(129);
+        for bad in ["", ".", "..", ".hidden", "-x", "a/b", "a b", "a\\b", "é", long.as_str()] {
+            assert!(!is_valid_id(bad), "{bad}");
+        }
+        assert!(is_valid_id(&"a".repeat(128)));
+    }
+
+    #[test]
+    fn scans_md5s_and_notices_rewrites() {
+        let dir = std::env::temp_dir().join(format!("agnes-tables-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sub.parquet")).unwrap();
+        std::fs::write(dir.join("in.c-crm.people.parquet"), b"hello").unwrap();
+        std::fs::write(dir.join("notes.txt"), b"x").unwrap();
+        std::fs::write(dir.join(".parquet"), b"x").unwrap();
+        let files = scan(&dir).unwrap();
+        let ids: Vec<_> = files.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(ids, ["in.c-crm.people"]);
+        let cache = FactCache::default();
+        assert_eq!(cache.md5(&files[0]).unwrap(), "5d41402abc4b2a76b9719d911017c592");
+        assert_eq!(cache.rows(&files[0]), 0);
+        let token = version_token(&files[0]);
+        assert_eq!(token.len(), 12);
+        assert!(token.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+
+        std::fs::write(dir.join("in.c-crm.people.parquet"), b"hello!").unwrap();
+        let files = scan(&dir).unwrap();
+        assert_eq!(cache.md5(&files[0]).unwrap(), hex(&Md5::digest(b"hello!")));
+        assert_ne!(version_token(&files[0]), token);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,200 @@
+//! `POST /api/upload/sessions` (a session transcript, multipart) and
+//! `POST /api/upload/local-md` (personal notes, JSON), stored per user under
+//! the uploads folder.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+
+use crate::app::App;
+use crate::auth::authenticate;
+use crate::reply::{json, ApiError, ApiResult};
+
+/// The real server's limit on one session file.
+pub const MAX_UPLOAD: u64 = 50 * 1024 * 1024;
+
+/// The last path component of an uploaded file name (either separator), or
+/// `None` when nothing usable is left.
+pub fn base_name(name: &str) -> Option<&str> {
+    let base = name.rsplit(['/', '\\']).next()?.trim();
+    (!base.is_empty() && base != "." && base != "..").then_some(base)
+}
+
+/// The folder of a user's uploads: the user name made safe as one path
+/// component.
+fn user_dir(uploads: &Path, user: &str) -> PathBuf {
+    let safe: String = user
+        .chars()
+        .map(|c| if c == '/' || c == '\\' || c == '\0' { '_' } else { c })
+        .collect();
+    let safe = match safe.as_str() {
+        "" | "." | ".." => "_".to_string(),
+        _ => safe,
+    };
+    uploads.join(safe)
+}
+
+/// Distinguishes the temporary files of concurrent uploads.
+static UPLOAD_SEQ: AtomicU64 = AtomicU64::new(0);
+
+pub async fn sessions(State(app): State<Arc<App>>, req: Request) -> ApiResult {
+    let catalog = app.catalog()?;
+    let user = authenticate(req.headers(), &catalog)?;
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let boundary = multer::parse_boundary(content_type).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("expected a multipart/form-data body: {e}"),
+        )
+    })?;
+    let mut form = multer::Multipart::new(req.into_body().into_data_stream(), boundary);
+    let bad_form = |e: multer::Error| ApiError::bad_request(format!("reading the form: {e}"));
+
+    let dir = user_dir(&app.uploads_dir, &user.name).join("sessions");
+    while let Some(mut field) = form.next_field().await.map_err(bad_form)? {
+        if field.name() != Some("file") {
+            continue;
+        }
+        let raw_name = field.file_name().unwrap_or("").to_string();
+        let name = base_name(&raw_name)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("the file has no usable name: {raw_name:?}"))
+            })?
+            .to_string();
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| ApiError::internal(format!("creating {}: {e}", dir.display())))?;
+        let seq = UPLOAD_SEQ.fetch_add(1, Ordering::Relaxed);
+        let temp = dir.join(format!(".{name}.{}.{seq}.part", std::process::id()));
+        let target = dir.join(&name);
+        let written = receive(&mut field, &temp).await;
+        let size = match written {
+            Ok(Some(size)) => size,
+            Ok(None) => {
+                let _ = tokio::fs::remove_file(&temp).await;
+                // The contract's server answers 413 only once the whole body
+                // is in: read the rest so the client sees the reply.
+                while field.chunk().await.map_err(bad_form)?.is_some() {}
+                drop(field);
+                while let Some(mut f) = form.next_field().await.map_err(bad_form)? {
+                    while f.chunk().await.map_err(bad_form)?.is_some() {}
+                }
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("File too large: the limit is {MAX_UPLOAD} bytes (50 MiB)"),
+                ));
+            }
+            Err(err) => {
+                let _ = tokio::fs::remove_file(&temp).await;
+                return Err(err);
+            }
+        };
+        tokio::fs::rename(&temp, &target).await.map_err(|e| {
+            ApiError::internal(format!("storing {}: {e}", target.display()))
+        })?;
+        return Ok(json(
+            StatusCode::OK,
+            &json!({"status": "ok", "filename": name, "size": size}),
+        ));
+    }
+    Err(ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the form has no field named \"file\"",
+    ))
+}
+
+/// Streams one form field into `temp`; `Ok(None)` once it passes the limit.
+async fn receive(field: &mut multer::Field<'_>, temp: &Path) -> ApiResult<Option<u64>> {
+    let io_err = |e: std::io::Error| ApiError::internal(format!("writing {}: {e}", temp.display()));
+    let mut out = tokio::fs::File::create(temp).await.map_err(io_err)?;
+    let mut size = 0u64;
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| ApiError::bad_request(format!("reading the form: {e}")))?
+    {
+        size += chunk.len() as u64;
+        if size > MAX_UPLOAD {
+            return Ok(None);
+        }
+        out.write_all(&chunk).await.map_err(io_err)?;
+    }
+    out.flush().await.map_err(io_err)?;
+    Ok(Some(size))
+}
+
+#[derive(Deserialize)]
+struct LocalMd {
+    content: String,
+}
+
+pub async fn local_md(State(app): State<Arc<App>>, req: Request) -> ApiResult {
+    let catalog = app.catalog()?;
+    let user = authenticate(req.headers(), &catalog)?;
+    let body = read_body(req.into_body()).await?;
+    let note: LocalMd = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("expected JSON {{\"content\": \"<text>\"}}: {e}"),
+        )
+    })?;
+    let dir = user_dir(&app.uploads_dir, &user.name);
+    let target = dir.join("CLAUDE.local.md");
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|e| ApiError::internal(format!("creating {}: {e}", dir.display())))?;
+    tokio::fs::write(&target, note.content.as_bytes())
+        .await
+        .map_err(|e| ApiError::internal(format!("writing {}: {e}", target.display())))?;
+    // Characters, not bytes: the real server reports Python's len(content).
+    let size = note.content.chars().count();
+    Ok(json(
+        StatusCode::OK,
+        &json!({"status": "ok", "user": user.name, "size": size}),
+    ))
+}
+
+async fn read_body(body: Body) -> ApiResult<bytes::Bytes> {
+    axum::body::to_bytes(body, MAX_UPLOAD as usize)
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("reading the body (limit {MAX_UPLOAD} bytes): {e}"),
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_keep_their_last_component() {
+        assert_eq!(base_name("s1.jsonl"), Some("s1.jsonl"));
+        assert_eq!(base_name("../../etc/passwd"), Some("passwd"));
+        assert_eq!(base_name("C:\\Users\\a\\s.jsonl"), Some("s.jsonl"));
+        assert_eq!(base_name("dir/"), None);
+        assert_eq!(base_name(".."), None);
+        assert_eq!(base_name(""), None);
+    }
+
+    #[test]
+    fn user_names_stay_one_component() {
+        let root = Path::new("/u");
+        assert_eq!(user_dir(root, "analyst"), Path::new("/u/analyst"));
+        assert_eq!(user_dir(root, "../x"), Path::new("/u/.._x"));
+        assert_eq!(user_dir(root, ".."), Path::new("/u/_"));
+    }
+}
