@@ -1,8 +1,10 @@
 //! The DuckDB face of agnes: table functions that parse parameters, call the
 //! sync engine, create views and emit rows. No sync logic lives here.
 
+mod catalog;
 mod functions;
 mod host;
+mod params;
 mod rows;
 
 use std::error::Error;

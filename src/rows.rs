@@ -19,7 +19,6 @@ const CHUNK_ROWS: usize = 2048;
 pub enum Kind {
     Text,
     BigInt,
-    Bool,
 }
 
 /// One value of a result row.
@@ -27,7 +26,6 @@ pub enum Kind {
 pub enum Cell {
     Text(String),
     BigInt(i64),
-    Bool(bool),
     Null,
 }
 
@@ -51,11 +49,6 @@ impl From<u64> for Cell {
         Cell::BigInt(i64::try_from(v).unwrap_or(i64::MAX))
     }
 }
-impl From<bool> for Cell {
-    fn from(v: bool) -> Self {
-        Cell::Bool(v)
-    }
-}
 impl<T: Into<Cell>> From<Option<T>> for Cell {
     fn from(v: Option<T>) -> Self {
         v.map_or(Cell::Null, Into::into)
@@ -68,7 +61,6 @@ pub fn declare(bind: &BindInfo, columns: &[(&str, Kind)]) {
         let id = match kind {
             Kind::Text => LogicalTypeId::Varchar,
             Kind::BigInt => LogicalTypeId::Bigint,
-            Kind::Bool => LogicalTypeId::Boolean,
         };
         bind.add_result_column(name, LogicalTypeHandle::from(id));
     }
@@ -103,10 +95,50 @@ fn write_cell(output: &mut DataChunkHandle, col: usize, row: usize, cell: &Cell)
     let mut vector = output.flat_vector(col);
     match cell {
         Cell::Text(s) => vector.insert(row, s.as_str()),
-        // SAFETY: the column was declared BIGINT / BOOLEAN in bind, so the
-        // vector's storage is i64 / bool, and row < CHUNK_ROWS <= capacity.
+        // SAFETY: the column was declared BIGINT in bind, so the vector's
+        // storage is i64, and row < CHUNK_ROWS <= its capacity.
         Cell::BigInt(v) => unsafe { vector.as_mut_slice::<i64>()[row] = *v },
-        Cell::Bool(v) => unsafe { vector.as_mut_slice::<bool>()[row] = *v },
         Cell::Null => vector.set_null(row),
+    }
+}
+
+/// A table function whose whole result is computed in bind: the shape every
+/// agnes function has. `Adapter<F>` turns it into a DuckDB `VTab`.
+pub trait RowFunction {
+    const NAME: &'static str;
+    const COLUMNS: &'static [(&'static str, Kind)];
+
+    fn named_parameters() -> Vec<(String, duckdb::core::LogicalTypeHandle)> {
+        Vec::new()
+    }
+
+    /// Does the work and returns the rows, each in `COLUMNS` order.
+    fn run(bind: &BindInfo, host: &crate::host::Host) -> Result<Vec<Vec<Cell>>, Box<dyn Error>>;
+}
+
+pub struct Adapter<F>(std::marker::PhantomData<F>);
+
+impl<F: RowFunction> duckdb::vtab::VTab for Adapter<F> {
+    type BindData = Rows;
+    type InitData = AtomicUsize;
+
+    fn bind(bind: &BindInfo) -> Result<Rows, Box<dyn Error>> {
+        declare(bind, F::COLUMNS);
+        // SAFETY: every agnes function is registered with a `Host` as its
+        // extra info (functions::register), which lives as long as DuckDB's catalog.
+        let host = unsafe { &*bind.get_extra_info::<crate::host::Host>() };
+        Ok(Rows::new(F::run(bind, host)?))
+    }
+
+    fn init(_: &duckdb::vtab::InitInfo) -> Result<AtomicUsize, Box<dyn Error>> {
+        Ok(AtomicUsize::new(0))
+    }
+
+    fn func(func: &duckdb::vtab::TableFunctionInfo<Self>, output: &mut DataChunkHandle) -> Result<(), Box<dyn Error>> {
+        func.get_bind_data().emit(func.get_init_data(), output)
+    }
+
+    fn named_parameters() -> Option<Vec<(String, duckdb::core::LogicalTypeHandle)>> {
+        Some(F::named_parameters())
     }
 }

@@ -1,6 +1,8 @@
 //! One module per SQL function, each a thin adapter from parameters to an
 //! engine call and from its report to rows.
 
+mod manifest;
+mod sync;
 mod version;
 
 use std::error::Error;
@@ -8,9 +10,17 @@ use std::error::Error;
 use duckdb::Connection;
 
 use crate::host::Host;
+use crate::rows::{Adapter, RowFunction};
 
 /// Registers every agnes table function in the loading database.
 pub fn register(con: &Connection, host: &Host) -> Result<(), Box<dyn Error>> {
-    con.register_table_function_with_extra_info::<version::Version, _>("agnes_version", host)?;
+    add::<version::Version>(con, host)?;
+    add::<manifest::Manifest>(con, host)?;
+    add::<sync::Sync>(con, host)?;
+    Ok(())
+}
+
+fn add<F: RowFunction>(con: &Connection, host: &Host) -> Result<(), Box<dyn Error>> {
+    con.register_table_function_with_extra_info::<Adapter<F>, _>(F::NAME, host)?;
     Ok(())
 }

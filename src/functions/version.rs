@@ -1,33 +1,20 @@
 //! `agnes_version()`: the extension's version and the DuckDB it runs in.
 
 use std::error::Error;
-use std::sync::atomic::AtomicUsize;
 
-use duckdb::core::DataChunkHandle;
-use duckdb::vtab::{BindInfo, InitInfo, TableFunctionInfo, VTab};
+use duckdb::vtab::BindInfo;
 
 use crate::host::Host;
-use crate::rows::{declare, Kind, Rows};
+use crate::rows::{Cell, Kind, RowFunction};
 
 pub struct Version;
 
-impl VTab for Version {
-    type BindData = Rows;
-    type InitData = AtomicUsize;
+impl RowFunction for Version {
+    const NAME: &'static str = "agnes_version";
+    const COLUMNS: &'static [(&'static str, Kind)] = &[("extension_version", Kind::Text), ("duckdb_version", Kind::Text)];
 
-    fn bind(bind: &BindInfo) -> Result<Rows, Box<dyn Error>> {
-        declare(bind, &[("extension_version", Kind::Text), ("duckdb_version", Kind::Text)]);
-        // SAFETY: registered with a `Host` as extra info (functions::register).
-        let host = unsafe { &*bind.get_extra_info::<Host>() };
+    fn run(_: &BindInfo, host: &Host) -> Result<Vec<Vec<Cell>>, Box<dyn Error>> {
         let duckdb_version = host.connection().version()?;
-        Ok(Rows::new(vec![vec![agnes_engine::VERSION.into(), duckdb_version.into()]]))
-    }
-
-    fn init(_: &InitInfo) -> Result<AtomicUsize, Box<dyn Error>> {
-        Ok(AtomicUsize::new(0))
-    }
-
-    fn func(func: &TableFunctionInfo<Self>, output: &mut DataChunkHandle) -> Result<(), Box<dyn Error>> {
-        func.get_bind_data().emit(func.get_init_data(), output)
+        Ok(vec![vec![agnes_engine::VERSION.into(), duckdb_version.into()]])
     }
 }

@@ -1,0 +1,106 @@
+//! `agnes_sync()`: verified downloads, views in this database, rules; one row
+//! per table considered, then the rules step and any notices.
+
+use std::error::Error;
+
+use agnes_engine::{attach_local, sync, NoProgress, Scope, Settings, SyncOptions, SyncReport, TableOutcome};
+use duckdb::core::{LogicalTypeHandle, LogicalTypeId};
+use duckdb::vtab::BindInfo;
+
+use crate::catalog::DuckDbCatalog;
+use crate::host::Host;
+use crate::params;
+use crate::rows::{Cell, Kind, RowFunction};
+
+pub struct Sync;
+
+impl RowFunction for Sync {
+    const NAME: &'static str = "agnes_sync";
+    const COLUMNS: &'static [(&'static str, Kind)] = &[
+        ("kind", Kind::Text),
+        ("table_id", Kind::Text),
+        ("action", Kind::Text),
+        ("rows", Kind::BigInt),
+        ("size_bytes", Kind::BigInt),
+        ("hash", Kind::Text),
+        ("view_name", Kind::Text),
+        ("error", Kind::Text),
+        ("note", Kind::Text),
+    ];
+
+    fn named_parameters() -> Vec<(String, LogicalTypeHandle)> {
+        const OWN: &[params::Parameter] = &[
+            ("table", LogicalTypeId::Varchar),
+            ("docs_only", LogicalTypeId::Boolean),
+            ("dry_run", LogicalTypeId::Boolean),
+            ("offline", LogicalTypeId::Boolean),
+            ("threads", LogicalTypeId::Bigint),
+            ("lock_timeout", LogicalTypeId::Double),
+        ];
+        params::named(&[params::CONNECTION, params::TIMEOUT, OWN])
+    }
+
+    fn run(bind: &BindInfo, host: &Host) -> Result<Vec<Vec<Cell>>, Box<dyn Error>> {
+        let settings = Settings::resolve(&params::overrides(bind))?;
+        let catalog = DuckDbCatalog { host };
+        if params::flag(bind, "offline") {
+            return Ok(attach_local(&settings, &catalog)?.iter().map(table_row).collect());
+        }
+        let mut options = SyncOptions { dry_run: params::flag(bind, "dry_run"), timeouts: params::timeouts(bind)?, ..Default::default() };
+        options.scope = match (params::text(bind, "table"), params::flag(bind, "docs_only")) {
+            (_, true) => Scope::DocsOnly,
+            (Some(table), false) => Scope::Table(table),
+            (None, false) => Scope::All,
+        };
+        if let Some(threads) = params::count(bind, "threads")? {
+            options.threads = threads;
+        }
+        if let Some(wait) = params::seconds(bind, "lock_timeout")? {
+            options.lock_wait = wait;
+        }
+        let report = sync(&settings, &options, &catalog, &NoProgress)?;
+        Ok(report_rows(&report))
+    }
+}
+
+fn table_row(o: &TableOutcome) -> Vec<Cell> {
+    vec![
+        "table".into(),
+        o.table_id.as_str().into(),
+        o.action.as_str().into(),
+        o.rows.into(),
+        o.size_bytes.into(),
+        o.hash.clone().into(),
+        o.view.clone().into(),
+        o.error.clone().into(),
+        o.note.clone().into(),
+    ]
+}
+
+fn report_rows(report: &SyncReport) -> Vec<Vec<Cell>> {
+    let mut rows: Vec<Vec<Cell>> = report.tables.iter().map(table_row).collect();
+    let rules = &report.rules;
+    let rules_dir = report.workspace.join(".claude").join("rules");
+    rows.push(vec![
+        "rules".into(),
+        Cell::Null,
+        rules.action.into(),
+        (rules.files as u64).into(),
+        Cell::Null,
+        Cell::Null,
+        Cell::Null,
+        (rules.action == "failed").then(|| rules.warnings.join("; ")).into(),
+        rules_dir.to_string_lossy().to_string().into(),
+    ]);
+    if rules.action != "failed" {
+        rows.extend(rules.warnings.iter().map(|w| other_row("rules", "warning", w)));
+    }
+    rows.extend(report.notices.iter().map(|n| other_row("notice", "info", n)));
+    rows
+}
+
+fn other_row(kind: &str, action: &str, note: &str) -> Vec<Cell> {
+    let mut row = vec![Cell::Null; 9];
+    (row[0], row[2], row[8]) = (kind.into(), action.into(), note.into());
+    row
+}
