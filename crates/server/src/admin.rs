@@ -20,7 +20,9 @@ use crate::reply::{json, ApiError, ApiResult};
 pub fn is_loopback(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
     }
 }
 
@@ -57,7 +59,10 @@ pub async fn set_faults(State(app): State<Arc<App>>, body: Bytes) -> ApiResult {
     let faults = Fault::parse_list(&value).map_err(ApiError::bad_request)?;
     let count = faults.len();
     app.faults.set_admin(faults);
-    Ok(json(StatusCode::OK, &json!({"status": "ok", "faults": count})))
+    Ok(json(
+        StatusCode::OK,
+        &json!({"status": "ok", "faults": count}),
+    ))
 }
 
 pub async fn clear_faults(State(app): State<Arc<App>>) -> Response {
@@ -83,7 +88,14 @@ mod tests {
         for ok in ["127.0.0.1", "127.9.8.7", "::1", "::ffff:127.0.0.1"] {
             assert!(is_loopback(ok.parse().unwrap()), "{ok}");
         }
-        for bad in ["10.0.0.1", "192.168.1.2", "0.0.0.0", "::", "::ffff:10.0.0.1", "fe80::1"] {
+        for bad in [
+            "10.0.0.1",
+            "192.168.1.2",
+            "0.0.0.0",
+            "::",
+            "::ffff:10.0.0.1",
+            "fe80::1",
+        ] {
             assert!(!is_loopback(bad.parse().unwrap()), "{bad}");
         }
     }

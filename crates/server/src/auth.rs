@@ -71,7 +71,10 @@ mod tests {
     #[test]
     fn users_from_the_catalog() {
         let open = Catalog::default();
-        assert_eq!(authenticate(&with_auth("Bearer x"), &open).unwrap().name, "dev");
+        assert_eq!(
+            authenticate(&with_auth("Bearer x"), &open).unwrap().name,
+            "dev"
+        );
         assert_eq!(
             authenticate(&HeaderMap::new(), &open).unwrap_err().status,
             StatusCode::UNAUTHORIZED

@@ -49,7 +49,10 @@ mod tests {
 
     #[test]
     fn estimates_four_chars_a_token() {
-        let items = [json!({"title": "abcd", "content": "é"}), json!({"content": null})];
+        let items = [
+            json!({"title": "abcd", "content": "é"}),
+            json!({"content": null}),
+        ];
         assert_eq!(token_estimate(items.iter()), 2);
         assert_eq!(token_estimate([].iter()), 0);
     }

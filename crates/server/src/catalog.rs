@@ -211,7 +211,8 @@ struct Stamp {
     inode: u64,
 }
 
-/// The catalog as last read, and which version of the file that was.
+/// The catalog as last read.
+#[derive(Clone)]
 pub struct Loaded {
     /// Bumped on every re-read, so that the fault book can tell catalog
     /// faults were replaced (and their counters start afresh).
@@ -219,48 +220,60 @@ pub struct Loaded {
     pub catalog: Result<Arc<Catalog>, String>,
 }
 
+/// What was read, from which version of the file.
+struct Cached {
+    stamp: Option<Stamp>,
+    loaded: Loaded,
+}
+
 /// `catalog.json` of the data folder, re-read when it changes.
 pub struct CatalogFile {
     path: PathBuf,
-    state: Mutex<(Option<Stamp>, u64, Result<Arc<Catalog>, String>)>,
+    cached: Mutex<Option<Cached>>,
 }
 
 impl CatalogFile {
     pub fn new(data_dir: &Path) -> Self {
         CatalogFile {
             path: data_dir.join("catalog.json"),
-            state: Mutex::new((None, 0, Ok(Arc::new(Catalog::default())))),
+            cached: Mutex::new(None),
         }
     }
 
     /// The current catalog; an unreadable or invalid file is an error that
     /// names the file, so a broken test fixture is obvious.
     pub fn load(&self) -> Loaded {
+        let mut cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
+        let generation = cached.as_ref().map_or(0, |c| c.loaded.generation);
         let stamp = match stamp_of(&self.path) {
             Ok(stamp) => stamp,
             Err(err) => {
                 return Loaded {
-                    generation: u64::MAX,
+                    generation,
                     catalog: Err(format!("{}: {err}", self.path.display())),
                 }
             }
         };
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if state.0 != stamp || state.1 == 0 {
-            let catalog = match stamp {
-                None => Ok(Arc::new(Catalog::default())),
-                Some(_) => std::fs::read_to_string(&self.path)
-                    .map_err(|e| e.to_string())
-                    .and_then(|text| Catalog::parse(&text))
-                    .map(Arc::new)
-                    .map_err(|e| format!("{}: {e}", self.path.display())),
-            };
-            *state = (stamp, state.1 + 1, catalog);
+        if let Some(c) = cached.as_ref().filter(|c| c.stamp == stamp) {
+            return c.loaded.clone();
         }
-        Loaded {
-            generation: state.1,
-            catalog: state.2.clone(),
-        }
+        let catalog = match stamp {
+            None => Ok(Arc::new(Catalog::default())),
+            Some(_) => std::fs::read_to_string(&self.path)
+                .map_err(|e| e.to_string())
+                .and_then(|text| Catalog::parse(&text))
+                .map(Arc::new)
+                .map_err(|e| format!("{}: {e}", self.path.display())),
+        };
+        let loaded = Loaded {
+            generation: generation + 1,
+            catalog,
+        };
+        *cached = Some(Cached {
+            stamp,
+            loaded: loaded.clone(),
+        });
+        loaded
     }
 }
 
@@ -326,7 +339,10 @@ mod tests {
         let err = Catalog::parse(r#"{"users":{"t":{"name":"a","tables":5}}}"#).unwrap_err();
         assert!(err.contains("users") && err.contains("\"a\""), "{err}");
         let err = Catalog::parse(r#"{"faults":[{"kind":"explode"}]}"#).unwrap_err();
-        assert!(err.starts_with("faults:") && err.contains("explode"), "{err}");
+        assert!(
+            err.starts_with("faults:") && err.contains("explode"),
+            "{err}"
+        );
         assert!(Catalog::parse("[1]").is_err());
         assert!(Catalog::parse("{").is_err());
     }

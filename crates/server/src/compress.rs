@@ -85,7 +85,10 @@ mod tests {
 
     fn offer(value: &str) -> bool {
         let mut h = HeaderMap::new();
-        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(value).unwrap());
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_str(value).unwrap(),
+        );
         accepts_gzip(&h)
     }
 

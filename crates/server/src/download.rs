@@ -32,7 +32,10 @@ const CHUNKS: usize = 4;
 pub enum Wanted {
     Whole,
     /// Inclusive byte range, within the file.
-    Part { first: u64, last: u64 },
+    Part {
+        first: u64,
+        last: u64,
+    },
     /// A range that starts past the end: 416.
     Unsatisfiable,
 }
@@ -95,7 +98,10 @@ pub async fn handler(
     if !user.grant.allows(&id) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            format!("Access to table '{id}' is not granted to user '{}'", user.name),
+            format!(
+                "Access to table '{id}' is not granted to user '{}'",
+                user.name
+            ),
         ));
     }
     if catalog.table(&id).is_some_and(|m| m.is_remote()) {
@@ -259,13 +265,38 @@ mod tests {
         let p = |h: &str| parse_range(Some(h), 100);
         assert_eq!(parse_range(None, 100), Wanted::Whole);
         assert_eq!(p("bytes=0-9"), Wanted::Part { first: 0, last: 9 });
-        assert_eq!(p("bytes=90-"), Wanted::Part { first: 90, last: 99 });
-        assert_eq!(p("bytes=90-500"), Wanted::Part { first: 90, last: 99 });
-        assert_eq!(p("bytes=-10"), Wanted::Part { first: 90, last: 99 });
+        assert_eq!(
+            p("bytes=90-"),
+            Wanted::Part {
+                first: 90,
+                last: 99
+            }
+        );
+        assert_eq!(
+            p("bytes=90-500"),
+            Wanted::Part {
+                first: 90,
+                last: 99
+            }
+        );
+        assert_eq!(
+            p("bytes=-10"),
+            Wanted::Part {
+                first: 90,
+                last: 99
+            }
+        );
         assert_eq!(p("bytes=-1000"), Wanted::Part { first: 0, last: 99 });
         assert_eq!(p("bytes=100-"), Wanted::Unsatisfiable);
         assert_eq!(p("bytes=-0"), Wanted::Unsatisfiable);
-        for ignored in ["bytes=0-1,5-6", "bytes=5-1", "bytes=x-", "items=0-1", "bytes=-", "bytes=1"] {
+        for ignored in [
+            "bytes=0-1,5-6",
+            "bytes=5-1",
+            "bytes=x-",
+            "items=0-1",
+            "bytes=-",
+            "bytes=1",
+        ] {
             assert_eq!(p(ignored), Wanted::Whole, "{ignored}");
         }
         assert_eq!(parse_range(Some("bytes=0-"), 0), Wanted::Unsatisfiable);

@@ -71,19 +71,18 @@ pub async fn inject(State(app): State<Arc<App>>, req: Request, next: Next) -> Re
     };
     match kind {
         FaultKind::Status {
-            status,
-            body: None,
-            ..
-        } => ApiError::new(
-            status,
-            format!("injected fault: HTTP {}", status.as_u16()),
-        )
-        .into_response(),
+            status, body: None, ..
+        } => ApiError::new(status, format!("injected fault: HTTP {}", status.as_u16()))
+            .into_response(),
         FaultKind::Status {
             status,
             body: Some(body),
             content_type,
-        } => raw(status, body, content_type.as_deref().unwrap_or("text/plain")),
+        } => raw(
+            status,
+            body,
+            content_type.as_deref().unwrap_or("text/plain"),
+        ),
         FaultKind::Body {
             body,
             content_type,
@@ -96,10 +95,8 @@ pub async fn inject(State(app): State<Arc<App>>, req: Request, next: Next) -> Re
                     resp.headers_mut().insert(header::LOCATION, value);
                     resp
                 }
-                Err(err) => {
-                    ApiError::internal(format!("redirect fault: bad location: {err}"))
-                        .into_response()
-                }
+                Err(err) => ApiError::internal(format!("redirect fault: bad location: {err}"))
+                    .into_response(),
             }
         }
         FaultKind::Stall {
@@ -302,8 +299,14 @@ mod tests {
             classify("/api/data/a%2Fb/download"),
             Some((Endpoint::Download, Some("a/b".into())))
         );
-        assert_eq!(classify("/api/sync/manifest"), Some((Endpoint::Manifest, None)));
-        assert_eq!(classify("/api/upload/local-md"), Some((Endpoint::Upload, None)));
+        assert_eq!(
+            classify("/api/sync/manifest"),
+            Some((Endpoint::Manifest, None))
+        );
+        assert_eq!(
+            classify("/api/upload/local-md"),
+            Some((Endpoint::Upload, None))
+        );
         assert_eq!(classify("/api/health"), None);
         assert_eq!(classify("/admin/faults"), None);
     }
@@ -316,8 +319,10 @@ mod tests {
     }
 
     async fn run(mode: Mode, chunks: &[&[u8]]) -> (Vec<u8>, bool) {
-        let owned: Vec<Result<Bytes, std::io::Error>> =
-            chunks.iter().map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+        let owned: Vec<Result<Bytes, std::io::Error>> = chunks
+            .iter()
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
         let body = Body::from_stream(futures_stream(owned));
         let resp = wrap(Response::new(body), mode);
         let mut body = resp.into_body();
@@ -337,7 +342,10 @@ mod tests {
         struct It(std::vec::IntoIter<Result<Bytes, std::io::Error>>);
         impl futures_core::Stream for It {
             type Item = Result<Bytes, std::io::Error>;
-            fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            fn poll_next(
+                mut self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+            ) -> Poll<Option<Self::Item>> {
                 Poll::Ready(self.0.next())
             }
         }

@@ -378,8 +378,10 @@ mod tests {
             }
         );
         assert!(matches!(faults[4].kind, FaultKind::Redirect { status, .. } if status == 307));
-        assert!(matches!(&faults[5].kind, FaultKind::Body { status, content_type, .. }
-            if *status == 200 && content_type.starts_with("text/html")));
+        assert!(
+            matches!(&faults[5].kind, FaultKind::Body { status, content_type, .. }
+            if *status == 200 && content_type.starts_with("text/html"))
+        );
     }
 
     #[test]
@@ -398,13 +400,21 @@ mod tests {
     #[test]
     fn counts_down_and_orders_admin_first() {
         let book = FaultBook::new(parse(r#"[{"kind":"corrupt"}]"#).unwrap());
-        book.set_admin(parse(r#"[{"kind":"status","status":503,"times":2,"table":"orders"}]"#).unwrap());
+        book.set_admin(
+            parse(r#"[{"kind":"status","status":503,"times":2,"table":"orders"}]"#).unwrap(),
+        );
         let status = |k: Option<FaultKind>| matches!(k, Some(FaultKind::Status { .. }));
         assert!(status(book.take(Endpoint::Download, Some("orders"))));
         // another table falls through to the start-up fault
-        assert_eq!(book.take(Endpoint::Download, Some("people")), Some(FaultKind::Corrupt));
+        assert_eq!(
+            book.take(Endpoint::Download, Some("people")),
+            Some(FaultKind::Corrupt)
+        );
         assert!(status(book.take(Endpoint::Download, Some("orders"))));
-        assert_eq!(book.take(Endpoint::Download, Some("orders")), Some(FaultKind::Corrupt));
+        assert_eq!(
+            book.take(Endpoint::Download, Some("orders")),
+            Some(FaultKind::Corrupt)
+        );
         // download faults do not touch the manifest
         assert_eq!(book.take(Endpoint::Manifest, None), None);
         assert_eq!(book.active_json().as_array().unwrap().len(), 1);

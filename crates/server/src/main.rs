@@ -63,10 +63,7 @@ fn main() -> ExitCode {
 
 fn try_main(args: Args) -> Result<(), String> {
     if !args.data.is_dir() {
-        return Err(format!(
-            "--data {}: not a folder",
-            args.data.display()
-        ));
+        return Err(format!("--data {}: not a folder", args.data.display()));
     }
     let data_dir = std::fs::canonicalize(&args.data)
         .map_err(|e| format!("--data {}: {e}", args.data.display()))?;
@@ -85,10 +82,10 @@ fn try_main(args: Args) -> Result<(), String> {
 }
 
 fn read_faults(path: &PathBuf) -> Result<Vec<Fault>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("--faults {}: {e}", path.display()))?;
-    let value = serde_json::from_str(&text)
-        .map_err(|e| format!("--faults {}: {e}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("--faults {}: {e}", path.display()))?;
+    let value =
+        serde_json::from_str(&text).map_err(|e| format!("--faults {}: {e}", path.display()))?;
     Fault::parse_list(&value).map_err(|e| format!("--faults {}: {e}", path.display()))
 }
 

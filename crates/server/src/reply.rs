@@ -17,8 +17,9 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
             bytes,
         )
             .into_response(),
-        Err(err) => ApiError::internal(format!("could not encode the reply as JSON: {err}"))
-            .into_response(),
+        Err(err) => {
+            ApiError::internal(format!("could not encode the reply as JSON: {err}")).into_response()
+        }
     }
 }
 

@@ -102,7 +102,9 @@ pub async fn record(State(app): State<Arc<App>>, req: Request, next: Next) -> Re
     });
     app.requests.push(entry.clone());
     let resp = next.run(req).await;
-    entry.status.store(resp.status().as_u16(), Ordering::Relaxed);
+    entry
+        .status
+        .store(resp.status().as_u16(), Ordering::Relaxed);
     let (parts, body) = resp.into_parts();
     Response::from_parts(parts, Body::new(Counted { inner: body, entry }))
 }

@@ -177,7 +177,18 @@ mod tests {
             assert!(is_valid_id(ok), "{ok}");
         }
         let long = "a".repeat(129);
-        for bad in ["", ".", "..", ".hidden", "-x", "a/b", "a b", "a\\b", "é", long.as_str()] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            ".hidden",
+            "-x",
+            "a/b",
+            "a b",
+            "a\\b",
+            "é",
+            long.as_str(),
+        ] {
             assert!(!is_valid_id(bad), "{bad}");
         }
         assert!(is_valid_id(&"a".repeat(128)));
@@ -194,11 +205,16 @@ mod tests {
         let ids: Vec<_> = files.iter().map(|f| f.id.as_str()).collect();
         assert_eq!(ids, ["in.c-crm.people"]);
         let cache = FactCache::default();
-        assert_eq!(cache.md5(&files[0]).unwrap(), "5d41402abc4b2a76b9719d911017c592");
+        assert_eq!(
+            cache.md5(&files[0]).unwrap(),
+            "5d41402abc4b2a76b9719d911017c592"
+        );
         assert_eq!(cache.rows(&files[0]), 0);
         let token = version_token(&files[0]);
         assert_eq!(token.len(), 12);
-        assert!(token.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(token
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
 
         std::fs::write(dir.join("in.c-crm.people.parquet"), b"hello!").unwrap();
         let files = scan(&dir).unwrap();

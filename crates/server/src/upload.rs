@@ -32,7 +32,13 @@ pub fn base_name(name: &str) -> Option<&str> {
 fn user_dir(uploads: &Path, user: &str) -> PathBuf {
     let safe: String = user
         .chars()
-        .map(|c| if c == '/' || c == '\\' || c == '\0' { '_' } else { c })
+        .map(|c| {
+            if c == '/' || c == '\\' || c == '\0' {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect();
     let safe = match safe.as_str() {
         "" | "." | ".." => "_".to_string(),
@@ -100,9 +106,9 @@ pub async fn sessions(State(app): State<Arc<App>>, req: Request) -> ApiResult {
                 return Err(err);
             }
         };
-        tokio::fs::rename(&temp, &target).await.map_err(|e| {
-            ApiError::internal(format!("storing {}: {e}", target.display()))
-        })?;
+        tokio::fs::rename(&temp, &target)
+            .await
+            .map_err(|e| ApiError::internal(format!("storing {}: {e}", target.display())))?;
         return Ok(json(
             StatusCode::OK,
             &json!({"status": "ok", "filename": name, "size": size}),
