@@ -102,3 +102,59 @@ async fn head_not_allowed() -> Response {
         .insert(header::ALLOW, HeaderValue::from_static("GET"));
     resp
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use axum::body::Body;
+    use axum::extract::connect_info::MockConnectInfo;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// The status the whole router gives `method path` from `peer`.
+    async fn status_from(peer: &str, method: &str, path: &str) -> StatusCode {
+        let dir = std::env::temp_dir();
+        let app = Arc::new(App::new(dir.clone(), dir.join("_uploads"), Vec::new()));
+        let peer = SocketAddr::new(peer.parse().unwrap(), 50_000);
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::from("[]"))
+            .unwrap();
+        router(app)
+            .layer(MockConnectInfo(peer))
+            .oneshot(req)
+            .await
+            .unwrap()
+            .status()
+    }
+
+    #[tokio::test]
+    async fn admin_answers_only_loopback_peers() {
+        for (method, path) in [
+            ("GET", "/admin/faults"),
+            ("POST", "/admin/faults"),
+            ("DELETE", "/admin/faults"),
+            ("GET", "/admin/requests"),
+            ("DELETE", "/admin/requests"),
+        ] {
+            assert_eq!(status_from("127.0.0.1", method, path).await, StatusCode::OK);
+            assert_eq!(status_from("::1", method, path).await, StatusCode::OK);
+            for outsider in ["10.1.2.3", "192.168.0.7", "2001:db8::1"] {
+                assert_eq!(
+                    status_from(outsider, method, path).await,
+                    StatusCode::FORBIDDEN,
+                    "{method} {path} from {outsider}"
+                );
+            }
+        }
+        // The contract's own API is not restricted to loopback.
+        assert_eq!(
+            status_from("10.1.2.3", "GET", "/api/health").await,
+            StatusCode::OK
+        );
+    }
+}
