@@ -12,6 +12,7 @@ import json
 import os
 import queue
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -60,6 +61,7 @@ class LocalServer:
         self._faults = faults
         self._faults_file = None
         self._stderr = None
+        self._stderr_text = ""
         self.proc = None
         self.url = None
         self.port = None
@@ -149,11 +151,16 @@ class LocalServer:
         if self._faults_file:
             os.unlink(self._faults_file)
             self._faults_file = None
+        if self._stderr is not None:
+            self._stderr_text = self._read_stderr()
+            self._stderr.close()
+            self._stderr = None
 
     def stderr(self) -> str:
-        """What the server wrote to stderr so far."""
-        if self._stderr is None:
-            return ""
+        """What the server wrote to stderr so far (kept after ``stop``)."""
+        return self._stderr_text if self._stderr is None else self._read_stderr()
+
+    def _read_stderr(self) -> str:
         self._stderr.seek(0)
         return self._stderr.read().decode("utf-8", "replace")
 
@@ -209,6 +216,8 @@ def main(argv=None) -> int:
         from .sample import make_sample
 
         make_sample(args.data_dir)
+    # SIGTERM unwinds like Ctrl-C, so the server is stopped, not orphaned.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with LocalServer(args.data_dir) as server:
         print(f"AGNES_SERVER={server.url}", flush=True)
         try:
