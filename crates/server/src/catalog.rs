@@ -3,8 +3,8 @@
 //!
 //! It is one JSON object (DuckDB's `COPY ... (FORMAT json)` of one row writes
 //! exactly that), every key optional, `null` the same as missing, unknown keys
-//! ignored. Tests rewrite it while the server runs, so it is re-read whenever
-//! its modification time, size or inode changes.
+//! ignored. Tests rewrite it while the server runs, so every request sees the
+//! file as it is now.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -15,7 +15,6 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::faults::Fault;
-use crate::isotime::epoch_nanos;
 
 /// What the catalog says about one table.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -203,30 +202,26 @@ struct RawMemory {
     token_budget: Option<u64>,
 }
 
-/// Identity of one version of the file: a rewrite changes at least one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    mtime_ns: u128,
-    size: u64,
-    inode: u64,
-}
-
 /// The catalog as last read.
 #[derive(Clone)]
 pub struct Loaded {
-    /// Bumped on every re-read, so that the fault book can tell catalog
-    /// faults were replaced (and their counters start afresh).
+    /// Bumped whenever the file's content changes, so that the fault book
+    /// can tell catalog faults were replaced (and their counters restart).
     pub generation: u64,
     pub catalog: Result<Arc<Catalog>, String>,
 }
 
-/// What was read, from which version of the file.
+/// What was parsed, from which bytes (`None`: no file).
 struct Cached {
-    stamp: Option<Stamp>,
+    text: Option<Vec<u8>>,
     loaded: Loaded,
 }
 
-/// `catalog.json` of the data folder, re-read when it changes.
+/// `catalog.json` of the data folder, re-read on every use.
+///
+/// Reading a few kilobytes per request costs nothing next to the reply, and
+/// comparing contents catches what an mtime check misses: file times tick
+/// in jiffies, so two same-size rewrites in one tick look unchanged.
 pub struct CatalogFile {
     path: PathBuf,
     cached: Mutex<Option<Cached>>,
@@ -245,8 +240,9 @@ impl CatalogFile {
     pub fn load(&self) -> Loaded {
         let mut cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
         let generation = cached.as_ref().map_or(0, |c| c.loaded.generation);
-        let stamp = match stamp_of(&self.path) {
-            Ok(stamp) => stamp,
+        let text = match std::fs::read(&self.path) {
+            Ok(text) => Some(text),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => None,
             Err(err) => {
                 return Loaded {
                     generation,
@@ -254,14 +250,14 @@ impl CatalogFile {
                 }
             }
         };
-        if let Some(c) = cached.as_ref().filter(|c| c.stamp == stamp) {
+        if let Some(c) = cached.as_ref().filter(|c| c.text == text) {
             return c.loaded.clone();
         }
-        let catalog = match stamp {
+        let catalog = match &text {
             None => Ok(Arc::new(Catalog::default())),
-            Some(_) => std::fs::read_to_string(&self.path)
+            Some(bytes) => std::str::from_utf8(bytes)
                 .map_err(|e| e.to_string())
-                .and_then(|text| Catalog::parse(&text))
+                .and_then(Catalog::parse)
                 .map(Arc::new)
                 .map_err(|e| format!("{}: {e}", self.path.display())),
         };
@@ -270,24 +266,10 @@ impl CatalogFile {
             catalog,
         };
         *cached = Some(Cached {
-            stamp,
+            text,
             loaded: loaded.clone(),
         });
         loaded
-    }
-}
-
-/// `None` when there is no catalog file.
-fn stamp_of(path: &Path) -> io::Result<Option<Stamp>> {
-    use std::os::unix::fs::MetadataExt;
-    match std::fs::metadata(path) {
-        Ok(meta) => Ok(Some(Stamp {
-            mtime_ns: epoch_nanos(meta.modified()?),
-            size: meta.len(),
-            inode: meta.ino(),
-        })),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(err) => Err(err),
     }
 }
 
@@ -359,6 +341,14 @@ mod tests {
         assert_ne!(first.generation, second.generation);
         assert!(second.catalog.unwrap().users.is_some());
         assert_eq!(file.load().generation, second.generation);
+        // same size, written at once: still noticed
+        std::fs::write(dir.join("catalog.json"), r#"{"users":{"t":{"name":"b"}}}"#).unwrap();
+        let third = file.load();
+        assert_eq!(third.generation, second.generation + 1);
+        assert_eq!(
+            third.catalog.unwrap().users.as_ref().unwrap()["t"].name,
+            "b"
+        );
         std::fs::write(dir.join("catalog.json"), "{oops").unwrap();
         let err = file.load().catalog.unwrap_err();
         assert!(err.contains("catalog.json"), "{err}");

@@ -9,7 +9,7 @@
 
 use std::sync::Mutex;
 
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use serde_json::{json, Value};
 
 /// Which requests a fault applies to.
@@ -176,10 +176,11 @@ impl Fault {
                 if !status.is_redirection() {
                     return Err(format!("\"status\": {status} is not a redirect"));
                 }
-                FaultKind::Redirect {
-                    location: string("location")?.ok_or("\"location\" is required")?,
-                    status,
+                let location = string("location")?.ok_or("\"location\" is required")?;
+                if HeaderValue::from_str(&location).is_err() {
+                    return Err(format!("\"location\": {location:?} is not a header value"));
                 }
+                FaultKind::Redirect { location, status }
             }
             "body" => FaultKind::Body {
                 body: string("body")?.ok_or("\"body\" is required")?,
@@ -392,6 +393,8 @@ mod tests {
         assert!(err.contains("not an HTTP status"), "{err}");
         let err = parse(r#"[{"kind":"redirect","location":"x","status":200}]"#).unwrap_err();
         assert!(err.contains("not a redirect"), "{err}");
+        let err = parse(r#"[{"kind":"redirect","location":"a\nb"}]"#).unwrap_err();
+        assert!(err.contains("not a header value"), "{err}");
         assert!(parse(r#"[{"kind":"stall","ms":1,"at":"end"}]"#).is_err());
         assert!(parse(r#"[{"kind":"cut","after_bytes":-1}]"#).is_err());
         assert!(parse(r#"{"kind":"corrupt"}"#).is_err());
