@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
@@ -34,6 +35,9 @@ pub struct TableFile {
     pub path: PathBuf,
     pub size: u64,
     pub modified: SystemTime,
+    /// Part of the cache key: a file replaced by rename is another file
+    /// even when mtime and size happen to match.
+    pub inode: u64,
 }
 
 impl TableFile {
@@ -68,6 +72,7 @@ pub fn scan(dir: &Path) -> io::Result<Vec<TableFile>> {
             path: entry.path(),
             size: meta.len(),
             modified: meta.modified()?,
+            inode: meta.ino(),
         });
     }
     out.sort_by(|a, b| a.id.cmp(&b.id));
@@ -105,6 +110,7 @@ fn hex(bytes: &[u8]) -> String {
 struct Version {
     mtime_ns: u128,
     size: u64,
+    inode: u64,
 }
 
 #[derive(Default, Clone)]
@@ -113,7 +119,7 @@ struct Facts {
     rows: Option<Option<u64>>,
 }
 
-/// MD5s and row counts per file path, valid while mtime and size match.
+/// MD5s and row counts per file path, valid while mtime, size and inode match.
 #[derive(Default)]
 pub struct FactCache {
     facts: Mutex<HashMap<PathBuf, (Version, Facts)>>,
@@ -124,6 +130,7 @@ impl FactCache {
         let version = Version {
             mtime_ns: file.mtime_ns(),
             size: file.size,
+            inode: file.inode,
         };
         let map = self.facts.lock().unwrap_or_else(|p| p.into_inner());
         match map.get(&file.path) {
@@ -136,6 +143,7 @@ impl FactCache {
         let version = Version {
             mtime_ns: file.mtime_ns(),
             size: file.size,
+            inode: file.inode,
         };
         let mut map = self.facts.lock().unwrap_or_else(|p| p.into_inner());
         let slot = map.entry(file.path.clone()).or_default();
