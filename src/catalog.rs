@@ -29,7 +29,7 @@ pub fn literal(text: &str) -> String {
 
 impl Catalog for DuckDbCatalog<'_> {
     fn relations(&self) -> Result<HashMap<String, Existing>, String> {
-        let con = self.host.connection();
+        self.host.with_connection(|con| {
         let mut stmt = con
             .prepare(
                 "SELECT view_name, 'view', coalesce(comment, '') FROM duckdb_views() \
@@ -52,6 +52,7 @@ impl Catalog for DuckDbCatalog<'_> {
             out.insert(name.to_lowercase(), existing);
         }
         Ok(out)
+        })
     }
 
     fn create_view(&self, name: &str, parquet: &Path) -> Result<(), String> {
@@ -62,21 +63,29 @@ impl Catalog for DuckDbCatalog<'_> {
             file = literal(&path),
             mark = literal(&format!("{MARK}{path}")),
         );
-        let con = self.host.connection();
-        con.execute_batch(&sql).map_err(|e| {
-            let _ = con.execute_batch("ROLLBACK");
-            e.to_string()
+        self.host.with_connection(|con| {
+            con.execute_batch(&sql).map_err(|e| {
+                let _ = con.execute_batch("ROLLBACK");
+                e.to_string()
+            })
         })
     }
 
     fn drop_view(&self, name: &str) -> Result<(), String> {
         let sql = format!("DROP VIEW IF EXISTS {}", identifier(name));
-        self.host.connection().execute_batch(&sql).map_err(|e| e.to_string())
+        self.host
+            .with_connection(|con| con.execute_batch(&sql).map_err(|e| e.to_string()))
     }
 
     fn parquet_rows(&self, path: &Path) -> Result<u64, String> {
-        let sql = format!("SELECT num_rows FROM parquet_file_metadata({})", literal(&path.to_string_lossy()));
-        let rows: i64 = self.host.connection().query_row(&sql, [], |row| row.get(0)).map_err(|e| e.to_string())?;
+        let sql = format!(
+            "SELECT num_rows FROM parquet_file_metadata({})",
+            literal(&path.to_string_lossy())
+        );
+        let rows: i64 = self.host.with_connection(|con| {
+            con.query_row(&sql, [], |row| row.get(0))
+                .map_err(|e| e.to_string())
+        })?;
         u64::try_from(rows).map_err(|_| format!("negative row count {rows}"))
     }
 }

@@ -9,27 +9,41 @@ use duckdb::vtab::BindInfo;
 pub type Parameter = (&'static str, LogicalTypeId);
 
 /// `server`, `token`, `workspace`: where a call goes (CONTRACT.md §2).
-pub const CONNECTION: &[Parameter] =
-    &[("server", LogicalTypeId::Varchar), ("token", LogicalTypeId::Varchar), ("workspace", LogicalTypeId::Varchar)];
+pub const CONNECTION: &[Parameter] = &[
+    ("server", LogicalTypeId::Varchar),
+    ("token", LogicalTypeId::Varchar),
+    ("workspace", LogicalTypeId::Varchar),
+];
 
 /// `timeout`: seconds a response or body read may stall.
 pub const TIMEOUT: &[Parameter] = &[("timeout", LogicalTypeId::Double)];
 
 /// The named parameters of a function, from groups of them.
 pub fn named(groups: &[&[Parameter]]) -> Vec<(String, LogicalTypeHandle)> {
-    groups.iter().flat_map(|g| g.iter()).map(|(name, id)| (name.to_string(), LogicalTypeHandle::from(*id))).collect()
+    groups
+        .iter()
+        .flat_map(|g| g.iter())
+        .map(|(name, id)| (name.to_string(), LogicalTypeHandle::from(*id)))
+        .collect()
 }
 
 pub fn overrides(bind: &BindInfo) -> Overrides {
-    Overrides { server: text(bind, "server"), token: text(bind, "token"), workspace: text(bind, "workspace") }
+    Overrides {
+        server: text(bind, "server"),
+        token: text(bind, "token"),
+        workspace: text(bind, "workspace"),
+    }
 }
 
 pub fn text(bind: &BindInfo, name: &str) -> Option<String> {
-    bind.get_named_parameter(name).filter(|v| !v.is_null()).map(|v| v.to_string())
+    bind.get_named_parameter(name)
+        .filter(|v| !v.is_null())
+        .map(|v| v.to_string())
 }
 
 pub fn flag(bind: &BindInfo, name: &str) -> bool {
-    bind.get_named_parameter(name).is_some_and(|v| !v.is_null() && v.to_bool())
+    bind.get_named_parameter(name)
+        .is_some_and(|v| !v.is_null() && v.to_bool())
 }
 
 /// A positive whole number, or an error naming the parameter.
@@ -51,7 +65,9 @@ pub fn seconds(bind: &BindInfo, name: &str) -> Result<Option<Duration>, String> 
             let s = v.to_double();
             match s.is_finite() && s >= 0.0 && s <= 86_400.0 {
                 true => Ok(Some(Duration::from_secs_f64(s))),
-                false => Err(format!("{name} must be a number of seconds between 0 and 86400, got {v}")),
+                false => Err(format!(
+                    "{name} must be a number of seconds between 0 and 86400, got {v}"
+                )),
             }
         }
     }

@@ -77,7 +77,11 @@ impl Rows {
     }
 
     /// Writes the next chunk from `cursor` on; an empty chunk ends the scan.
-    pub fn emit(&self, cursor: &AtomicUsize, output: &mut DataChunkHandle) -> Result<(), Box<dyn Error>> {
+    pub fn emit(
+        &self,
+        cursor: &AtomicUsize,
+        output: &mut DataChunkHandle,
+    ) -> Result<(), Box<dyn Error>> {
         let start = cursor.load(Ordering::Relaxed).min(self.rows.len());
         let end = (start + CHUNK_ROWS).min(self.rows.len());
         for (i, row) in self.rows[start..end].iter().enumerate() {
@@ -134,7 +138,10 @@ impl<F: RowFunction> duckdb::vtab::VTab for Adapter<F> {
         Ok(AtomicUsize::new(0))
     }
 
-    fn func(func: &duckdb::vtab::TableFunctionInfo<Self>, output: &mut DataChunkHandle) -> Result<(), Box<dyn Error>> {
+    fn func(
+        func: &duckdb::vtab::TableFunctionInfo<Self>,
+        output: &mut DataChunkHandle,
+    ) -> Result<(), Box<dyn Error>> {
         func.get_bind_data().emit(func.get_init_data(), output)
     }
 

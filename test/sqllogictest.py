@@ -13,7 +13,8 @@ Supported records (as in DuckDB's own runner):
     query ITR [nosort|rowsort|valuesort]
                                     one letter per column (I integer, R real,
                                     T anything); expected rows after `----`,
-                                    values separated by tabs
+                                    values separated by tabs; a value
+                                    `<REGEX>:pattern` must match whole
     load PATH                       reopen the session on a database file
     restart                         reopen the session on the same database
     mode skip / mode unskip         ignore the records in between
@@ -23,10 +24,14 @@ Supported records (as in DuckDB's own runner):
 directory per file. Values print as DuckDB's runner prints them: NULL,
 true/false, `(empty)` for the empty string.
 
-Each file runs in a fresh in-memory database. When a file needs the local
-Agnes server (`require-env AGNES_TEST_SERVER`), the runner starts one per
-file on fresh sample data and exports AGNES_TEST_SERVER (URL),
-AGNES_TEST_DATA (its folder), AGNES_TEST_TOKEN and AGNES_TEST_ADMIN.
+Each file runs in a fresh in-memory database, hermetically: the AGNES_* and
+DA_* variables of the caller are removed, AGNES_CONFIG_DIR points at
+`__TEST_DIR__/config` and AGNES_LOCAL_DIR at `__TEST_DIR__/ws`. The
+extension runs in this process, so it sees exactly that environment. When a
+file needs the local Agnes server (`require-env AGNES_TEST_SERVER`), the
+runner starts one per file on fresh sample data and exports
+AGNES_TEST_SERVER (URL), AGNES_TEST_DATA (its folder), AGNES_TEST_ADMIN, and
+AGNES_SERVER / AGNES_TOKEN so that a plain `agnes_sync()` talks to it.
 
 A skipped file is a failure under --strict (what `make test` uses): a test
 that did not run proves nothing.
@@ -52,6 +57,10 @@ import duckdb
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
+
+
+# Variables that tell the runner where its tools are, not the client what to do.
+INFRASTRUCTURE = {"AGNES_SERVER_BIN"}
 
 
 class Skip(Exception):
@@ -224,15 +233,33 @@ def run_query(session: Session, rec: Record, sql: str, env: dict[str, str]) -> N
     elif sort == "valuesort":
         actual = [[v] for v in sorted(v for row in actual for v in row)]
         expected = [[v] for v in sorted(v for row in expected for v in row)]
-    if actual != expected:
+    if not rows_match(actual, expected):
         show = lambda table: "\n".join("    " + "\t".join(r) for r in table) or "    (no rows)"
         raise Failure(f"wrong result\n  expected:\n{show(expected)}\n  actual:\n{show(actual)}")
+
+
+def cell_matches(actual: str, expected: str) -> bool:
+    """A value matches literally, or `<REGEX>:pattern` matches it whole."""
+    if expected.startswith("<REGEX>:"):
+        return re.fullmatch(expected[len("<REGEX>:"):], actual, re.S) is not None
+    return actual == expected
+
+
+def rows_match(actual: list[list[str]], expected: list[list[str]]) -> bool:
+    return len(actual) == len(expected) and all(
+        len(a) == len(e) and all(cell_matches(x, y) for x, y in zip(a, e)) for a, e in zip(actual, expected)
+    )
 
 
 def run_file(path: Path, extension: Path) -> str:
     """Runs one file; returns 'passed' or 'skipped', raises Failure."""
     records = parse(path.read_text(encoding="utf-8"))
     test_dir = Path(tempfile.mkdtemp(prefix="agnes-slt-"))
+    saved_environ = dict(os.environ)
+    for name in list(os.environ):
+        if name.startswith(("AGNES_", "DA_")) and name not in INFRASTRUCTURE:
+            del os.environ[name]
+    os.environ.update(AGNES_CONFIG_DIR=str(test_dir / "config"), AGNES_LOCAL_DIR=str(test_dir / "ws"))
     env = dict(os.environ, __TEST_DIR__=str(test_dir))
     servers = []
     session = Session(extension)
@@ -264,10 +291,14 @@ def run_file(path: Path, extension: Path) -> str:
         raise Failure(f"{path}:{rec.line}: {e}\n  SQL:\n" + "\n".join("    " + l for l in rec.sql.splitlines()))
     except duckdb.Error as e:
         raise Failure(f"{path}:{current.line}: {e}")
+    except Exception as e:  # a server that does not start, a bad fixture
+        raise Failure(f"{path}:{current.line if current else 0}: {type(e).__name__}: {e}")
     finally:
         session.close()
         for server in servers:
             server.stop()
+        os.environ.clear()
+        os.environ.update(saved_environ)
         shutil.rmtree(test_dir, ignore_errors=True)
 
 
@@ -280,12 +311,15 @@ def start_server(test_dir: Path, env: dict[str, str]):
     make_sample(data)
     server = LocalServer(data)
     server.start()
-    env.update(
+    exported = dict(
         AGNES_TEST_SERVER=server.url,
         AGNES_TEST_DATA=str(data),
-        AGNES_TEST_TOKEN="demo-token",
         AGNES_TEST_ADMIN=server.url + "/admin",
+        AGNES_SERVER=server.url,
+        AGNES_TOKEN="demo-token",
     )
+    env.update(exported)
+    os.environ.update(exported)
     return server
 
 

@@ -3,7 +3,9 @@
 
 use std::error::Error;
 
-use agnes_engine::{attach_local, sync, NoProgress, Scope, Settings, SyncOptions, SyncReport, TableOutcome};
+use agnes_engine::{
+    attach_local, sync, NoProgress, Scope, Settings, SyncOptions, SyncReport, TableOutcome,
+};
 use duckdb::core::{LogicalTypeHandle, LogicalTypeId};
 use duckdb::vtab::BindInfo;
 
@@ -30,7 +32,9 @@ impl RowFunction for Sync {
 
     fn named_parameters() -> Vec<(String, LogicalTypeHandle)> {
         const OWN: &[params::Parameter] = &[
+            // `table` is a reserved word: `"table" := 'x'`, or the alias.
             ("table", LogicalTypeId::Varchar),
+            ("table_id", LogicalTypeId::Varchar),
             ("docs_only", LogicalTypeId::Boolean),
             ("dry_run", LogicalTypeId::Boolean),
             ("offline", LogicalTypeId::Boolean),
@@ -44,10 +48,18 @@ impl RowFunction for Sync {
         let settings = Settings::resolve(&params::overrides(bind))?;
         let catalog = DuckDbCatalog { host };
         if params::flag(bind, "offline") {
-            return Ok(attach_local(&settings, &catalog)?.iter().map(table_row).collect());
+            return Ok(attach_local(&settings, &catalog)?
+                .iter()
+                .map(table_row)
+                .collect());
         }
-        let mut options = SyncOptions { dry_run: params::flag(bind, "dry_run"), timeouts: params::timeouts(bind)?, ..Default::default() };
-        options.scope = match (params::text(bind, "table"), params::flag(bind, "docs_only")) {
+        let mut options = SyncOptions {
+            dry_run: params::flag(bind, "dry_run"),
+            timeouts: params::timeouts(bind)?,
+            ..Default::default()
+        };
+        let table = params::text(bind, "table").or_else(|| params::text(bind, "table_id"));
+        options.scope = match (table, params::flag(bind, "docs_only")) {
             (_, true) => Scope::DocsOnly,
             (Some(table), false) => Scope::Table(table),
             (None, false) => Scope::All,
@@ -89,13 +101,25 @@ fn report_rows(report: &SyncReport) -> Vec<Vec<Cell>> {
         Cell::Null,
         Cell::Null,
         Cell::Null,
-        (rules.action == "failed").then(|| rules.warnings.join("; ")).into(),
+        (rules.action == "failed")
+            .then(|| rules.warnings.join("; "))
+            .into(),
         rules_dir.to_string_lossy().to_string().into(),
     ]);
     if rules.action != "failed" {
-        rows.extend(rules.warnings.iter().map(|w| other_row("rules", "warning", w)));
+        rows.extend(
+            rules
+                .warnings
+                .iter()
+                .map(|w| other_row("rules", "warning", w)),
+        );
     }
-    rows.extend(report.notices.iter().map(|n| other_row("notice", "info", n)));
+    rows.extend(
+        report
+            .notices
+            .iter()
+            .map(|n| other_row("notice", "info", n)),
+    );
     rows
 }
 

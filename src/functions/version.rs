@@ -11,10 +11,17 @@ pub struct Version;
 
 impl RowFunction for Version {
     const NAME: &'static str = "agnes_version";
-    const COLUMNS: &'static [(&'static str, Kind)] = &[("extension_version", Kind::Text), ("duckdb_version", Kind::Text)];
+    const COLUMNS: &'static [(&'static str, Kind)] = &[
+        ("extension_version", Kind::Text),
+        ("duckdb_version", Kind::Text),
+    ];
 
     fn run(_: &BindInfo, host: &Host) -> Result<Vec<Vec<Cell>>, Box<dyn Error>> {
-        let duckdb_version = host.connection().version()?;
-        Ok(vec![vec![agnes_engine::VERSION.into(), duckdb_version.into()]])
+        let duckdb_version =
+            host.with_connection(|con| con.version().map_err(|e| e.to_string()))?;
+        Ok(vec![vec![
+            agnes_engine::VERSION.into(),
+            duckdb_version.into(),
+        ]])
     }
 }

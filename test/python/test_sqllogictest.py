@@ -18,7 +18,7 @@ def run(tmp_path: Path, text: str, *extra: str) -> subprocess.CompletedProcess:
         [sys.executable, str(RUNNER), *extra, str(test)],
         capture_output=True,
         text=True,
-        env=dict(os.environ, AGNES_SLT_VAR="forty-two"),
+        env=dict(os.environ, SLT_VAR="forty-two"),
     )
 
 
@@ -34,7 +34,7 @@ SELECT i, s, r FROM t
 1	a	NULL
 
 query T
-SELECT '${AGNES_SLT_VAR}'
+SELECT '${SLT_VAR}'
 ----
 forty-two
 
@@ -42,6 +42,11 @@ query I
 SELECT true
 ----
 true
+
+query TI
+SELECT md5('x'), 12
+----
+<REGEX>:^[0-9a-f]{32}$	12
 
 statement error
 SELECT * FROM missing_table
@@ -66,11 +71,12 @@ def test_passing_file_passes(tmp_path):
     [
         ("query I\nSELECT 41 + 1\n----\n41\n", ["expected:", "41", "actual:", "42"]),
         ("query II\nSELECT 1\n----\n1\t1\n", ["returned 1 columns", "declares 2"]),
+        ("query T\nSELECT 'abc'\n----\n<REGEX>:^b.*\n", ["expected:", "<REGEX>:^b.*", "abc"]),
         ("query I\nSELECT 'text'\n----\ntext\n", ["column type I expects an integer"]),
         ("statement ok\nSELECT * FROM nowhere\n", ["statement failed", "nowhere"]),
         ("statement error\nSELECT 1\n----\nanything\n", ["succeeded but an error was expected"]),
         ("statement error\nSELECT * FROM nowhere\n----\nsome other message\n", ["some other message"]),
-        ("query T\nSELECT '${AGNES_SLT_UNSET}'\n----\nx\n", ["AGNES_SLT_UNSET", "is not set"]),
+        ("query T\nSELECT '${SLT_UNSET}'\n----\nx\n", ["SLT_UNSET", "is not set"]),
     ],
 )
 def test_wrong_expectation_fails_and_says_where(tmp_path, bad, shown):
@@ -83,7 +89,7 @@ def test_wrong_expectation_fails_and_says_where(tmp_path, bad, shown):
 
 
 def test_skip_is_a_failure_when_strict(tmp_path):
-    text = "require-env AGNES_SLT_NEVER_SET\n\nquery I\nSELECT 1\n----\n1\n"
+    text = "require-env SLT_NEVER_SET\n\nquery I\nSELECT 1\n----\n1\n"
     lenient = run(tmp_path, text)
     assert lenient.returncode == 0 and "0 passed, 0 failed, 1 skipped" in lenient.stdout
     strict = run(tmp_path, text, "--strict")
