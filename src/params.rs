@@ -63,7 +63,7 @@ pub fn seconds(bind: &BindInfo, name: &str) -> Result<Option<Duration>, String> 
         None => Ok(None),
         Some(v) => {
             let s = v.to_double();
-            match s.is_finite() && s >= 0.0 && s <= 86_400.0 {
+            match (0.0..=86_400.0).contains(&s) {
                 true => Ok(Some(Duration::from_secs_f64(s))),
                 false => Err(format!(
                     "{name} must be a number of seconds between 0 and 86400, got {v}"

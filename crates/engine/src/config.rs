@@ -60,23 +60,36 @@ impl Settings {
     }
 
     /// Resolves with an explicit environment, for tests.
-    pub fn resolve_with(overrides: &Overrides, env: &dyn Fn(&str) -> Option<String>, cwd: &Path) -> Result<Settings> {
+    pub fn resolve_with(
+        overrides: &Overrides,
+        env: &dyn Fn(&str) -> Option<String>,
+        cwd: &Path,
+    ) -> Result<Settings> {
         let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
         let config_dir = match env("AGNES_CONFIG_DIR").or_else(|| env("DA_CONFIG_DIR")) {
             Some(dir) => PathBuf::from(dir),
             None => {
                 let home = env("HOME").ok_or_else(|| {
-                    Error::Config("HOME is not set; set AGNES_CONFIG_DIR to the folder with config.yaml".into())
+                    Error::Config(
+                        "HOME is not set; set AGNES_CONFIG_DIR to the folder with config.yaml"
+                            .into(),
+                    )
                 })?;
                 Path::new(&home).join(".config").join("da")
             }
         };
-        let server = match nonblank(&overrides.server).or_else(|| env("AGNES_SERVER")).or_else(|| env("DA_SERVER")) {
+        let server = match nonblank(&overrides.server)
+            .or_else(|| env("AGNES_SERVER"))
+            .or_else(|| env("DA_SERVER"))
+        {
             Some(server) => server,
             None => read_server(&config_dir)?.unwrap_or_else(|| DEFAULT_SERVER.to_string()),
         };
         let server = normalize_server(&server)?;
-        let token = match nonblank(&overrides.token).or_else(|| env("AGNES_TOKEN")).or_else(|| env("DA_TOKEN")) {
+        let token = match nonblank(&overrides.token)
+            .or_else(|| env("AGNES_TOKEN"))
+            .or_else(|| env("DA_TOKEN"))
+        {
             Some(token) => Token::new(token),
             None => read_token(&config_dir)?,
         };
@@ -85,18 +98,32 @@ impl Settings {
             .or_else(|| env("DA_LOCAL_DIR"))
             .map(PathBuf::from)
             .unwrap_or_else(|| cwd.to_path_buf());
-        let workspace = if workspace.is_absolute() { workspace } else { cwd.join(workspace) };
-        Ok(Settings { server, token, config_dir, workspace })
+        let workspace = if workspace.is_absolute() {
+            workspace
+        } else {
+            cwd.join(workspace)
+        };
+        Ok(Settings {
+            server,
+            token,
+            config_dir,
+            workspace,
+        })
     }
 
     /// The token, or an error saying where it was looked for.
     pub fn require_token(&self) -> Result<&Token> {
-        self.token.as_ref().ok_or_else(|| Error::NoToken(self.config_dir.join("token.json")))
+        self.token
+            .as_ref()
+            .ok_or_else(|| Error::NoToken(self.config_dir.join("token.json")))
     }
 }
 
 fn nonblank(value: &Option<String>) -> Option<String> {
-    value.as_ref().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    value
+        .as_ref()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 /// `http(s)://host[:port][/prefix]` without a trailing slash.
@@ -105,10 +132,14 @@ pub fn normalize_server(server: &str) -> Result<String> {
     let url = reqwest::Url::parse(server)
         .map_err(|e| Error::Config(format!("server URL {server:?} is not valid: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(Error::Config(format!("server URL {server:?} must start with http:// or https://")));
+        return Err(Error::Config(format!(
+            "server URL {server:?} must start with http:// or https://"
+        )));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(Error::Config("server URL must not carry credentials; use the token instead".into()));
+        return Err(Error::Config(
+            "server URL must not carry credentials; use the token instead".into(),
+        ));
     }
     Ok(server.to_string())
 }
@@ -120,12 +151,18 @@ struct ConfigFile {
 
 fn read_server(config_dir: &Path) -> Result<Option<String>> {
     let path = config_dir.join("config.yaml");
-    let Some(text) = read_optional(&path)? else { return Ok(None) };
+    let Some(text) = read_optional(&path)? else {
+        return Ok(None);
+    };
     if text.trim().is_empty() {
         return Ok(None);
     }
-    let config: ConfigFile = serde_yaml_ng::from_str(&text)
-        .map_err(|e| Error::Config(format!("{} is not valid YAML with a `server:` key: {e}", path.display())))?;
+    let config: ConfigFile = serde_yaml_ng::from_str(&text).map_err(|e| {
+        Error::Config(format!(
+            "{} is not valid YAML with a `server:` key: {e}",
+            path.display()
+        ))
+    })?;
     Ok(config.server.filter(|s| !s.trim().is_empty()))
 }
 
@@ -136,10 +173,16 @@ struct TokenFile {
 
 fn read_token(config_dir: &Path) -> Result<Option<Token>> {
     let path = config_dir.join("token.json");
-    let Some(text) = read_optional(&path)? else { return Ok(None) };
+    let Some(text) = read_optional(&path)? else {
+        return Ok(None);
+    };
     // The message must not quote the file: it holds the secret.
     let file: TokenFile = serde_json::from_str(&text).map_err(|e| {
-        Error::Config(format!("{} is not valid JSON with an `access_token` (line {})", path.display(), e.line()))
+        Error::Config(format!(
+            "{} is not valid JSON with an `access_token` (line {})",
+            path.display(),
+            e.line()
+        ))
     })?;
     Ok(file.access_token.and_then(Token::new))
 }
@@ -160,8 +203,9 @@ pub fn save_login(config_dir: &Path, server: &str, token: &Token) -> Result<()> 
     fs::create_dir_all(config_dir).map_err(Error::io("create", config_dir))?;
     let config_path = config_dir.join("config.yaml");
     let mut config: serde_yaml_ng::Mapping = match read_optional(&config_path)? {
-        Some(text) if !text.trim().is_empty() => serde_yaml_ng::from_str(&text)
-            .map_err(|e| Error::Config(format!("{} is not valid YAML: {e}", config_path.display())))?,
+        Some(text) if !text.trim().is_empty() => serde_yaml_ng::from_str(&text).map_err(|e| {
+            Error::Config(format!("{} is not valid YAML: {e}", config_path.display()))
+        })?,
         _ => serde_yaml_ng::Mapping::new(),
     };
     config.insert("server".into(), server.into());
@@ -175,10 +219,12 @@ pub fn save_login(config_dir: &Path, server: &str, token: &Token) -> Result<()> 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     // tempfile creates with 0600 on Unix, so the secret is never readable by others.
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(Error::io("create a temporary file in", dir))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .map_err(Error::io("create a temporary file in", dir))?;
     tmp.write_all(bytes).map_err(Error::io("write", path))?;
     tmp.as_file().sync_all().map_err(Error::io("sync", path))?;
-    tmp.persist(path).map_err(|e| Error::io("replace", path)(e.error))?;
+    tmp.persist(path)
+        .map_err(|e| Error::io("replace", path)(e.error))?;
     Ok(())
 }
 
@@ -188,14 +234,25 @@ mod tests {
     use std::collections::HashMap;
 
     fn resolve(overrides: &Overrides, vars: &[(&str, &str)]) -> Result<Settings> {
-        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Settings::resolve_with(overrides, &|name| vars.get(name).cloned(), Path::new("/work/here"))
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::resolve_with(
+            overrides,
+            &|name| vars.get(name).cloned(),
+            Path::new("/work/here"),
+        )
     }
 
     #[test]
     fn defaults_without_anything() {
         let dir = tempfile::tempdir().unwrap();
-        let s = resolve(&Overrides::default(), &[("HOME", dir.path().to_str().unwrap())]).unwrap();
+        let s = resolve(
+            &Overrides::default(),
+            &[("HOME", dir.path().to_str().unwrap())],
+        )
+        .unwrap();
         assert_eq!(s.server, DEFAULT_SERVER);
         assert!(s.token.is_none());
         assert_eq!(s.config_dir, dir.path().join(".config/da"));
@@ -207,16 +264,31 @@ mod tests {
     fn argument_beats_agnes_env_beats_da_env_beats_files() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().to_str().unwrap();
-        fs::write(dir.path().join("config.yaml"), "server: http://from-file:1\nother: kept\n").unwrap();
-        fs::write(dir.path().join("token.json"), r#"{"access_token": "file-token"}"#).unwrap();
+        fs::write(
+            dir.path().join("config.yaml"),
+            "server: http://from-file:1\nother: kept\n",
+        )
+        .unwrap();
+        fs::write(
+            dir.path().join("token.json"),
+            r#"{"access_token": "file-token"}"#,
+        )
+        .unwrap();
 
         let files = resolve(&Overrides::default(), &[("DA_CONFIG_DIR", cfg)]).unwrap();
         assert_eq!(files.server, "http://from-file:1");
         assert_eq!(files.token.unwrap().expose(), "file-token");
 
-        let da = [("DA_CONFIG_DIR", cfg), ("DA_SERVER", "http://da:2/"), ("DA_TOKEN", "da-token")];
+        let da = [
+            ("DA_CONFIG_DIR", cfg),
+            ("DA_SERVER", "http://da:2/"),
+            ("DA_TOKEN", "da-token"),
+        ];
         let s = resolve(&Overrides::default(), &da).unwrap();
-        assert_eq!((s.server.as_str(), s.token.unwrap().expose()), ("http://da:2", "da-token"));
+        assert_eq!(
+            (s.server.as_str(), s.token.unwrap().expose()),
+            ("http://da:2", "da-token")
+        );
 
         let agnes = [
             ("AGNES_CONFIG_DIR", cfg),
@@ -229,7 +301,10 @@ mod tests {
             ("DA_LOCAL_DIR", "/da/ws"),
         ];
         let s = resolve(&Overrides::default(), &agnes).unwrap();
-        assert_eq!((s.server.as_str(), s.token.unwrap().expose()), ("http://agnes:3", "agnes-token"));
+        assert_eq!(
+            (s.server.as_str(), s.token.unwrap().expose()),
+            ("http://agnes:3", "agnes-token")
+        );
         assert_eq!(s.workspace, Path::new("/work/here/rel/ws"));
 
         let args = Overrides {
@@ -238,14 +313,23 @@ mod tests {
             workspace: Some("/arg/ws".into()),
         };
         let s = resolve(&args, &agnes).unwrap();
-        assert_eq!((s.server.as_str(), s.token.unwrap().expose()), ("https://arg:4", "arg-token"));
+        assert_eq!(
+            (s.server.as_str(), s.token.unwrap().expose()),
+            ("https://arg:4", "arg-token")
+        );
         assert_eq!(s.workspace, Path::new("/arg/ws"));
     }
 
     #[test]
     fn bad_server_urls_are_config_errors() {
         for bad in ["localhost:8000", "ftp://x", "http://user:secret@host"] {
-            let err = resolve(&Overrides { server: Some(bad.into()), ..Default::default() }, &[("HOME", "/h")]);
+            let err = resolve(
+                &Overrides {
+                    server: Some(bad.into()),
+                    ..Default::default()
+                },
+                &[("HOME", "/h")],
+            );
             assert!(matches!(err, Err(Error::Config(_))), "{bad}");
         }
     }
@@ -254,27 +338,54 @@ mod tests {
     fn broken_token_file_does_not_leak_its_content() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("token.json"), "not json but a secret-value").unwrap();
-        let err = resolve(&Overrides::default(), &[("AGNES_CONFIG_DIR", dir.path().to_str().unwrap())]).unwrap_err();
+        let err = resolve(
+            &Overrides::default(),
+            &[("AGNES_CONFIG_DIR", dir.path().to_str().unwrap())],
+        )
+        .unwrap_err();
         let message = err.to_string();
-        assert!(message.contains("token.json") && !message.contains("secret-value"), "{message}");
+        assert!(
+            message.contains("token.json") && !message.contains("secret-value"),
+            "{message}"
+        );
     }
 
     #[test]
     fn token_debug_is_redacted() {
-        assert_eq!(format!("{:?}", Token::new("s3cret").unwrap()), "Token(<redacted>)");
+        assert_eq!(
+            format!("{:?}", Token::new("s3cret").unwrap()),
+            "Token(<redacted>)"
+        );
     }
 
     #[test]
     fn save_login_writes_private_files_and_keeps_other_keys() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join("config.yaml"), "server: http://old\nteam: data\n").unwrap();
+        fs::write(
+            dir.path().join("config.yaml"),
+            "server: http://old\nteam: data\n",
+        )
+        .unwrap();
         save_login(dir.path(), "http://new:9/", &Token::new("tok").unwrap()).unwrap();
-        let s = resolve(&Overrides::default(), &[("AGNES_CONFIG_DIR", dir.path().to_str().unwrap())]).unwrap();
-        assert_eq!((s.server.as_str(), s.token.unwrap().expose()), ("http://new:9", "tok"));
-        assert!(fs::read_to_string(dir.path().join("config.yaml")).unwrap().contains("team: data"));
+        let s = resolve(
+            &Overrides::default(),
+            &[("AGNES_CONFIG_DIR", dir.path().to_str().unwrap())],
+        )
+        .unwrap();
+        assert_eq!(
+            (s.server.as_str(), s.token.unwrap().expose()),
+            ("http://new:9", "tok")
+        );
+        assert!(fs::read_to_string(dir.path().join("config.yaml"))
+            .unwrap()
+            .contains("team: data"));
         for name in ["token.json", "config.yaml"] {
-            let mode = fs::metadata(dir.path().join(name)).unwrap().permissions().mode() & 0o777;
+            let mode = fs::metadata(dir.path().join(name))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777;
             assert_eq!(mode, 0o600, "{name}");
         }
     }

@@ -29,7 +29,11 @@ const BUFFER_BYTES: usize = 256 * 1024;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fetched {
     /// A new verified file is in place.
-    Downloaded { bytes: u64, etag: Option<String>, footer_rows: Option<u64> },
+    Downloaded {
+        bytes: u64,
+        etag: Option<String>,
+        footer_rows: Option<u64>,
+    },
     /// The server answered 304: the local file is current.
     NotModified,
 }
@@ -51,7 +55,9 @@ pub fn fetch(
                 sleep(BACKOFF[attempt]);
                 attempt += 1;
             }
-            Err(f) if attempt > 0 => return Err(format!("{} (after {} attempts)", f.message, attempt + 1)),
+            Err(f) if attempt > 0 => {
+                return Err(format!("{} (after {} attempts)", f.message, attempt + 1))
+            }
             Err(f) => return Err(f.message),
         }
     }
@@ -69,16 +75,31 @@ fn fetch_once(
     if response.status() == StatusCode::NOT_MODIFIED {
         return Ok(Fetched::NotModified);
     }
-    let etag = response.headers().get(ETAG).and_then(|v| v.to_str().ok()).map(String::from);
-    let expected_len = response.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    progress.start(&entry.id, expected_len.or((entry.size_bytes > 0).then_some(entry.size_bytes)));
+    let etag = response
+        .headers()
+        .get(ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    let expected_len = response
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    progress.start(
+        &entry.id,
+        expected_len.or((entry.size_bytes > 0).then_some(entry.size_bytes)),
+    );
 
     let dir = target.parent().expect("a table's file has a folder");
     let mut tmp = tempfile::Builder::new()
         .prefix(TEMP_PREFIX)
         .suffix(TEMP_SUFFIX)
         .tempfile_in(dir)
-        .map_err(|e| Failure::io(&format!("cannot create a temporary file in {}", dir.display()), &e))?;
+        .map_err(|e| {
+            Failure::io(
+                &format!("cannot create a temporary file in {}", dir.display()),
+                &e,
+            )
+        })?;
 
     let mut hasher = Md5::new();
     let mut buf = vec![0u8; BUFFER_BYTES];
@@ -90,29 +111,66 @@ fn fetch_once(
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             // A cut connection or a stall: worth another try.
             Err(e) => {
-                return Err(Failure { status: None, transient: true, message: format!("download interrupted after {bytes} bytes: {e}") })
+                return Err(Failure {
+                    status: None,
+                    transient: true,
+                    message: format!("download interrupted after {bytes} bytes: {e}"),
+                })
             }
         };
         hasher.update(&buf[..n]);
-        tmp.write_all(&buf[..n]).map_err(|e| Failure::io(&format!("cannot write {}", tmp.path().display()), &e))?;
+        tmp.write_all(&buf[..n])
+            .map_err(|e| Failure::io(&format!("cannot write {}", tmp.path().display()), &e))?;
         bytes += n as u64;
         progress.advance(&entry.id, n as u64);
     }
     if let Some(len) = expected_len.filter(|len| *len != bytes) {
-        return Err(Failure { status: None, transient: true, message: format!("body cut short: got {bytes} of {len} bytes") });
+        return Err(Failure {
+            status: None,
+            transient: true,
+            message: format!("body cut short: got {bytes} of {len} bytes"),
+        });
     }
-    tmp.flush().map_err(|e| Failure::io("cannot write the download", &e))?;
+    tmp.flush()
+        .map_err(|e| Failure::io("cannot write the download", &e))?;
 
     let path = tmp.path().to_path_buf();
-    let footer_rows = verify(entry, &hex(&hasher.finalize()), tmp.as_file_mut(), &path, bytes, catalog)?;
-    tmp.persist(target).map_err(|e| Failure::io(&format!("cannot move the download to {}", target.display()), &e.error))?;
-    Ok(Fetched::Downloaded { bytes, etag, footer_rows })
+    let footer_rows = verify(
+        entry,
+        &hex(&hasher.finalize()),
+        tmp.as_file_mut(),
+        &path,
+        bytes,
+        catalog,
+    )?;
+    tmp.persist(target).map_err(|e| {
+        Failure::io(
+            &format!("cannot move the download to {}", target.display()),
+            &e.error,
+        )
+    })?;
+    Ok(Fetched::Downloaded {
+        bytes,
+        etag,
+        footer_rows,
+    })
 }
 
 /// Checks a finished download: its MD5 when the manifest gives one, its
 /// parquet structure otherwise. Returns the footer's row count when read.
-fn verify(entry: &TableEntry, md5: &str, file: &mut File, path: &Path, bytes: u64, catalog: &dyn Catalog) -> Result<Option<u64>, Failure> {
-    let refuse = |message: String| Failure { status: None, transient: false, message };
+fn verify(
+    entry: &TableEntry,
+    md5: &str,
+    file: &mut File,
+    path: &Path,
+    bytes: u64,
+    catalog: &dyn Catalog,
+) -> Result<Option<u64>, Failure> {
+    let refuse = |message: String| Failure {
+        status: None,
+        transient: false,
+        message,
+    };
     if entry.hash_kind() == HashKind::Md5 {
         return match md5 == entry.hash {
             true => Ok(None),
@@ -123,9 +181,16 @@ fn verify(entry: &TableEntry, md5: &str, file: &mut File, path: &Path, bytes: u6
         };
     }
     if !has_parquet_magic(file).map_err(|e| Failure::io("cannot read back the download", &e))? {
-        return Err(refuse(format!("not a parquet file (no PAR1 at both ends of {bytes} bytes){}; kept the previous file", excerpt(file))));
+        return Err(refuse(format!(
+            "not a parquet file (no PAR1 at both ends of {bytes} bytes){}; kept the previous file",
+            excerpt(file)
+        )));
     }
-    let rows = catalog.parquet_rows(path).map_err(|e| refuse(format!("parquet footer unreadable: {e}; kept the previous file")))?;
+    let rows = catalog.parquet_rows(path).map_err(|e| {
+        refuse(format!(
+            "parquet footer unreadable: {e}; kept the previous file"
+        ))
+    })?;
     Ok(Some(rows))
 }
 
@@ -147,7 +212,10 @@ pub fn has_parquet_magic(file: &mut File) -> std::io::Result<bool> {
 /// The start of a body that is text (an HTML error page, say), for the message.
 fn excerpt(file: &mut File) -> String {
     let mut head = [0u8; 80];
-    let n = file.seek(SeekFrom::Start(0)).and_then(|_| file.read(&mut head)).unwrap_or(0);
+    let n = file
+        .seek(SeekFrom::Start(0))
+        .and_then(|_| file.read(&mut head))
+        .unwrap_or(0);
     match std::str::from_utf8(&head[..n]) {
         Ok(text) if !text.trim().is_empty() => format!(", it starts with {:?}", text.trim()),
         _ => String::new(),
@@ -157,7 +225,9 @@ fn excerpt(file: &mut File) -> String {
 /// Deletes temporary downloads left by a sync that was killed. Called with
 /// the workspace lock held, so none of them belongs to a running sync.
 pub fn sweep_temporaries(dir: &Path) -> usize {
-    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
     entries
         .filter_map(|e| e.ok())
         .filter(|e| {
@@ -190,11 +260,19 @@ mod tests {
     #[test]
     fn sweep_removes_only_our_temporaries() {
         let dir = tempfile::tempdir().unwrap();
-        for name in [".agnes-abc.part", ".agnes-def.part", "orders.parquet", ".other.part"] {
+        for name in [
+            ".agnes-abc.part",
+            ".agnes-def.part",
+            "orders.parquet",
+            ".other.part",
+        ] {
             fs::write(dir.path().join(name), b"x").unwrap();
         }
         assert_eq!(sweep_temporaries(dir.path()), 2);
-        let mut left: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let mut left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
         left.sort();
         assert_eq!(left, [".other.part", "orders.parquet"]);
     }

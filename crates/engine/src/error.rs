@@ -9,11 +9,17 @@ pub enum Error {
     #[error("agnes configuration: {0}")]
     Config(String),
 
-    #[error("no Agnes token: pass token := '...', set AGNES_TOKEN, or run `da login` (looked in {0})")]
+    #[error(
+        "no Agnes token: pass token := '...', set AGNES_TOKEN, or run `da login` (looked in {0})"
+    )]
     NoToken(PathBuf),
 
     #[error("{what} from {url} failed: {reason}")]
-    Http { what: &'static str, url: String, reason: String },
+    Http {
+        what: &'static str,
+        url: String,
+        reason: String,
+    },
 
     #[error("{url} refused the token (401): {detail}. Run `da login` to store a fresh token, or pass token := '...'")]
     Unauthorized { url: String, detail: String },
@@ -21,23 +27,38 @@ pub enum Error {
     #[error("the manifest from {url} is not valid: {reason}")]
     BadManifest { url: String, reason: String },
 
-    #[error("table '{0}' is not in the manifest (it may not exist, or you may not have access to it)")]
+    #[error(
+        "table '{0}' is not in the manifest (it may not exist, or you may not have access to it)"
+    )]
     UnknownTable(String),
 
-    #[error("another agnes sync is running on workspace {0} (waited {1:.1} s); try again when it ends")]
+    #[error(
+        "another agnes sync is running on workspace {0} (waited {1:.1} s); try again when it ends"
+    )]
     Busy(PathBuf, f64),
 
     #[error("{action} {path}: {source}")]
-    Io { action: &'static str, path: PathBuf, source: std::io::Error },
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
 
     #[error("state file {path} is damaged: {reason}")]
     State { path: PathBuf, reason: String },
 }
 
 impl Error {
-    pub fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+    pub fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
-        move |source| Error::Io { action, path, source }
+        move |source| Error::Io {
+            action,
+            path,
+            source,
+        }
     }
 }
 

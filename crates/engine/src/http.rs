@@ -15,7 +15,11 @@ use crate::error::{Error, Result};
 use crate::ids::truncate;
 
 /// Waits between attempts: 0.3 s, 1 s, 3 s (CONTRACT.md §4.4).
-pub const BACKOFF: [Duration; 3] = [Duration::from_millis(300), Duration::from_millis(1000), Duration::from_millis(3000)];
+pub const BACKOFF: [Duration; 3] = [
+    Duration::from_millis(300),
+    Duration::from_millis(1000),
+    Duration::from_millis(3000),
+];
 
 /// Timeouts and retry budget of a client.
 #[derive(Debug, Clone, Copy)]
@@ -31,7 +35,11 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts { connect: Duration::from_millis(1500), read: Duration::from_secs(30), metadata_deadline: Duration::from_secs(3) }
+        Timeouts {
+            connect: Duration::from_millis(1500),
+            read: Duration::from_secs(30),
+            metadata_deadline: Duration::from_secs(3),
+        }
     }
 }
 
@@ -46,11 +54,19 @@ pub struct Failure {
 impl Failure {
     fn transport(e: &reqwest::Error) -> Failure {
         // Connect, read and timeout errors are all worth another try.
-        Failure { status: None, transient: true, message: describe(e) }
+        Failure {
+            status: None,
+            transient: true,
+            message: describe(e),
+        }
     }
 
     pub fn io(action: &str, e: &std::io::Error) -> Failure {
-        Failure { status: None, transient: false, message: format!("{action}: {e}") }
+        Failure {
+            status: None,
+            transient: false,
+            message: format!("{action}: {e}"),
+        }
     }
 
     fn from_status(status: StatusCode, response: Response) -> Failure {
@@ -88,7 +104,13 @@ fn error_detail(response: Response) -> Option<String> {
     let text = String::from_utf8_lossy(&body);
     let detail = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
-        .and_then(|v| v.get("detail").map(|d| d.as_str().map(String::from).unwrap_or_else(|| d.to_string())));
+        .and_then(|v| {
+            v.get("detail").map(|d| {
+                d.as_str()
+                    .map(String::from)
+                    .unwrap_or_else(|| d.to_string())
+            })
+        });
     let detail = detail.unwrap_or_else(|| text.trim().to_string());
     (!detail.is_empty()).then(|| truncate(&detail, 200))
 }
@@ -113,7 +135,12 @@ impl ServerClient {
             .user_agent(concat!("agnes/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Config(format!("cannot set up HTTP: {}", describe(&e))))?;
-        Ok(ServerClient { client, base: settings.server.clone(), token, timeouts })
+        Ok(ServerClient {
+            client,
+            base: settings.server.clone(),
+            token,
+            timeouts,
+        })
     }
 
     /// The full URL of `path`; it never contains the token.
@@ -127,7 +154,9 @@ impl ServerClient {
         let mut auth = HeaderValue::from_str(&format!("Bearer {}", self.token.expose()))
             .unwrap_or_else(|_| HeaderValue::from_static("Bearer invalid"));
         auth.set_sensitive(true);
-        self.client.request(method, self.url(path)).header(AUTHORIZATION, auth)
+        self.client
+            .request(method, self.url(path))
+            .header(AUTHORIZATION, auth)
     }
 
     fn get(&self, path: &str) -> RequestBuilder {
@@ -154,7 +183,9 @@ impl ServerClient {
                     StatusCode::OK => {
                         let mut body = Vec::new();
                         let mut response = response;
-                        response.read_to_end(&mut body).map_err(|e| Failure::io("reading the body", &e))?;
+                        response
+                            .read_to_end(&mut body)
+                            .map_err(|e| Failure::io("reading the body", &e))?;
                         Ok(body)
                     }
                     status => Err(Failure::from_status(status, response)),
@@ -162,13 +193,24 @@ impl ServerClient {
             match result {
                 Ok(body) => return Ok(body),
                 Err(f) if f.status == Some(401) => {
-                    return Err(Error::Unauthorized { url, detail: f.message });
+                    return Err(Error::Unauthorized {
+                        url,
+                        detail: f.message,
+                    });
                 }
                 Err(f) => {
                     let wait = BACKOFF.get(attempt).copied();
-                    match wait.filter(|w| f.transient && started.elapsed() + *w < self.timeouts.metadata_deadline) {
+                    match wait.filter(|w| {
+                        f.transient && started.elapsed() + *w < self.timeouts.metadata_deadline
+                    }) {
                         Some(wait) => sleep(wait),
-                        None => return Err(Error::Http { what, url, reason: f.message }),
+                        None => {
+                            return Err(Error::Http {
+                                what,
+                                url,
+                                reason: f.message,
+                            })
+                        }
                     }
                 }
             }
@@ -177,7 +219,11 @@ impl ServerClient {
     }
 
     /// One GET of a table's parquet; the caller reads and retries.
-    pub fn download(&self, table_id: &str, if_none_match: Option<&str>) -> Result<Response, Failure> {
+    pub fn download(
+        &self,
+        table_id: &str,
+        if_none_match: Option<&str>,
+    ) -> Result<Response, Failure> {
         let mut request = self.get(&download_path(table_id));
         if let Some(etag) = if_none_match {
             request = request.header(IF_NONE_MATCH, etag);

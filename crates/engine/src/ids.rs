@@ -7,8 +7,12 @@
 pub fn check_table_id(id: &str) -> Result<(), String> {
     // The server's own pattern: ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$
     let mut chars = id.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
-    let rest_ok = id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    let rest_ok = id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
     if id.is_empty() || id.len() > 128 || !first_ok || !rest_ok {
         return Err(format!(
             "table id {:?} is not allowed (ids must match ^[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}}$); refused",
@@ -23,7 +27,11 @@ pub fn check_table_id(id: &str) -> Result<(), String> {
 
 /// Whether a memory item id may name a rules file (`^[A-Za-z0-9_-]{1,128}$`).
 pub fn is_safe_item_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// At most `max` characters of `s`, for error messages about hostile input.
@@ -40,7 +48,14 @@ mod tests {
 
     #[test]
     fn plain_dotted_and_hyphenated_ids_pass() {
-        for id in ["orders", "in.c-crm.people", "_x", "A1", "a.b-c_d", &"x".repeat(128)] {
+        for id in [
+            "orders",
+            "in.c-crm.people",
+            "_x",
+            "A1",
+            "a.b-c_d",
+            &"x".repeat(128),
+        ] {
             assert!(check_table_id(id).is_ok(), "{id}");
         }
     }
@@ -48,7 +63,19 @@ mod tests {
     #[test]
     fn paths_quotes_and_sql_are_refused() {
         for id in [
-            "", ".", "..", "../x", "a/b", "a\\b", ".hidden", "-x", "a..b", "x'; DROP TABLE t; --", "a\"b", "a b", "é",
+            "",
+            ".",
+            "..",
+            "../x",
+            "a/b",
+            "a\\b",
+            ".hidden",
+            "-x",
+            "a..b",
+            "x'; DROP TABLE t; --",
+            "a\"b",
+            "a b",
+            "é",
             &"x".repeat(129),
         ] {
             assert!(check_table_id(id).is_err(), "{id:?} should be refused");

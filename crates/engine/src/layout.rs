@@ -42,7 +42,10 @@ impl Workspace {
     }
 
     pub fn analytics_db(&self) -> PathBuf {
-        self.root.join("user").join("duckdb").join("analytics.duckdb")
+        self.root
+            .join("user")
+            .join("duckdb")
+            .join("analytics.duckdb")
     }
 
     fn agnes_dir(&self) -> PathBuf {
@@ -52,12 +55,14 @@ impl Workspace {
     /// Sync state for one server: a second server or workspace never shares
     /// it (the old global file gave wrong "unchanged" answers, CONTRACT.md §3).
     pub fn sync_state_file(&self, server: &str) -> PathBuf {
-        self.agnes_dir().join(format!("sync-state-{}.json", server_key(server)))
+        self.agnes_dir()
+            .join(format!("sync-state-{}.json", server_key(server)))
     }
 
     /// Which transcripts and notes were uploaded to one server.
     pub fn upload_state_file(&self, server: &str) -> PathBuf {
-        self.agnes_dir().join(format!("upload-state-{}.json", server_key(server)))
+        self.agnes_dir()
+            .join(format!("upload-state-{}.json", server_key(server)))
     }
 
     /// Held for the length of a sync or upload on this workspace.
@@ -74,7 +79,13 @@ fn server_key(server: &str) -> String {
         .last()
         .unwrap_or(server)
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(60)
         .collect();
     let digest = Md5::digest(server.as_bytes());
@@ -104,8 +115,14 @@ mod tests {
     #[test]
     fn contract_layout() {
         let ws = Workspace::new("/ws");
-        assert_eq!(ws.parquet_file("in.c-crm.people"), Path::new("/ws/server/parquet/in.c-crm.people.parquet"));
-        assert_eq!(ws.analytics_db(), Path::new("/ws/user/duckdb/analytics.duckdb"));
+        assert_eq!(
+            ws.parquet_file("in.c-crm.people"),
+            Path::new("/ws/server/parquet/in.c-crm.people.parquet")
+        );
+        assert_eq!(
+            ws.analytics_db(),
+            Path::new("/ws/user/duckdb/analytics.duckdb")
+        );
         assert_eq!(ws.rules_dir(), Path::new("/ws/.claude/rules"));
     }
 }

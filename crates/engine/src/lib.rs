@@ -25,7 +25,10 @@ pub use error::{Error, Result};
 pub use http::Timeouts;
 pub use plan::{Scope, Status};
 pub use progress::{NoProgress, Progress};
-pub use sync::{attach_local, inspect, sync, Action, ManifestRow, RulesOutcome, SyncOptions, SyncReport, TableOutcome};
+pub use sync::{
+    attach_local, inspect, sync, Action, ManifestRow, RulesOutcome, SyncOptions, SyncReport,
+    TableOutcome,
+};
 
 /// The version of agnes, shared by the extension, `da` and the server.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

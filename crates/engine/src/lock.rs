@@ -20,14 +20,24 @@ pub fn lock(workspace: &Workspace, wait: Duration) -> Result<WorkspaceLock> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(Error::io("create", dir))?;
     }
-    let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(Error::io("open", &path))?;
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(Error::io("open", &path))?;
     let started = Instant::now();
     loop {
         match file.try_lock() {
             Ok(()) => return Ok(WorkspaceLock { _file: file }),
-            Err(TryLockError::WouldBlock) if started.elapsed() < wait => sleep(Duration::from_millis(25)),
+            Err(TryLockError::WouldBlock) if started.elapsed() < wait => {
+                sleep(Duration::from_millis(25))
+            }
             Err(TryLockError::WouldBlock) => {
-                return Err(Error::Busy(workspace.root().to_path_buf(), started.elapsed().as_secs_f64()))
+                return Err(Error::Busy(
+                    workspace.root().to_path_buf(),
+                    started.elapsed().as_secs_f64(),
+                ))
             }
             Err(TryLockError::Error(e)) => return Err(Error::io("lock", &path)(e)),
         }

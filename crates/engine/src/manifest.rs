@@ -53,7 +53,12 @@ impl TableEntry {
     pub fn hash_kind(&self) -> HashKind {
         if self.hash.is_empty() {
             HashKind::Empty
-        } else if self.hash.len() == 32 && self.hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        } else if self.hash.len() == 32
+            && self
+                .hash
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             HashKind::Md5
         } else {
             HashKind::ChangeToken
@@ -87,11 +92,22 @@ pub fn parse(body: &[u8]) -> Result<Manifest, String> {
     let tables = match top.get("tables") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(tables)) => tables.clone(),
-        Some(other) => return Err(format!("`tables` must be an object, got {}", kind_of(other))),
+        Some(other) => {
+            return Err(format!(
+                "`tables` must be an object, got {}",
+                kind_of(other)
+            ))
+        }
     };
     let mut entries: Vec<TableEntry> = tables.iter().map(|(id, v)| entry(id, v)).collect();
     entries.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(Manifest { tables: entries, server_time: top.get("server_time").and_then(Value::as_str).map(String::from) })
+    Ok(Manifest {
+        tables: entries,
+        server_time: top
+            .get("server_time")
+            .and_then(Value::as_str)
+            .map(String::from),
+    })
 }
 
 fn entry(id: &str, value: &Value) -> TableEntry {
@@ -118,7 +134,10 @@ fn entry(id: &str, value: &Value) -> TableEntry {
     let count = |key: &str, problems: &mut Vec<String>| match fields.get(key) {
         None | Some(Value::Null) => 0,
         Some(v) => v.as_u64().unwrap_or_else(|| {
-            problems.push(format!("`{key}` must be a non-negative integer, got {}", truncate(&v.to_string(), 40)));
+            problems.push(format!(
+                "`{key}` must be a non-negative integer, got {}",
+                truncate(&v.to_string(), 40)
+            ));
             0
         }),
     };
@@ -178,8 +197,14 @@ mod tests {
         let ids: Vec<_> = m.tables.iter().map(|t| t.id.as_str()).collect();
         assert_eq!(ids, ["in.c-crm.people", "live_orders", "orders"]);
         let orders = m.get("orders").unwrap();
-        assert_eq!((orders.rows, orders.size_bytes, orders.hash_kind()), (100, 2048, HashKind::Md5));
-        assert_eq!(m.get("in.c-crm.people").unwrap().hash_kind(), HashKind::Empty);
+        assert_eq!(
+            (orders.rows, orders.size_bytes, orders.hash_kind()),
+            (100, 2048, HashKind::Md5)
+        );
+        assert_eq!(
+            m.get("in.c-crm.people").unwrap().hash_kind(),
+            HashKind::Empty
+        );
         assert_eq!(m.get("live_orders").unwrap().query_mode, QueryMode::Remote);
         assert!(m.tables.iter().all(|t| t.invalid.is_none()));
         assert_eq!(m.server_time.as_deref(), Some("2026-04-30T00:00:00+00:00"));
@@ -187,9 +212,18 @@ mod tests {
 
     #[test]
     fn hash_kinds() {
-        let kind = |h: &str| TableEntry { hash: h.into(), ..parse(br#"{"tables":{"t":{}}}"#).unwrap().tables[0].clone() }.hash_kind();
+        let kind = |h: &str| {
+            TableEntry {
+                hash: h.into(),
+                ..parse(br#"{"tables":{"t":{}}}"#).unwrap().tables[0].clone()
+            }
+            .hash_kind()
+        };
         assert_eq!(kind("0123456789abcdef0123456789abcdef"), HashKind::Md5);
-        assert_eq!(kind("0123456789ABCDEF0123456789ABCDEF"), HashKind::ChangeToken);
+        assert_eq!(
+            kind("0123456789ABCDEF0123456789ABCDEF"),
+            HashKind::ChangeToken
+        );
         assert_eq!(kind("1a2b3c4d5e6f"), HashKind::ChangeToken);
         assert_eq!(kind(""), HashKind::Empty);
     }
@@ -198,7 +232,10 @@ mod tests {
     fn missing_fields_default_and_unknown_mode_is_local() {
         let m = parse(br#"{"tables": {"t": {"query_mode": "hybrid"}}}"#).unwrap();
         let t = &m.tables[0];
-        assert_eq!((t.query_mode, t.rows, t.hash.as_str(), t.invalid.as_deref()), (QueryMode::Local, 0, "", None));
+        assert_eq!(
+            (t.query_mode, t.rows, t.hash.as_str(), t.invalid.as_deref()),
+            (QueryMode::Local, 0, "", None)
+        );
         assert_eq!(parse(b"{}").unwrap().tables, vec![]);
     }
 
@@ -211,14 +248,21 @@ mod tests {
         assert!(invalid("a/b").is_some());
         assert!(invalid("ok").is_none());
         let typed = invalid("typed").unwrap();
-        assert!(typed.contains("`rows`") && typed.contains("`hash`"), "{typed}");
+        assert!(
+            typed.contains("`rows`") && typed.contains("`hash`"),
+            "{typed}"
+        );
         assert!(invalid("list").unwrap().contains("must be an object"));
     }
 
     #[test]
     fn whole_manifest_errors_say_what_came() {
-        assert!(parse(b"<html>502 Bad Gateway</html>").unwrap_err().contains("<html>502"));
+        assert!(parse(b"<html>502 Bad Gateway</html>")
+            .unwrap_err()
+            .contains("<html>502"));
         assert!(parse(b"[1,2]").unwrap_err().contains("an array"));
-        assert!(parse(br#"{"tables": [1]}"#).unwrap_err().contains("`tables` must be an object"));
+        assert!(parse(br#"{"tables": [1]}"#)
+            .unwrap_err()
+            .contains("`tables` must be an object"));
     }
 }

@@ -38,7 +38,10 @@ impl Status {
 
     /// Whether a sync downloads a table in this status.
     pub fn needs_download(self) -> bool {
-        matches!(self, Status::New | Status::Changed | Status::Missing | Status::Unknown)
+        matches!(
+            self,
+            Status::New | Status::Changed | Status::Missing | Status::Unknown
+        )
     }
 }
 
@@ -86,11 +89,18 @@ pub enum Scope {
 }
 
 /// Plans a sync. `file_exists` tells whether a table's parquet is on disk.
-pub fn plan(manifest: &Manifest, state: &SyncState, scope: &Scope, file_exists: &dyn Fn(&str) -> bool) -> Result<Plan> {
+pub fn plan(
+    manifest: &Manifest,
+    state: &SyncState,
+    scope: &Scope,
+    file_exists: &dyn Fn(&str) -> bool,
+) -> Result<Plan> {
     let selected: Vec<&TableEntry> = match scope {
         Scope::DocsOnly => return Ok(Plan::default()),
         Scope::All => manifest.tables.iter().collect(),
-        Scope::Table(id) => vec![manifest.get(id).ok_or_else(|| Error::UnknownTable(id.clone()))?],
+        Scope::Table(id) => vec![manifest
+            .get(id)
+            .ok_or_else(|| Error::UnknownTable(id.clone()))?],
     };
     let tables = selected
         .into_iter()
@@ -102,13 +112,22 @@ pub fn plan(manifest: &Manifest, state: &SyncState, scope: &Scope, file_exists: 
                 Status::Unknown => local.and_then(|l| l.etag.clone()),
                 _ => None,
             };
-            PlannedTable { entry: entry.clone(), status, if_none_match }
+            PlannedTable {
+                entry: entry.clone(),
+                status,
+                if_none_match,
+            }
         })
         .collect();
     // Removal needs the whole manifest: with one table selected, the others'
     // absence means nothing.
     let removed = match scope {
-        Scope::All => state.tables.keys().filter(|id| manifest.get(id).is_none()).cloned().collect(),
+        Scope::All => state
+            .tables
+            .keys()
+            .filter(|id| manifest.get(id).is_none())
+            .cloned()
+            .collect(),
         _ => Vec::new(),
     };
     Ok(Plan { tables, removed })
@@ -139,12 +158,17 @@ mod tests {
 
     fn state() -> SyncState {
         let mut s = SyncState::default();
-        let entry = |hash: &str, etag: Option<&str>| TableState { hash: hash.into(), etag: etag.map(Into::into), ..Default::default() };
+        let entry = |hash: &str, etag: Option<&str>| TableState {
+            hash: hash.into(),
+            etag: etag.map(Into::into),
+            ..Default::default()
+        };
         for id in ["same", "changed", "gone_file"] {
             s.tables.insert(id.into(), entry(MD5_A, None));
         }
         s.tables.insert("nohash".into(), entry("", Some("\"42\"")));
-        s.tables.insert("nohash_gone".into(), entry("", Some("\"43\"")));
+        s.tables
+            .insert("nohash_gone".into(), entry("", Some("\"43\"")));
         s.tables.insert("token".into(), entry("1a2b3c4d5e6f", None));
         s.tables.insert("revoked".into(), entry(MD5_A, None));
         s
@@ -160,7 +184,13 @@ mod tests {
         let got: Vec<(&str, &str, Option<&str>)> = plan
             .tables
             .iter()
-            .map(|t| (t.entry.id.as_str(), t.status.as_str(), t.if_none_match.as_deref()))
+            .map(|t| {
+                (
+                    t.entry.id.as_str(),
+                    t.status.as_str(),
+                    t.if_none_match.as_deref(),
+                )
+            })
             .collect();
         assert_eq!(
             got,
@@ -178,20 +208,40 @@ mod tests {
             ]
         );
         assert_eq!(plan.removed, ["revoked"]);
-        let downloads: Vec<_> = plan.tables.iter().filter(|t| t.status.needs_download()).map(|t| t.entry.id.as_str()).collect();
-        assert_eq!(downloads, ["changed", "gone_file", "new_t", "nohash", "nohash_gone"]);
+        let downloads: Vec<_> = plan
+            .tables
+            .iter()
+            .filter(|t| t.status.needs_download())
+            .map(|t| t.entry.id.as_str())
+            .collect();
+        assert_eq!(
+            downloads,
+            ["changed", "gone_file", "new_t", "nohash", "nohash_gone"]
+        );
     }
 
     #[test]
     fn one_table_scope_plans_it_alone_and_removes_nothing() {
-        let plan = plan(&manifest(), &state(), &Scope::Table("changed".into()), &on_disk).unwrap();
+        let plan = plan(
+            &manifest(),
+            &state(),
+            &Scope::Table("changed".into()),
+            &on_disk,
+        )
+        .unwrap();
         assert_eq!(plan.tables.len(), 1);
         assert!(plan.removed.is_empty());
     }
 
     #[test]
     fn unknown_table_is_an_error_naming_it() {
-        let err = plan(&manifest(), &state(), &Scope::Table("nope".into()), &on_disk).unwrap_err();
+        let err = plan(
+            &manifest(),
+            &state(),
+            &Scope::Table("nope".into()),
+            &on_disk,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("'nope'"), "{err}");
     }
 

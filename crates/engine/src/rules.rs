@@ -24,13 +24,19 @@ pub struct RenderedRules {
 /// Turns a bundle body into rule files. A body that is not a JSON object is
 /// an error; a bad item is a warning and is skipped.
 pub fn render(body: &[u8]) -> Result<RenderedRules, String> {
-    let bundle: Value = serde_json::from_slice(body).map_err(|e| format!("the memory bundle is not JSON: {e}"))?;
-    let Value::Object(bundle) = bundle else { return Err("the memory bundle is not a JSON object".into()) };
+    let bundle: Value =
+        serde_json::from_slice(body).map_err(|e| format!("the memory bundle is not JSON: {e}"))?;
+    let Value::Object(bundle) = bundle else {
+        return Err("the memory bundle is not a JSON object".into());
+    };
     let mut out = RenderedRules::default();
     for item in list(&bundle, "mandatory", &mut out.warnings) {
         let id = item.get("id").and_then(Value::as_str).unwrap_or("");
         if !is_safe_item_id(id) {
-            out.warnings.push(format!("skipped mandatory item with unsafe id {:?}", truncate(id, 60)));
+            out.warnings.push(format!(
+                "skipped mandatory item with unsafe id {:?}",
+                truncate(id, 60)
+            ));
         } else if id == "approved" {
             out.warnings.push("skipped mandatory item with id \"approved\": km_approved.md holds the approved items".into());
         } else {
@@ -41,14 +47,22 @@ pub fn render(body: &[u8]) -> Result<RenderedRules, String> {
     if !approved.is_empty() {
         let mut text = String::from("# Approved Corporate Knowledge\n\n");
         for item in approved {
-            text.push_str(&format!("## {}\n\n{}\n\n", title(item), field(item, "content").unwrap_or("")));
+            text.push_str(&format!(
+                "## {}\n\n{}\n\n",
+                title(item),
+                field(item, "content").unwrap_or("")
+            ));
         }
         out.files.insert(APPROVED_FILE.into(), text);
     }
     Ok(out)
 }
 
-fn list<'a>(bundle: &'a serde_json::Map<String, Value>, key: &str, warnings: &mut Vec<String>) -> Vec<&'a Value> {
+fn list<'a>(
+    bundle: &'a serde_json::Map<String, Value>,
+    key: &str,
+    warnings: &mut Vec<String>,
+) -> Vec<&'a Value> {
     match bundle.get(key) {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items
@@ -62,14 +76,18 @@ fn list<'a>(bundle: &'a serde_json::Map<String, Value>, key: &str, warnings: &mu
             })
             .collect(),
         Some(_) => {
-            warnings.push(format!("`{key}` in the memory bundle is not a list; ignored"));
+            warnings.push(format!(
+                "`{key}` in the memory bundle is not a list; ignored"
+            ));
             Vec::new()
         }
     }
 }
 
 fn field<'a>(item: &'a Value, key: &str) -> Option<&'a str> {
-    item.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+    item.get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
 }
 
 fn title(item: &Value) -> &str {
@@ -106,7 +124,8 @@ pub fn write(dir: &Path, rules: &RenderedRules) -> Result<usize, String> {
     for entry in entries.filter_map(|e| e.ok()) {
         let name = entry.file_name().to_string_lossy().to_string();
         if name.starts_with("km_") && name.ends_with(".md") && !rules.files.contains_key(&name) {
-            fs::remove_file(entry.path()).map_err(|e| format!("cannot remove stale {name}: {e}"))?;
+            fs::remove_file(entry.path())
+                .map_err(|e| format!("cannot remove stale {name}: {e}"))?;
         }
     }
     Ok(written)
@@ -138,14 +157,24 @@ mod tests {
         let rules = render(bundle().to_string().as_bytes()).unwrap();
         let names: Vec<_> = rules.files.keys().map(String::as_str).collect();
         assert_eq!(names, ["km_approved.md", "km_bare.md", "km_sql-style.md"]);
-        assert_eq!(rules.files["km_sql-style.md"], "# SQL style\n_Domain: engineering_\n_Category: style_\n\nUse CTEs.");
+        assert_eq!(
+            rules.files["km_sql-style.md"],
+            "# SQL style\n_Domain: engineering_\n_Category: style_\n\nUse CTEs."
+        );
         assert_eq!(rules.files["km_bare.md"], "# Untitled\n\nNo title.");
         assert_eq!(
             rules.files["km_approved.md"],
             "# Approved Corporate Knowledge\n\n## Revenue\n\nRevenue is net of refunds.\n\n## Untitled\n\nFiscal year starts in July.\n\n"
         );
         assert_eq!(rules.warnings.len(), 3, "{:?}", rules.warnings);
-        assert!(rules.warnings.iter().any(|w| w.contains("unsafe id \"../../etc/passwd\"")), "{:?}", rules.warnings);
+        assert!(
+            rules
+                .warnings
+                .iter()
+                .any(|w| w.contains("unsafe id \"../../etc/passwd\"")),
+            "{:?}",
+            rules.warnings
+        );
     }
 
     #[test]
@@ -154,12 +183,22 @@ mod tests {
         fs::write(dir.path().join("km_old.md"), "stale").unwrap();
         fs::write(dir.path().join("km_approved.md"), "stale").unwrap();
         fs::write(dir.path().join("my-own-rule.md"), "mine").unwrap();
-        let rules = render(br#"{"mandatory": [{"id": "x", "title": "X", "content": "c"}], "approved": []}"#).unwrap();
+        let rules = render(
+            br#"{"mandatory": [{"id": "x", "title": "X", "content": "c"}], "approved": []}"#,
+        )
+        .unwrap();
         assert_eq!(write(dir.path(), &rules).unwrap(), 1);
-        let mut names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let mut names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
         names.sort();
         assert_eq!(names, ["km_x.md", "my-own-rule.md"]);
-        assert_eq!(write(dir.path(), &rules).unwrap(), 0, "an unchanged file is not rewritten");
+        assert_eq!(
+            write(dir.path(), &rules).unwrap(),
+            0,
+            "an unchanged file is not rewritten"
+        );
     }
 
     #[test]

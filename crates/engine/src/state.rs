@@ -59,35 +59,82 @@ impl StateFile {
     /// this workspace has none yet. A damaged file is set aside (renamed to
     /// `*.damaged`) and the sync starts from nothing, which re-downloads but
     /// never trusts wrong data. `read_only` (a dry run) sets nothing aside.
-    pub fn load(workspace: &Workspace, server: &str, config_dir: &Path, read_only: bool) -> Result<StateFile> {
+    pub fn load(
+        workspace: &Workspace,
+        server: &str,
+        config_dir: &Path,
+        read_only: bool,
+    ) -> Result<StateFile> {
         let path = workspace.sync_state_file(server);
         match read_json::<SyncState>(&path) {
-            Ok(Some(state)) => Ok(StateFile { path, state, notice: None, exists: true }),
+            Ok(Some(state)) => Ok(StateFile {
+                path,
+                state,
+                notice: None,
+                exists: true,
+            }),
             Ok(None) => {
                 let legacy = config_dir.join("sync_state.json");
                 let (state, notice) = match migrate_legacy(&legacy, workspace, server) {
-                    Some((state, n)) => {
-                        (state, Some(format!("migrated {n} table(s) from the old {}", legacy.display())))
-                    }
-                    None => (SyncState { version: VERSION, server: server.to_string(), ..Default::default() }, None),
+                    Some((state, n)) => (
+                        state,
+                        Some(format!(
+                            "migrated {n} table(s) from the old {}",
+                            legacy.display()
+                        )),
+                    ),
+                    None => (
+                        SyncState {
+                            version: VERSION,
+                            server: server.to_string(),
+                            ..Default::default()
+                        },
+                        None,
+                    ),
                 };
-                Ok(StateFile { path, state, notice, exists: false })
+                Ok(StateFile {
+                    path,
+                    state,
+                    notice,
+                    exists: false,
+                })
             }
             Err(reason) if read_only => {
-                let state = SyncState { version: VERSION, server: server.to_string(), ..Default::default() };
-                let notice = format!("state file {} is damaged ({reason}); a sync will set it aside", path.display());
-                Ok(StateFile { path, state, notice: Some(notice), exists: true })
+                let state = SyncState {
+                    version: VERSION,
+                    server: server.to_string(),
+                    ..Default::default()
+                };
+                let notice = format!(
+                    "state file {} is damaged ({reason}); a sync will set it aside",
+                    path.display()
+                );
+                Ok(StateFile {
+                    path,
+                    state,
+                    notice: Some(notice),
+                    exists: true,
+                })
             }
             Err(reason) => {
                 let aside = path.with_extension("json.damaged");
                 fs::rename(&path, &aside).map_err(Error::io("set aside", &path))?;
-                let state = SyncState { version: VERSION, server: server.to_string(), ..Default::default() };
+                let state = SyncState {
+                    version: VERSION,
+                    server: server.to_string(),
+                    ..Default::default()
+                };
                 let notice = format!(
                     "state file {} was damaged ({reason}); moved to {} and starting afresh",
                     path.display(),
                     aside.display()
                 );
-                Ok(StateFile { path, state, notice: Some(notice), exists: false })
+                Ok(StateFile {
+                    path,
+                    state,
+                    notice: Some(notice),
+                    exists: false,
+                })
             }
         }
     }
@@ -100,16 +147,21 @@ impl StateFile {
     pub fn save(&mut self) -> Result<()> {
         self.exists = true;
         self.state.version = VERSION;
-        self.state.last_sync = Some(humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string());
+        self.state.last_sync =
+            Some(humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string());
         let json = serde_json::to_vec_pretty(&self.state).expect("state serializes");
         write_atomic(&self.path, &json)
     }
 }
 
 /// Reads a JSON file: `Ok(None)` when absent, `Err(reason)` when damaged.
-pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> std::result::Result<Option<T>, String> {
+pub fn read_json<T: for<'de> Deserialize<'de>>(
+    path: &Path,
+) -> std::result::Result<Option<T>, String> {
     match fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| e.to_string()),
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| e.to_string()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e.to_string()),
     }
@@ -126,7 +178,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(Error::io("create a temporary file in", dir))?;
     tmp.write_all(bytes).map_err(Error::io("write", path))?;
     tmp.as_file().sync_all().map_err(Error::io("sync", path))?;
-    tmp.persist(path).map_err(|e| Error::io("replace", path)(e.error))?;
+    tmp.persist(path)
+        .map_err(|e| Error::io("replace", path)(e.error))?;
     Ok(())
 }
 
@@ -134,22 +187,38 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// really holds: an MD5 hash must match the file, any other hash its size.
 /// The old file was shared by every workspace and server, so nothing else
 /// in it can be trusted.
-fn migrate_legacy(legacy: &Path, workspace: &Workspace, server: &str) -> Option<(SyncState, usize)> {
+fn migrate_legacy(
+    legacy: &Path,
+    workspace: &Workspace,
+    server: &str,
+) -> Option<(SyncState, usize)> {
     let old: SyncState = read_json(legacy).ok().flatten()?;
-    let mut state = SyncState { version: VERSION, server: server.to_string(), ..Default::default() };
+    let mut state = SyncState {
+        version: VERSION,
+        server: server.to_string(),
+        ..Default::default()
+    };
     for (id, entry) in old.tables {
         if crate::ids::check_table_id(&id).is_err() {
             continue;
         }
         let file = workspace.parquet_file(&id);
-        let Ok(meta) = fs::metadata(&file) else { continue };
+        let Ok(meta) = fs::metadata(&file) else {
+            continue;
+        };
         let matches = if entry.hash.len() == 32 {
             md5_file(&file).is_ok_and(|h| h == entry.hash)
         } else {
             entry.size_bytes == 0 || entry.size_bytes == meta.len()
         };
         if matches {
-            state.tables.insert(id, TableState { etag: None, ..entry });
+            state.tables.insert(
+                id,
+                TableState {
+                    etag: None,
+                    ..entry
+                },
+            );
         }
     }
     let n = state.tables.len();
@@ -193,12 +262,24 @@ mod tests {
         let (_d, ws, config) = setup();
         let mut file = StateFile::load(&ws, "http://a", &config, false).unwrap();
         assert!(file.state.tables.is_empty() && file.notice.is_none());
-        file.state.tables.insert("t".into(), TableState { hash: "h".into(), rows: 3, size_bytes: 9, etag: Some("\"1\"".into()) });
+        file.state.tables.insert(
+            "t".into(),
+            TableState {
+                hash: "h".into(),
+                rows: 3,
+                size_bytes: 9,
+                etag: Some("\"1\"".into()),
+            },
+        );
         file.save().unwrap();
         let again = StateFile::load(&ws, "http://a", &config, false).unwrap();
         assert_eq!(again.state.tables, file.state.tables);
         assert!(again.state.last_sync.is_some());
-        assert!(StateFile::load(&ws, "http://b", &config, false).unwrap().state.tables.is_empty());
+        assert!(StateFile::load(&ws, "http://b", &config, false)
+            .unwrap()
+            .state
+            .tables
+            .is_empty());
     }
 
     #[test]
@@ -210,7 +291,10 @@ mod tests {
         let file = StateFile::load(&ws, "http://a", &config, false).unwrap();
         assert!(file.state.tables.is_empty());
         assert!(file.notice.unwrap().contains("damaged"));
-        assert_eq!(fs::read(path.with_extension("json.damaged")).unwrap(), b"{ truncated");
+        assert_eq!(
+            fs::read(path.with_extension("json.damaged")).unwrap(),
+            b"{ truncated"
+        );
     }
 
     #[test]
@@ -238,6 +322,13 @@ mod tests {
         // Once saved, the workspace's own state wins; the old file is not read again.
         file.save().unwrap();
         fs::write(config.join("sync_state.json"), b"{}").unwrap();
-        assert_eq!(StateFile::load(&ws, "http://a", &config, false).unwrap().state.tables.len(), 2);
+        assert_eq!(
+            StateFile::load(&ws, "http://a", &config, false)
+                .unwrap()
+                .state
+                .tables
+                .len(),
+            2
+        );
     }
 }

@@ -126,7 +126,12 @@ pub struct SyncReport {
 }
 
 /// Runs a sync into `catalog`.
-pub fn sync(settings: &Settings, options: &SyncOptions, catalog: &dyn Catalog, progress: &dyn Progress) -> Result<SyncReport> {
+pub fn sync(
+    settings: &Settings,
+    options: &SyncOptions,
+    catalog: &dyn Catalog,
+    progress: &dyn Progress,
+) -> Result<SyncReport> {
     let workspace = Workspace::new(&settings.workspace);
     let client = ServerClient::new(settings, options.timeouts)?;
     // A dry run writes nothing, not even the lock file.
@@ -135,23 +140,46 @@ pub fn sync(settings: &Settings, options: &SyncOptions, catalog: &dyn Catalog, p
         false => Some(lock::lock(&workspace, options.lock_wait)?),
     };
     let manifest = fetch_manifest(&client)?;
-    let mut state = StateFile::load(&workspace, &settings.server, &settings.config_dir, options.dry_run)?;
-    let plan = plan::plan(&manifest, &state.state, &options.scope, &|id| workspace.parquet_file(id).is_file())?;
+    let mut state = StateFile::load(
+        &workspace,
+        &settings.server,
+        &settings.config_dir,
+        options.dry_run,
+    )?;
+    let plan = plan::plan(&manifest, &state.state, &options.scope, &|id| {
+        workspace.parquet_file(id).is_file()
+    })?;
     let mut notices: Vec<String> = state.notice.take().into_iter().collect();
 
     if options.dry_run {
         let rules = preview_rules(&client);
-        return Ok(SyncReport { server: settings.server.clone(), workspace: settings.workspace.clone(), tables: dry_run(&plan), rules, notices });
+        return Ok(SyncReport {
+            server: settings.server.clone(),
+            workspace: settings.workspace.clone(),
+            tables: dry_run(&plan),
+            rules,
+            notices,
+        });
     }
 
     let parquet_dir = workspace.parquet_dir();
     fs::create_dir_all(&parquet_dir).map_err(Error::io("create", &parquet_dir))?;
     let swept = download::sweep_temporaries(&parquet_dir);
     if swept > 0 {
-        notices.push(format!("removed {swept} temporary file(s) left by an interrupted sync"));
+        notices.push(format!(
+            "removed {swept} temporary file(s) left by an interrupted sync"
+        ));
     }
 
-    let mut outcomes = download_all(&client, &plan, &workspace, &mut state, options.threads, catalog, progress);
+    let mut outcomes = download_all(
+        &client,
+        &plan,
+        &workspace,
+        &mut state,
+        options.threads,
+        catalog,
+        progress,
+    );
     let removed = remove_revoked(&plan.removed, &workspace, &mut state, catalog);
     if !plan.tables.is_empty() || !removed.is_empty() || state.is_new() {
         state.save()?;
@@ -159,13 +187,22 @@ pub fn sync(settings: &Settings, options: &SyncOptions, catalog: &dyn Catalog, p
     attach_views(&mut outcomes, &workspace, &state, catalog);
     outcomes.extend(removed);
     let rules = write_rules(&client, &workspace);
-    Ok(SyncReport { server: settings.server.clone(), workspace: settings.workspace.clone(), tables: outcomes, rules, notices })
+    Ok(SyncReport {
+        server: settings.server.clone(),
+        workspace: settings.workspace.clone(),
+        tables: outcomes,
+        rules,
+        notices,
+    })
 }
 
 /// Fetches and parses the manifest; any failure stops the run.
 pub fn fetch_manifest(client: &ServerClient) -> Result<Manifest> {
     let body = client.get_json("/api/sync/manifest", "manifest fetch")?;
-    manifest::parse(&body).map_err(|reason| Error::BadManifest { url: client.url("/api/sync/manifest"), reason })
+    manifest::parse(&body).map_err(|reason| Error::BadManifest {
+        url: client.url("/api/sync/manifest"),
+        reason,
+    })
 }
 
 fn dry_run(plan: &Plan) -> Vec<TableOutcome> {
@@ -184,7 +221,11 @@ fn dry_run(plan: &Plan) -> Vec<TableOutcome> {
             o
         })
         .collect();
-    out.extend(plan.removed.iter().map(|id| TableOutcome::new(id, Action::WouldRemove)));
+    out.extend(
+        plan.removed
+            .iter()
+            .map(|id| TableOutcome::new(id, Action::WouldRemove)),
+    );
     out
 }
 
@@ -210,7 +251,11 @@ fn download_all(
     catalog: &dyn Catalog,
     progress: &dyn Progress,
 ) -> Vec<TableOutcome> {
-    let todo: Vec<&PlannedTable> = plan.tables.iter().filter(|t| t.status.needs_download()).collect();
+    let todo: Vec<&PlannedTable> = plan
+        .tables
+        .iter()
+        .filter(|t| t.status.needs_download())
+        .collect();
     let results: Mutex<HashMap<String, Result<Fetched, String>>> = Mutex::new(HashMap::new());
     let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
@@ -218,9 +263,19 @@ fn download_all(
             scope.spawn(|| {
                 while let Some(t) = todo.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let target = workspace.parquet_file(&t.entry.id);
-                    let result = download::fetch(client, &t.entry, t.if_none_match.as_deref(), &target, catalog, progress);
+                    let result = download::fetch(
+                        client,
+                        &t.entry,
+                        t.if_none_match.as_deref(),
+                        &target,
+                        catalog,
+                        progress,
+                    );
                     progress.finish(&t.entry.id, result.is_ok());
-                    results.lock().unwrap_or_else(|e| e.into_inner()).insert(t.entry.id.clone(), result);
+                    results
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(t.entry.id.clone(), result);
                 }
             });
         }
@@ -244,11 +299,23 @@ fn download_all(
                     o.note = Some("the server answered 304 Not Modified".into());
                     o
                 }
-                (_, Some(Ok(Fetched::Downloaded { bytes, etag, footer_rows }))) => {
+                (
+                    _,
+                    Some(Ok(Fetched::Downloaded {
+                        bytes,
+                        etag,
+                        footer_rows,
+                    })),
+                ) => {
                     let rows = footer_rows.unwrap_or(t.entry.rows);
                     state.state.tables.insert(
                         id.clone(),
-                        TableState { hash: t.entry.hash.clone(), rows, size_bytes: bytes, etag },
+                        TableState {
+                            hash: t.entry.hash.clone(),
+                            rows,
+                            size_bytes: bytes,
+                            etag,
+                        },
                     );
                     let mut o = described(t, Action::Downloaded);
                     (o.rows, o.size_bytes) = (Some(rows), Some(bytes));
@@ -266,7 +333,12 @@ fn download_all(
 
 /// Removes what agnes wrote for tables that left the manifest: the parquet,
 /// agnes's view (never a user's), and the state entry.
-fn remove_revoked(ids: &[String], workspace: &Workspace, state: &mut StateFile, catalog: &dyn Catalog) -> Vec<TableOutcome> {
+fn remove_revoked(
+    ids: &[String],
+    workspace: &Workspace,
+    state: &mut StateFile,
+    catalog: &dyn Catalog,
+) -> Vec<TableOutcome> {
     if ids.is_empty() {
         return Vec::new();
     }
@@ -281,9 +353,18 @@ fn remove_revoked(ids: &[String], workspace: &Workspace, state: &mut StateFile, 
                 return o;
             }
             let file = workspace.parquet_file(id);
-            if let Err(e) = fs::remove_file(&file).or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) }) {
+            if let Err(e) = fs::remove_file(&file).or_else(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }) {
                 o.action = Action::Failed;
-                o.error = Some(format!("left the manifest, but {} could not be removed: {e}", file.display()));
+                o.error = Some(format!(
+                    "left the manifest, but {} could not be removed: {e}",
+                    file.display()
+                ));
                 return o;
             }
             state.state.tables.remove(id);
@@ -299,18 +380,28 @@ fn remove_revoked(ids: &[String], workspace: &Workspace, state: &mut StateFile, 
 
 /// Makes sure every synced table with a verified file has agnes's view in the
 /// calling database; a failed download keeps the view over the old file.
-fn attach_views(outcomes: &mut [TableOutcome], workspace: &Workspace, state: &StateFile, catalog: &dyn Catalog) {
+fn attach_views(
+    outcomes: &mut [TableOutcome],
+    workspace: &Workspace,
+    state: &StateFile,
+    catalog: &dyn Catalog,
+) {
     let relations = match catalog.relations() {
         Ok(r) => r,
         Err(e) => {
-            for o in outcomes.iter_mut().filter(|o| state.state.tables.contains_key(&o.table_id)) {
+            for o in outcomes
+                .iter_mut()
+                .filter(|o| state.state.tables.contains_key(&o.table_id))
+            {
                 o.note = Some(format!("views not checked: {e}"));
             }
             return;
         }
     };
     for o in outcomes.iter_mut() {
-        if !state.state.tables.contains_key(&o.table_id) || matches!(o.action, Action::SkippedRemote) {
+        if !state.state.tables.contains_key(&o.table_id)
+            || matches!(o.action, Action::SkippedRemote)
+        {
             continue;
         }
         let file = workspace.parquet_file(&o.table_id);
@@ -341,15 +432,35 @@ fn write_rules(client: &ServerClient, workspace: &Workspace) -> RulesOutcome {
         .map_err(|e| e.to_string())
         .and_then(|body| rules::render(&body));
     match rendered.and_then(|r| rules::write(&workspace.rules_dir(), &r).map(|_| r)) {
-        Ok(r) => RulesOutcome { action: "written", files: r.files.len(), warnings: r.warnings },
-        Err(e) => RulesOutcome { action: "failed", files: 0, warnings: vec![format!("corporate memory not updated: {e}")] },
+        Ok(r) => RulesOutcome {
+            action: "written",
+            files: r.files.len(),
+            warnings: r.warnings,
+        },
+        Err(e) => RulesOutcome {
+            action: "failed",
+            files: 0,
+            warnings: vec![format!("corporate memory not updated: {e}")],
+        },
     }
 }
 
 fn preview_rules(client: &ServerClient) -> RulesOutcome {
-    match client.get_json("/api/memory/bundle", "memory bundle fetch").map_err(|e| e.to_string()).and_then(|b| rules::render(&b)) {
-        Ok(r) => RulesOutcome { action: "would_write", files: r.files.len(), warnings: r.warnings },
-        Err(e) => RulesOutcome { action: "failed", files: 0, warnings: vec![format!("corporate memory unavailable: {e}")] },
+    match client
+        .get_json("/api/memory/bundle", "memory bundle fetch")
+        .map_err(|e| e.to_string())
+        .and_then(|b| rules::render(&b))
+    {
+        Ok(r) => RulesOutcome {
+            action: "would_write",
+            files: r.files.len(),
+            warnings: r.warnings,
+        },
+        Err(e) => RulesOutcome {
+            action: "failed",
+            files: 0,
+            warnings: vec![format!("corporate memory unavailable: {e}")],
+        },
     }
 }
 
@@ -368,7 +479,9 @@ pub fn inspect(settings: &Settings, timeouts: Timeouts) -> Result<Vec<ManifestRo
     let client = ServerClient::new(settings, timeouts)?;
     let manifest = fetch_manifest(&client)?;
     let state = StateFile::load(&workspace, &settings.server, &settings.config_dir, true)?;
-    let plan = plan::plan(&manifest, &state.state, &Scope::All, &|id| workspace.parquet_file(id).is_file())?;
+    let plan = plan::plan(&manifest, &state.state, &Scope::All, &|id| {
+        workspace.parquet_file(id).is_file()
+    })?;
     Ok(plan
         .tables
         .into_iter()
@@ -397,7 +510,10 @@ pub fn attach_local(settings: &Settings, catalog: &dyn Catalog) -> Result<Vec<Ta
             o.hash = (!local.hash.is_empty()).then(|| local.hash.clone());
             if !workspace.parquet_file(id).is_file() {
                 o.action = Action::Failed;
-                o.error = Some(format!("{} is gone; run a sync with the server reachable", workspace.parquet_file(id).display()));
+                o.error = Some(format!(
+                    "{} is gone; run a sync with the server reachable",
+                    workspace.parquet_file(id).display()
+                ));
             }
             o
         })
