@@ -55,8 +55,12 @@ test-python: configure debug
 
 # The SQL tests run on both DuckDB versions; skipped files fail the run.
 test-sql: configure debug
-	$(PY) test/sqllogictest.py --extension build/debug/agnes.duckdb_extension test/sql
-	$(PY_OLD) test/sqllogictest.py --extension build/debug/agnes.duckdb_extension test/sql
+	$(PY) test/sqllogictest.py --strict --extension build/debug/agnes.duckdb_extension test/sql
+	$(PY_OLD) test/sqllogictest.py --strict --extension build/debug/agnes.duckdb_extension test/sql
+
+# The README's first command: sample data on a local server, synced in the duckdb CLI.
+demo: configure debug
+	$(PY) scripts/demo.py $(DUCKDB_CLI) build/debug/agnes.duckdb_extension
 
 install: configure release
 	$(PY) scripts/install_extension.py build/release/agnes.duckdb_extension \

@@ -286,6 +286,8 @@ def run_file(path: Path, extension: Path) -> str:
             else:
                 run_record(session, current, env)
         return "passed"
+    except Skip:
+        raise
     except Failure as e:
         rec = current
         raise Failure(f"{path}:{rec.line}: {e}\n  SQL:\n" + "\n".join("    " + l for l in rec.sql.splitlines()))
