@@ -498,6 +498,11 @@ pub fn inspect(settings: &Settings, timeouts: Timeouts) -> Result<Vec<ManifestRo
 /// while the server is unreachable.
 pub fn attach_local(settings: &Settings, catalog: &dyn Catalog) -> Result<Vec<TableOutcome>> {
     let workspace = Workspace::new(&settings.workspace);
+    // No state, nothing synced: and no legacy migration (it hashes files) on
+    // a path that runs at every LOAD.
+    if !workspace.sync_state_file(&settings.server).is_file() {
+        return Ok(Vec::new());
+    }
     let state = StateFile::load(&workspace, &settings.server, &settings.config_dir, true)?;
     let mut outcomes: Vec<TableOutcome> = state
         .state
