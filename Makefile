@@ -62,6 +62,11 @@ test-sql: configure debug
 demo: configure debug
 	$(PY) scripts/demo.py $(DUCKDB_CLI) build/debug/agnes.duckdb_extension
 
+# Benchmarks on release builds; BENCH_SCALE=0.1 for a quick run. Writes docs/PERFORMANCE.md.
+bench: configure release
+	$(PY) bench/bench.py --duckdb $(DUCKDB_CLI) --extension build/release/agnes.duckdb_extension \
+		--server-bin target/release/agnes-server --da target/release/da --out docs/PERFORMANCE.md
+
 install: configure release
 	$(PY) scripts/install_extension.py build/release/agnes.duckdb_extension \
 		$(PY) $(PY_OLD) $(DUCKDB_CLI)
