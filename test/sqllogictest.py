@@ -301,6 +301,8 @@ def run_file(path: Path, extension: Path) -> str:
         raise Failure(f"{path}:{rec.line}: {e}\n  SQL:\n" + "\n".join("    " + l for l in rec.sql.splitlines()))
     except duckdb.Error as e:
         raise Failure(f"{path}:{current.line}: {e}")
+    except Skip:
+        raise
     except Exception as e:  # a server that does not start, a bad fixture
         raise Failure(f"{path}:{current.line if current else 0}: {type(e).__name__}: {e}")
     finally:
