@@ -100,6 +100,7 @@ fn read_faults(path: &PathBuf) -> Result<Vec<Fault>, String> {
 }
 
 async fn serve(app: Arc<App>, addr: SocketAddr) -> Result<(), String> {
+    use axum::serve::ListenerExt;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("listening on {addr}: {e}"))?;
@@ -113,6 +114,11 @@ async fn serve(app: Arc<App>, addr: SocketAddr) -> Result<(), String> {
         .map_err(|e| format!("writing to stdout: {e}"))?;
     drop(stdout);
     let service = app::router(app).into_make_service_with_connect_info::<SocketAddr>();
+    // Without TCP_NODELAY a small response sent in two writes (headers, then
+    // body) waits for the client's delayed ACK: 40 ms per small download.
+    let listener = listener.tap_io(|stream| {
+        let _ = stream.set_nodelay(true);
+    });
     axum::serve(listener, service)
         .await
         .map_err(|e| format!("serving on {bound}: {e}"))
