@@ -42,7 +42,9 @@ class LocalServer:
     """A running ``agnes-server`` over ``data_dir``; a context manager.
 
     ``faults`` is a list of fault objects active from the start (see
-    crates/server/README.md); ``uploads`` defaults to ``data_dir/_uploads``.
+    crates/server/README.md); ``uploads`` defaults to ``data_dir/_uploads``;
+    ``addr`` is the address to listen on (any of 127.0.0.0/8 makes a second
+    "host" on this machine, e.g. ``127.0.0.2`` as a redirect target).
     """
 
     def __init__(
@@ -52,12 +54,14 @@ class LocalServer:
         faults=None,
         uploads=None,
         *,
+        addr: str = "127.0.0.1",
         startup_timeout: float = 10.0,
     ):
         self.data_dir = Path(data_dir)
         self.binary = Path(binary) if binary else default_binary()
         self.uploads_dir = Path(uploads) if uploads else self.data_dir / "_uploads"
         self.startup_timeout = startup_timeout
+        self.addr = addr
         self._faults = faults
         self._faults_file = None
         self._stderr = None
@@ -82,7 +86,7 @@ class LocalServer:
                 f"agnes-server binary not found at {self.binary}: build it with "
                 "`cargo build -p agnes-server` or set AGNES_SERVER_BIN"
             )
-        cmd = [str(self.binary), "--data", str(self.data_dir), "--port", "0"]
+        cmd = [str(self.binary), "--data", str(self.data_dir), "--addr", self.addr, "--port", "0"]
         cmd += ["--uploads", str(self.uploads_dir)]
         if self._faults is not None:
             fd, name = tempfile.mkstemp(prefix="agnes-faults-", suffix=".json")
