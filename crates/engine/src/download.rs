@@ -129,14 +129,19 @@ fn fetch_once(
                 return Err(Failure {
                     status: None,
                     transient: true,
-                    message: format!("download interrupted after {bytes} bytes: {e}"),
+                    message: format!(
+                        "download interrupted after {bytes} bytes: {}",
+                        crate::http::describe(&e)
+                    ),
                 })
             }
         };
         hasher.update(&buf[..n]);
         // Through the `File`: the temporary's own `Write` appends its path
         // to errors, which the message already gives.
-        tmp.as_file_mut().write_all(&buf[..n]).map_err(write_failed)?;
+        tmp.as_file_mut()
+            .write_all(&buf[..n])
+            .map_err(write_failed)?;
         bytes += n as u64;
         progress.advance(&entry.id, n as u64);
     }
@@ -170,16 +175,13 @@ fn fetch_once(
     })
 }
 
-/// A failure of the local disk: not retried (a full disk stays full), and
-/// the message says what that means for the user's data.
+/// A failure of the local disk: not retried (a full disk stays full, a
+/// read-only folder read-only), and the message says the old file is kept.
 fn local_failure(action: String, e: &std::io::Error) -> Failure {
     use std::io::ErrorKind;
     let hint = match e.kind() {
-        ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge => {
-            " (the disk is full)"
-        }
         ErrorKind::ReadOnlyFilesystem | ErrorKind::PermissionDenied => {
-            " (the folder is not writable)"
+            ", the folder is not writable"
         }
         _ => "",
     };

@@ -87,11 +87,12 @@ impl Failure {
     }
 }
 
-/// reqwest's message with its chain of causes, which hold the useful part
-/// ("connection refused", "operation timed out").
-fn describe(e: &reqwest::Error) -> String {
+/// An error's message with its chain of causes, which hold the useful part
+/// ("connection refused", "operation timed out"). Also for the `io::Error`
+/// a response body's `read` wraps reqwest's in.
+pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
     let mut message = e.to_string();
-    let mut source = std::error::Error::source(e);
+    let mut source = e.source();
     while let Some(cause) = source {
         let text = cause.to_string();
         if !message.contains(&text) {
@@ -249,18 +250,15 @@ impl ServerClient {
 /// Reads a whole JSON body, refusing one larger than `cap` bytes (announced
 /// or actual, after decompression). A body cut short is worth another try.
 fn read_capped(body: impl Read, announced: Option<u64>, cap: u64) -> Result<Vec<u8>, Failure> {
-    let too_big = |size: &str| Failure {
+    let too_big = |size: String| Failure {
         status: None,
         transient: false,
-        message: format!(
-            "the body is {size}, more than the {} MiB allowed; refused",
-            cap >> 20
-        ),
+        message: format!("{size}, over the {} MiB allowed; refused", cap >> 20),
     };
     // Only an uncompressed length is announced (reqwest drops it when it
     // decompresses).
     if let Some(len) = announced.filter(|len| *len > cap) {
-        return Err(too_big(&format!("{len} bytes")));
+        return Err(too_big(format!("the body announces {len} bytes")));
     }
     let mut bytes = Vec::new();
     body.take(cap + 1)
@@ -271,7 +269,7 @@ fn read_capped(body: impl Read, announced: Option<u64>, cap: u64) -> Result<Vec<
             message: format!("reading the body after {} bytes: {e}", bytes.len()),
         })?;
     if bytes.len() as u64 > cap {
-        return Err(too_big("larger"));
+        return Err(too_big(format!("the body goes on past {cap} bytes")));
     }
     Ok(bytes)
 }
@@ -292,8 +290,12 @@ mod tests {
         assert_eq!(read_capped(body(100), None, 100).unwrap().len(), 100);
         // An endless body stops at the cap, whatever the server announced.
         let endless = read_capped(std::io::repeat(b' '), None, 1 << 20).unwrap_err();
-        assert!(!endless.transient && endless.message.contains("more than the 1 MiB allowed"));
+        assert!(!endless.transient && endless.message.contains("over the 1 MiB allowed"));
         let announced = read_capped(body(10), Some(5 << 20), 1 << 20).unwrap_err();
-        assert!(announced.message.contains("5242880 bytes"), "{}", announced.message);
+        assert!(
+            announced.message.contains("5242880 bytes"),
+            "{}",
+            announced.message
+        );
     }
 }
