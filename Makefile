@@ -53,7 +53,7 @@ test-rust:
 
 # The parsers fed arbitrary input (crates/engine/tests/fuzz.rs); `make test`
 # runs 256 cases per property, this many more. Prints the inputs tried.
-FUZZ_CASES ?= 20000
+FUZZ_CASES ?= 10000
 fuzz:
 	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test -p agnes-engine --test fuzz -- --nocapture --test-threads 1
 

@@ -266,7 +266,11 @@ fn read_capped(body: impl Read, announced: Option<u64>, cap: u64) -> Result<Vec<
         .map_err(|e| Failure {
             status: None,
             transient: true,
-            message: format!("reading the body after {} bytes: {e}", bytes.len()),
+            message: format!(
+                "reading the body after {} bytes: {}",
+                bytes.len(),
+                describe(&e)
+            ),
         })?;
     if bytes.len() as u64 > cap {
         return Err(too_big(format!("the body goes on past {cap} bytes")));
