@@ -6,6 +6,7 @@
 #   make demo        sync sample data from a local server into the duckdb CLI
 #   make install     so that `LOAD agnes` works by name in each host
 #   make bench       benchmarks against the local server
+#   make fuzz        the parser property tests with many more cases (FUZZ_CASES)
 #   make clean
 
 SHELL := /bin/bash
@@ -17,7 +18,7 @@ PY_OLD := $(VENV_OLD)/bin/python
 DUCKDB_CLI := $(VENV)/bin/duckdb
 CARGO ?= cargo
 
-.PHONY: all configure debug release test test-rust test-python test-sql lint install demo bench clean
+.PHONY: all configure debug release test test-rust test-python test-sql lint fuzz install demo bench clean
 
 all: debug
 
@@ -50,6 +51,13 @@ lint:
 test-rust:
 	$(CARGO) test --workspace
 
+# The parsers fed arbitrary input (crates/engine/tests/fuzz.rs); `make test`
+# runs 256 cases per property, this many more. Prints the inputs tried.
+FUZZ_CASES ?= 10000
+fuzz:
+	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test -p agnes-engine --test fuzz -- --nocapture --test-threads 1
+
+# Includes the fault suite (test_faults.py), which also checks docs/RELIABILITY.md.
 test-python: configure debug
 	$(PY) -m pytest -q test/python
 

@@ -66,14 +66,23 @@ pub fn declare(bind: &BindInfo, columns: &[(&str, Kind)]) {
     }
 }
 
-/// A finished result, emitted chunk by chunk.
+/// A finished result, emitted chunk by chunk, or the error to raise instead.
 pub struct Rows {
     rows: Vec<Vec<Cell>>,
+    error: Option<String>,
 }
 
 impl Rows {
     pub fn new(rows: Vec<Vec<Cell>>) -> Self {
-        Rows { rows }
+        Rows { rows, error: None }
+    }
+
+    /// A call that failed: the scan raises `error`.
+    pub fn failed(error: String) -> Self {
+        Rows {
+            rows: Vec::new(),
+            error: Some(error),
+        }
     }
 
     /// Writes the next chunk from `cursor` on; an empty chunk ends the scan.
@@ -82,6 +91,9 @@ impl Rows {
         cursor: &AtomicUsize,
         output: &mut DataChunkHandle,
     ) -> Result<(), Box<dyn Error>> {
+        if let Some(error) = &self.error {
+            return Err(error.clone().into());
+        }
         let start = cursor.load(Ordering::Relaxed).min(self.rows.len());
         let end = (start + CHUNK_ROWS).min(self.rows.len());
         for (i, row) in self.rows[start..end].iter().enumerate() {
@@ -131,7 +143,13 @@ impl<F: RowFunction> duckdb::vtab::VTab for Adapter<F> {
         // SAFETY: every agnes function is registered with a `Host` as its
         // extra info (functions::register), which lives as long as DuckDB's catalog.
         let host = unsafe { &*bind.get_extra_info::<crate::host::Host>() };
-        Ok(Rows::new(F::run(bind, host)?))
+        // A failure is raised by the scan, not here: DuckDB quotes the query
+        // under a bind error ("LINE 1: ... token := '...'"), which would
+        // show a token passed as a parameter (CONTRACT.md §2).
+        Ok(match F::run(bind, host) {
+            Ok(rows) => Rows::new(rows),
+            Err(e) => Rows::failed(e.to_string()),
+        })
     }
 
     fn init(_: &duckdb::vtab::InitInfo) -> Result<AtomicUsize, Box<dyn Error>> {

@@ -45,6 +45,8 @@ class LocalServer:
     crates/server/README.md); ``uploads`` defaults to ``data_dir/_uploads``;
     ``request_log``, the file the server appends each request to as a JSON
     line (``--request-log``), defaults to ``data_dir/_requests.jsonl``.
+    ``addr`` is the address to listen on (any of 127.0.0.0/8 makes a second
+    "host" on this machine, e.g. ``127.0.0.2`` as a redirect target).
     """
 
     def __init__(
@@ -55,6 +57,7 @@ class LocalServer:
         uploads=None,
         request_log=None,
         *,
+        addr: str = "127.0.0.1",
         startup_timeout: float = 10.0,
     ):
         self.data_dir = Path(data_dir)
@@ -62,6 +65,7 @@ class LocalServer:
         self.uploads_dir = Path(uploads) if uploads else self.data_dir / "_uploads"
         self.request_log = Path(request_log) if request_log else self.data_dir / "_requests.jsonl"
         self.startup_timeout = startup_timeout
+        self.addr = addr
         self._faults = faults
         self._faults_file = None
         self._stderr = None
@@ -86,7 +90,7 @@ class LocalServer:
                 f"agnes-server binary not found at {self.binary}: build it with "
                 "`cargo build -p agnes-server` or set AGNES_SERVER_BIN"
             )
-        cmd = [str(self.binary), "--data", str(self.data_dir), "--port", "0"]
+        cmd = [str(self.binary), "--data", str(self.data_dir), "--addr", self.addr, "--port", "0"]
         cmd += ["--uploads", str(self.uploads_dir), "--request-log", str(self.request_log)]
         if self._faults is not None:
             fd, name = tempfile.mkstemp(prefix="agnes-faults-", suffix=".json")

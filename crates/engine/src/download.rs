@@ -95,11 +95,26 @@ fn fetch_once(
         .suffix(TEMP_SUFFIX)
         .tempfile_in(dir)
         .map_err(|e| {
-            Failure::io(
-                &format!("cannot create a temporary file in {}", dir.display()),
+            local_failure(
+                format!(
+                    "cannot create a temporary file in {} for {}",
+                    dir.display(),
+                    file_name(target)
+                ),
                 &e,
             )
         })?;
+    let tmp_path = tmp.path().to_path_buf();
+    let write_failed = |e: std::io::Error| {
+        local_failure(
+            format!(
+                "cannot write {} (downloading into {})",
+                file_name(target),
+                tmp_path.display()
+            ),
+            &e,
+        )
+    };
 
     let mut hasher = Md5::new();
     let mut buf = vec![0u8; BUFFER_BYTES];
@@ -114,13 +129,19 @@ fn fetch_once(
                 return Err(Failure {
                     status: None,
                     transient: true,
-                    message: format!("download interrupted after {bytes} bytes: {e}"),
+                    message: format!(
+                        "download interrupted after {bytes} bytes: {}",
+                        crate::http::describe(&e)
+                    ),
                 })
             }
         };
         hasher.update(&buf[..n]);
-        tmp.write_all(&buf[..n])
-            .map_err(|e| Failure::io(&format!("cannot write {}", tmp.path().display()), &e))?;
+        // Through the `File`: the temporary's own `Write` appends its path
+        // to errors, which the message already gives.
+        tmp.as_file_mut()
+            .write_all(&buf[..n])
+            .map_err(write_failed)?;
         bytes += n as u64;
         progress.advance(&entry.id, n as u64);
     }
@@ -131,21 +152,19 @@ fn fetch_once(
             message: format!("body cut short: got {bytes} of {len} bytes"),
         });
     }
-    tmp.flush()
-        .map_err(|e| Failure::io("cannot write the download", &e))?;
+    tmp.as_file_mut().flush().map_err(write_failed)?;
 
-    let path = tmp.path().to_path_buf();
     let footer_rows = verify(
         entry,
         &hex(&hasher.finalize()),
         tmp.as_file_mut(),
-        &path,
+        &tmp_path,
         bytes,
         catalog,
     )?;
     tmp.persist(target).map_err(|e| {
-        Failure::io(
-            &format!("cannot move the download to {}", target.display()),
+        local_failure(
+            format!("cannot move the download to {}", target.display()),
             &e.error,
         )
     })?;
@@ -154,6 +173,33 @@ fn fetch_once(
         etag,
         footer_rows,
     })
+}
+
+/// A failure of the local disk: not retried (a full disk stays full, a
+/// read-only folder read-only), and the message says the old file is kept.
+fn local_failure(action: String, e: &std::io::Error) -> Failure {
+    use std::io::ErrorKind;
+    let hint = match e.kind() {
+        ErrorKind::ReadOnlyFilesystem | ErrorKind::PermissionDenied => {
+            ", the folder is not writable"
+        }
+        _ => "",
+    };
+    // `tempfile` appends ` at path "<temporary>"`; the action names it already.
+    let text = e.to_string();
+    let text = text.split(" at path \"").next().unwrap_or(&text);
+    Failure {
+        status: None,
+        transient: false,
+        message: format!("{action}: {text}{hint}; kept the previous file"),
+    }
+}
+
+/// `orders.parquet`, for messages.
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| path.display().to_string())
 }
 
 /// Checks a finished download: its MD5 when the manifest gives one, its

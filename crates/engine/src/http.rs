@@ -21,6 +21,11 @@ pub const BACKOFF: [Duration; 3] = [
     Duration::from_millis(3000),
 ];
 
+/// The largest manifest or memory bundle accepted, decompressed. A manifest
+/// of 100 000 tables is about 10 MB; past this, a broken or hostile server
+/// (an endless body, a gzip bomb) would exhaust the analyst's memory.
+pub const MAX_JSON_BYTES: u64 = 256 << 20;
+
 /// Timeouts and retry budget of a client.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
@@ -82,11 +87,12 @@ impl Failure {
     }
 }
 
-/// reqwest's message with its chain of causes, which hold the useful part
-/// ("connection refused", "operation timed out").
-fn describe(e: &reqwest::Error) -> String {
+/// An error's message with its chain of causes, which hold the useful part
+/// ("connection refused", "operation timed out"). Also for the `io::Error`
+/// a response body's `read` wraps reqwest's in.
+pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
     let mut message = e.to_string();
-    let mut source = std::error::Error::source(e);
+    let mut source = e.source();
     while let Some(cause) = source {
         let text = cause.to_string();
         if !message.contains(&text) {
@@ -181,12 +187,8 @@ impl ServerClient {
                 .map_err(|e| Failure::transport(&e))
                 .and_then(|response| match response.status() {
                     StatusCode::OK => {
-                        let mut body = Vec::new();
-                        let mut response = response;
-                        response
-                            .read_to_end(&mut body)
-                            .map_err(|e| Failure::io("reading the body", &e))?;
-                        Ok(body)
+                        let announced = response.content_length();
+                        read_capped(response, announced, MAX_JSON_BYTES)
                     }
                     status => Err(Failure::from_status(status, response)),
                 });
@@ -245,8 +247,59 @@ impl ServerClient {
     }
 }
 
+/// Reads a whole JSON body, refusing one larger than `cap` bytes (announced
+/// or actual, after decompression). A body cut short is worth another try.
+fn read_capped(body: impl Read, announced: Option<u64>, cap: u64) -> Result<Vec<u8>, Failure> {
+    let too_big = |size: String| Failure {
+        status: None,
+        transient: false,
+        message: format!("{size}, over the {} MiB allowed; refused", cap >> 20),
+    };
+    // Only an uncompressed length is announced (reqwest drops it when it
+    // decompresses).
+    if let Some(len) = announced.filter(|len| *len > cap) {
+        return Err(too_big(format!("the body announces {len} bytes")));
+    }
+    let mut bytes = Vec::new();
+    body.take(cap + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Failure {
+            status: None,
+            transient: true,
+            message: format!(
+                "reading the body after {} bytes: {}",
+                bytes.len(),
+                describe(&e)
+            ),
+        })?;
+    if bytes.len() as u64 > cap {
+        return Err(too_big(format!("the body goes on past {cap} bytes")));
+    }
+    Ok(bytes)
+}
+
 /// The download path of a table whose id passed `check_table_id` (so it
 /// needs no escaping: letters, digits, `_`, `.`, `-`).
 pub fn download_path(table_id: &str) -> String {
     format!("/api/data/{table_id}/download")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_bodies_are_capped() {
+        let body = |n: u64| std::io::repeat(b' ').take(n);
+        assert_eq!(read_capped(body(100), None, 100).unwrap().len(), 100);
+        // An endless body stops at the cap, whatever the server announced.
+        let endless = read_capped(std::io::repeat(b' '), None, 1 << 20).unwrap_err();
+        assert!(!endless.transient && endless.message.contains("over the 1 MiB allowed"));
+        let announced = read_capped(body(10), Some(5 << 20), 1 << 20).unwrap_err();
+        assert!(
+            announced.message.contains("5242880 bytes"),
+            "{}",
+            announced.message
+        );
+    }
 }

@@ -80,7 +80,11 @@ impl Manifest {
 }
 
 /// Parses a manifest body. Only a body that is not a JSON object, or whose
-/// `tables` is not an object, is an error for the whole manifest.
+/// `tables` is missing or not an object, is an error for the whole manifest.
+///
+/// A missing `tables` is not "no tables": the sync would take every local
+/// table as revoked and delete it, and a `{"detail": ...}` error body that a
+/// proxy answers with 200 has no `tables` either. No tables is `{}`.
 pub fn parse(body: &[u8]) -> Result<Manifest, String> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         let excerpt = truncate(String::from_utf8_lossy(body).trim(), 120);
@@ -90,8 +94,14 @@ pub fn parse(body: &[u8]) -> Result<Manifest, String> {
         return Err(format!("expected a JSON object, got {}", kind_of(&value)));
     };
     let tables = match top.get("tables") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(tables)) => tables.clone(),
+        Some(Value::Object(tables)) => tables,
+        None => {
+            let keys: Vec<&str> = top.keys().take(5).map(String::as_str).collect();
+            return Err(format!(
+                "it has no `tables` (keys: {}); refused rather than taking every local table as revoked",
+                truncate(&format!("{keys:?}"), 120)
+            ));
+        }
         Some(other) => {
             return Err(format!(
                 "`tables` must be an object, got {}",
@@ -236,7 +246,19 @@ mod tests {
             (t.query_mode, t.rows, t.hash.as_str(), t.invalid.as_deref()),
             (QueryMode::Local, 0, "", None)
         );
-        assert_eq!(parse(b"{}").unwrap().tables, vec![]);
+        assert_eq!(parse(br#"{"tables": {}}"#).unwrap().tables, vec![]);
+    }
+
+    #[test]
+    fn a_manifest_without_tables_is_refused_not_empty() {
+        for body in [
+            &br#"{}"#[..],
+            br#"{"detail": "Internal Server Error"}"#,
+            br#"{"tables": null}"#,
+        ] {
+            let err = parse(body).unwrap_err();
+            assert!(err.contains("`tables`"), "{err}");
+        }
     }
 
     #[test]

@@ -1,0 +1,1189 @@
+"""The fault suite (issue 7): faults, bad input and attacks, over real sockets
+and real processes. Nothing lost, nothing crashed, nothing leaked.
+
+Every case runs ``agnes_sync`` in a real DuckDB host, the duckdb CLI 1.5.6 as
+a child process (``duckdb -unsigned -json DB -c "LOAD ...; SELECT * FROM
+agnes_sync(...)"``), against ``agnes-server`` on loopback, steered through
+its fault injection (crates/server/README.md). Each case first syncs a good
+copy of the sample data, then breaks something, syncs again and checks, on top
+of its own expectations, the invariants of the issue:
+
+1. the previous good parquet files and their views still answer queries with
+   the old rows (or the new rows, where the case is meant to succeed);
+2. the state file parses and matches the files: every ``*.parquet`` has a
+   state entry and the other way round, sizes agree, and an MD5 hash in the
+   state is the MD5 of the file; no temporary ``.agnes-*.part`` is left;
+3. the error names the table (its row) or the endpoint, and the cause;
+4. the host process returned normally: exit status 0 or 1, no crash, no
+   abort, no panic message;
+5. the token (a distinctive string, given only through ``token.json``)
+   appears in no output, no error, and no file of the workspace, the config
+   folder or the home folder other than ``token.json``.
+
+Each case records what it observed; ``test_reliability_doc`` (last in this
+file) renders the table of ``docs/RELIABILITY.md`` from those records and
+fails when the file differs. ``AGNES_UPDATE_DOCS=1`` rewrites it.
+
+Two cases need root (a tmpfs and a read-only bind mount); they are skipped
+without it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from agnes_testkit import LocalServer, write_catalog
+
+REPO = Path(__file__).resolve().parents[2]
+EXTENSION = REPO / "build" / "debug" / "agnes.duckdb_extension"
+# The CLI's own binary: `configure/venv/bin/duckdb` is a Python wrapper that
+# runs it as a child, so a signal sent to the wrapper would miss the host.
+CLI = next(
+    iter(sorted((REPO / "configure" / "venv" / "lib").glob("python*/site-packages/duckdb_cli/duckdb"))),
+    REPO / "configure" / "venv" / "bin" / "duckdb",
+)
+DOC = REPO / "docs" / "RELIABILITY.md"
+
+# Distinctive, so that a leak anywhere is found by a plain substring search.
+TOKEN = "agnes-faults-SECRET-7f3a9c1e52d84b60"
+# A token the server does not know (the 401 case): it must not leak either.
+STALE_TOKEN = "agnes-faults-STALE-0b1d2e3f4a5b6c7d"
+SECRETS = (TOKEN, STALE_TOKEN)
+
+# The sample's local tables and their rows (agnes_testkit.sample).
+BASE = {"customers": 500, "in.c-crm.people": 300, "orders": 5000, "products": 120}
+# Rows of the new version of a table that a case makes the server offer.
+NEW_ROWS = 4321
+
+ROOT = os.geteuid() == 0
+
+
+# -- the cases and what they observed: docs/RELIABILITY.md -----------------
+
+CASES: dict[str, tuple[str, str]] = {}
+OBSERVED: dict[str, str] = {}
+
+
+def case(title: str, how: str):
+    """Registers a test as a case of the reliability table, in file order."""
+
+    def register(fn):
+        CASES[fn.__name__] = (title, how)
+        return fn
+
+    return register
+
+
+@pytest.fixture
+def record(request):
+    """``record(text)``: what this case observed; call it last, once every
+    assertion has passed."""
+
+    def save(text: str) -> None:
+        OBSERVED[request.node.originalname] = " ".join(text.split())
+
+    return save
+
+
+# -- helpers ---------------------------------------------------------------
+
+
+def lit(text) -> str:
+    """A SQL string literal."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def sql_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return lit(value)
+
+
+def code(text: str) -> str:
+    """``text`` as a Markdown code span, even when it holds backticks."""
+    text = " ".join(str(text).split())
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
+def under(value: float, bounds) -> str:
+    """The first of ``bounds`` above ``value``: a measurement coarse enough
+    to be the same on every run."""
+    return str(next((b for b in bounds if value < b), f"over {bounds[-1]}"))
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def child_env(config: Path, home: Path, extra: dict | None = None) -> dict:
+    """The host's environment: nothing of the caller's agnes settings or
+    proxies, the config folder (with token.json) and a private HOME."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AGNES_", "DA_")) and "proxy" not in k.lower()
+    }
+    env.update(
+        AGNES_CONFIG_DIR=str(config),
+        HOME=str(home),
+        # LOAD would attach views from the state file; off, so that what a
+        # check sees is what the sync left, not what a LOAD repaired.
+        AGNES_ATTACH_ON_LOAD="0",
+    )
+    env.update(extra or {})
+    return env
+
+
+class Run:
+    """One finished host process."""
+
+    def __init__(self, args, returncode, stdout, stderr, elapsed):
+        self.args = args
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        self.elapsed = elapsed
+
+    @property
+    def rows(self) -> list[dict]:
+        text = self.stdout.strip()
+        return json.loads(text) if text else []
+
+    def table(self, table_id: str) -> dict:
+        found = [r for r in self.rows if r["kind"] == "table" and r["table_id"] == table_id]
+        assert len(found) == 1, f"no single row for {table_id!r}: {self.rows}"
+        return found[0]
+
+    def actions(self) -> dict[str, str]:
+        return {r["table_id"]: r["action"] for r in self.rows if r["kind"] == "table"}
+
+    def of_kind(self, kind: str) -> list[dict]:
+        return [r for r in self.rows if r["kind"] == kind]
+
+    @property
+    def error(self) -> str:
+        """The SQL error the host printed (the CLI prints it on stderr)."""
+        return self.stderr.strip()
+
+    def assert_alive(self) -> None:
+        """Returned normally: a result or a SQL error, never a crash."""
+        assert self.returncode in (0, 1), (
+            f"host ended with status {self.returncode}: {self.stderr[-2000:]}"
+        )
+        for sign in ("INTERNAL Error", "panicked", "Segmentation fault", "Aborted", "FATAL"):
+            assert sign not in self.stderr and sign not in self.stdout, self.stderr[-2000:]
+
+    def assert_ok(self) -> "Run":
+        self.assert_alive()
+        assert self.returncode == 0, self.stderr
+        return self
+
+    def assert_sql_error(self) -> str:
+        self.assert_alive()
+        assert self.returncode == 1 and self.error, (self.returncode, self.stdout)
+        assert self.stdout.strip() in ("", "[]"), self.stdout
+        return self.error
+
+
+class World:
+    """A server with the sample data, a config folder holding the token, a
+    workspace and the analyst's database; everything a case touches."""
+
+    def __init__(self, tmp: Path, sample_template: Path, workspace_name: str = "ws"):
+        self.tmp = tmp
+        self.data = Path(shutil.copytree(sample_template, tmp / "data"))
+        catalog = json.loads((self.data / "catalog.json").read_text())
+        catalog["users"] = {TOKEN: {"name": "analyst", "tables": "*"}}
+        self.catalog = catalog
+        write_catalog(self.data, catalog)
+        self.config = tmp / "config"
+        self.config.mkdir()
+        self.token_file = self.config / "token.json"
+        self.token_file.write_text(json.dumps({"access_token": TOKEN}))
+        self.token_file.chmod(0o600)
+        self.home = tmp / "home"
+        self.home.mkdir()
+        self.ws = tmp / workspace_name
+        self.parquet = self.ws / "server" / "parquet"
+        self.db = self.ws / "user" / "duckdb" / "analytics.duckdb"
+        self.db.parent.mkdir(parents=True)
+        self.outputs: list[str] = []
+        self.servers: list[LocalServer] = []
+        self.mounts: list[Path] = []
+        self.aliases: dict[str, str] = {}
+        self.server = self.start_server(self.data)
+        self.server_url = self.server.url
+
+    # -- life cycle --
+
+    def start_server(self, data: Path, addr: str = "127.0.0.1") -> LocalServer:
+        server = LocalServer(data, addr=addr).start()
+        self.servers.append(server)
+        return server
+
+    def close(self) -> None:
+        for mount in reversed(self.mounts):
+            subprocess.run(["umount", str(mount)], capture_output=True)
+            if os.path.ismount(mount):
+                subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+        for server in self.servers:
+            server.stop()
+
+    # -- the host --
+
+    def sync_sql(self, **params) -> str:
+        values = {"server": self.server_url, "workspace": str(self.ws)}
+        values.update(params)
+        named = ", ".join(f'"{k}" := {sql_value(v)}' for k, v in values.items())
+        return f"LOAD {lit(EXTENSION)}; SELECT * FROM agnes_sync({named});"
+
+    def start_sync(self, db: Path | None = None, env: dict | None = None, **params):
+        """Starts a sync in the duckdb CLI; ``finish`` collects it."""
+        args = [str(CLI), "-unsigned", "-json", str(db or self.db), "-c", self.sync_sql(**params)]
+        proc = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=self.tmp,
+            env=child_env(self.config, self.home, env),
+        )
+        proc.started = time.monotonic()
+        proc.agnes_args = args
+        return proc
+
+    def finish(self, proc, wait: float = 60) -> Run:
+        try:
+            out, err = proc.communicate(timeout=wait)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            raise AssertionError(f"the host hung for {wait} s: {err[-2000:]}") from None
+        run = Run(proc.agnes_args, proc.returncode, out, err, time.monotonic() - proc.started)
+        self.outputs += [out, err]
+        return run
+
+    def sync(self, wait: float = 60, db: Path | None = None, env: dict | None = None, **params) -> Run:
+        """A whole sync; ``params`` are agnes_sync's named parameters."""
+        return self.finish(self.start_sync(db=db, env=env, **params), wait)
+
+    def query(self, sql: str, db: Path | None = None) -> list[dict]:
+        """A query in a fresh CLI without agnes: what the database holds."""
+        result = subprocess.run(
+            [str(CLI), "-readonly", "-json", str(db or self.db), "-c", sql],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=self.tmp,
+            env=child_env(self.config, self.home),
+        )
+        self.outputs += [result.stdout, result.stderr]
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout) if result.stdout.strip() else []
+
+    def view_rows(self, tables=BASE) -> dict[str, int]:
+        """Rows each table's view answers with, in one query."""
+        cols = ", ".join(f'(SELECT count(*) FROM "{t}") AS "{t}"' for t in tables)
+        return self.query(f"SELECT {cols}")[0]
+
+    def agnes_views(self) -> list[str]:
+        rows = self.query(
+            "SELECT view_name FROM duckdb_views() WHERE NOT internal "
+            "AND coalesce(comment, '') LIKE 'agnes: %' ORDER BY view_name"
+        )
+        return [r["view_name"] for r in rows]
+
+    # -- the workspace --
+
+    def state_path(self) -> Path:
+        found = list((self.ws / ".agnes").glob("sync-state-*.json"))
+        assert len(found) == 1, found
+        return found[0]
+
+    def state(self) -> dict:
+        return json.loads(self.state_path().read_text())
+
+    def temporaries(self) -> list[Path]:
+        return sorted(self.parquet.glob(".agnes-*.part"))
+
+    def files(self) -> set[Path]:
+        """Every file under the test's folder, but the server's data."""
+        return {
+            p for p in self.tmp.rglob("*") if p.is_file() and self.data not in p.parents
+        }
+
+    def assert_state_matches_files(self) -> None:
+        state = self.state()
+        assert state.get("version") == 1 and isinstance(state.get("tables"), dict), state
+        on_disk = {p.name[: -len(".parquet")] for p in self.parquet.glob("*.parquet")}
+        assert on_disk == set(state["tables"]), "a file without state, or state without a file"
+        for table_id, entry in state["tables"].items():
+            path = self.parquet / f"{table_id}.parquet"
+            assert path.stat().st_size == entry["size_bytes"], table_id
+            body = path.read_bytes()
+            if re.fullmatch(r"[0-9a-f]{32}", entry["hash"]):
+                assert md5(path) == entry["hash"], f"{table_id}: file and state disagree"
+            else:
+                assert body[:4] == body[-4:] == b"PAR1", table_id
+
+    def assert_no_leak(self) -> None:
+        for text in self.outputs:
+            for secret in SECRETS:
+                assert secret not in text, f"the token leaked into output: {text[-500:]}"
+        for root in (self.ws, self.config, self.home):
+            for path in root.rglob("*"):
+                if path.is_file() and path != self.token_file:
+                    data = path.read_bytes()
+                    for secret in SECRETS:
+                        assert secret.encode() not in data, f"the token leaked into {path}"
+
+    def check(self, run: Run, rows: dict[str, int], temporaries_ok: bool = False) -> None:
+        """The invariants every case checks (module docstring)."""
+        run.assert_alive()
+        assert self.view_rows(rows) == rows
+        self.assert_state_matches_files()
+        if not temporaries_ok:
+            assert self.temporaries() == []
+        self.assert_no_leak()
+
+    # -- the server --
+
+    def change(self, table: str, rows: int = NEW_ROWS, wide: bool = False) -> None:
+        """Makes the server offer a new version of ``table`` (new MD5)."""
+        pad = ", md5(i::VARCHAR) || md5((i * 7)::VARCHAR) AS pad" if wide else ""
+        tmp = self.data / f".{table}.new"
+        con = duckdb.connect()
+        con.execute(
+            f"COPY (SELECT i AS id, i * 2 AS amount{pad} FROM range({rows}) t(i)) "
+            f"TO {lit(tmp)} (FORMAT parquet)"
+        )
+        con.close()
+        os.replace(tmp, self.data / f"{table}.parquet")
+
+    def set_catalog(self, **changes) -> None:
+        self.catalog.update(changes)
+        write_catalog(self.data, self.catalog)
+
+    def manifest(self) -> dict:
+        """The manifest as the server really serves it, to build bad ones from."""
+        import urllib.request
+
+        req = urllib.request.Request(
+            self.server_url + "/api/sync/manifest", headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(req, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def downloads(self, table: str, server: LocalServer | None = None) -> list[dict]:
+        path = f"/api/data/{table}/download"
+        return [r for r in (server or self.server).requests() if r["path"] == path]
+
+    # -- for the table --
+
+    def norm(self, text: str) -> str:
+        """An observation without what differs between runs: folders, ports,
+        random temporary names."""
+        for server in self.servers:
+            text = text.replace(server.url, "<server>" if server is self.servers[0] else "<other host>")
+        for url, label in self.aliases.items():
+            text = text.replace(url, label)
+        text = text.replace(str(self.tmp), "<tmp>")
+        text = re.sub(r"\.agnes-[A-Za-z0-9]+\.part", ".agnes-XXXXXX.part", text)
+        return text
+
+    def first_line(self, error: str) -> str:
+        """A SQL error without the query excerpt DuckDB appends."""
+        return self.norm(error.split("\n\nLINE")[0].strip())
+
+
+def mount(world: World, *args: str) -> None:
+    result = subprocess.run(["mount", *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.skip(f"mount {' '.join(args)} is not permitted here: {result.stderr.strip()}")
+
+
+# -- fixtures --------------------------------------------------------------
+
+
+@pytest.fixture
+def make_world(tmp_path, sample_template):
+    """``make_world(name)``: a World, not yet synced; closed after the test,
+    and checked once more for leaks."""
+    worlds = []
+
+    def make(workspace_name: str = "ws") -> World:
+        world = World(tmp_path, sample_template, workspace_name)
+        worlds.append(world)
+        return world
+
+    yield make
+    for world in worlds:
+        world.close()
+    for world in worlds:
+        world.assert_no_leak()
+
+
+def baseline(world: World) -> Run:
+    """The good first sync every case starts from."""
+    run = world.sync().assert_ok()
+    assert {t: run.table(t)["action"] for t in BASE} == {t: "downloaded" for t in BASE}
+    world.check(run, BASE)
+    return run
+
+
+@pytest.fixture
+def world(make_world) -> World:
+    """A World whose workspace holds a good sync of the sample."""
+    w = make_world()
+    baseline(w)
+    return w
+
+
+def with_new(table: str, rows: int = NEW_ROWS) -> dict[str, int]:
+    return {**BASE, table: rows}
+
+
+# == server faults =========================================================
+
+
+@case("Server down", "the server process is stopped; nothing listens on its port")
+def test_server_down(world, record):
+    before = world.state_path().read_bytes()
+    world.server.stop()
+    run = world.sync()
+    error = run.assert_sql_error()
+    assert "manifest fetch from" in error and "/api/sync/manifest" in error
+    assert "Connection refused" in error
+    assert run.elapsed < 6, f"a dead server must cost seconds: {run.elapsed:.1f} s"
+    world.check(run, BASE)
+    assert world.state_path().read_bytes() == before
+    record(f"SQL error, within seconds: {code(world.first_line(error))}; nothing written")
+
+
+@case("401: the token is refused", "the server's users no longer include the token")
+def test_unauthorized(world, record):
+    before = world.state_path().read_bytes()
+    world.set_catalog(users={STALE_TOKEN: {"name": "someone-else", "tables": "*"}})
+    world.server.clear_requests()
+    run = world.sync()
+    error = run.assert_sql_error()
+    assert "refused the token (401)" in error and "da login" in error
+    world.check(run, BASE)
+    assert world.state_path().read_bytes() == before
+    assert [r["path"] for r in world.server.requests()] == ["/api/sync/manifest"], "not retried"
+    record(f"SQL error, not retried: {code(world.first_line(error))}; nothing written")
+
+
+PY_SYNC = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1], config={"allow_unsigned_extensions": "true"})
+con.execute("LOAD '" + sys.argv[2].replace("'", "''") + "'")
+try:
+    con.execute(sys.argv[3]).fetchall()
+except duckdb.Error as e:
+    print(type(e).__name__ + ": " + str(e))
+"""
+
+
+@case(
+    "The token passed in SQL, and the sync fails",
+    "`token := '...'` instead of token.json, the server down; in the CLI and in Python (duckdb 2.0.0)",
+)
+def test_token_parameter_not_echoed(world, record):
+    world.server.stop()
+    run = world.sync(token=TOKEN)
+    error = run.assert_sql_error()
+    assert "LINE 1" not in error and "Connection refused" in error
+    sql = world.sync_sql(token=TOKEN).split("; ", 1)[1]
+    py = subprocess.run(
+        [sys.executable, "-c", PY_SYNC, str(world.tmp / "py.duckdb"), str(EXTENSION), sql],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=child_env(world.config, world.home),
+    )
+    world.outputs += [py.stdout, py.stderr]
+    assert py.returncode == 0 and "Connection refused" in py.stdout, py.stderr
+    world.check(run, BASE)
+    record(
+        "the error is raised when the scan starts, so DuckDB does not quote the query "
+        f"under it: {code(world.first_line(error))}; Python: {code(world.norm(py.stdout.strip().split(': ', 1)[0]))} "
+        "with the same message; the token in neither"
+    )
+
+
+def one_table_fails(world: World, status: int, record) -> None:
+    world.change("orders")
+    world.server.set_faults([{"kind": "status", "status": status, "table": "orders"}])
+    world.server.clear_requests()
+    run = world.sync().assert_ok()
+    orders = run.table("orders")
+    assert orders["action"] == "failed" and f"HTTP {status}" in orders["error"], orders
+    assert all(run.table(t)["action"] == "unchanged" for t in BASE if t != "orders")
+    assert len(world.downloads("orders")) == 1, "a 4xx is never retried"
+    world.check(run, BASE)
+    world.server.clear_faults()
+    again = world.sync().assert_ok()
+    assert again.table("orders")["action"] == "downloaded"
+    world.check(again, with_new("orders"))
+    record(
+        f"row `orders` failed, not retried: {code(world.norm(orders['error']))}; the other tables "
+        "unchanged; old `orders` kept; the next sync downloads it"
+    )
+
+
+@case("403 on one table", "`status` 403 on the download of `orders`, whose server copy changed")
+def test_forbidden_table(world, record):
+    one_table_fails(world, 403, record)
+
+
+@case("404 on one table", "`status` 404 on the download of `orders`, whose server copy changed")
+def test_missing_table(world, record):
+    one_table_fails(world, 404, record)
+
+
+@case("5xx twice, then fine", "`status` 503 twice on the download of `orders`, then normal")
+def test_5xx_twice_then_fine(world, record):
+    world.change("orders")
+    world.server.set_faults([{"kind": "status", "status": 503, "table": "orders", "times": 2}])
+    world.server.clear_requests()
+    run = world.sync().assert_ok()
+    orders = run.table("orders")
+    assert orders["action"] == "downloaded" and orders["rows"] == NEW_ROWS, orders
+    statuses = [r["status"] for r in world.downloads("orders")]
+    assert statuses == [503, 503, 200], statuses
+    world.check(run, with_new("orders"))
+    record(
+        f"retried after 0.3 s and 1 s; the third attempt succeeds: `orders` downloaded "
+        f"({orders['rows']} rows), statuses seen by the server {statuses}"
+    )
+
+
+@case("5xx forever", "`status` 500 on every download of `orders`, whose server copy changed")
+def test_5xx_forever(world, record):
+    world.change("orders")
+    world.server.set_faults([{"kind": "status", "status": 500, "table": "orders"}])
+    world.server.clear_requests()
+    run = world.sync().assert_ok()
+    orders = run.table("orders")
+    assert orders["action"] == "failed" and "HTTP 500" in orders["error"], orders
+    assert "after 4 attempts" in orders["error"]
+    assert len(world.downloads("orders")) == 4
+    # Backoff 0.3 + 1 + 3 s: bounded, not a hang.
+    assert 4.2 < run.elapsed < 10, run.elapsed
+    world.check(run, BASE)
+    record(
+        f"row `orders` failed after 4 attempts (0.3 + 1 + 3 s of backoff, under 10 s): "
+        f"{code(world.norm(orders['error']))}; old `orders` kept"
+    )
+
+
+@case("Body cut short", "`cut` after 1000 bytes on every download of `orders` (full Content-Length sent)")
+def test_body_cut_short(world, record):
+    world.change("orders")
+    world.server.set_faults([{"kind": "cut", "after_bytes": 1000, "table": "orders"}])
+    run = world.sync().assert_ok()
+    orders = run.table("orders")
+    assert orders["action"] == "failed" and "after 4 attempts" in orders["error"], orders
+    assert "1000" in orders["error"], orders
+    world.check(run, BASE)
+    record(
+        f"retried like any transient failure, then row `orders` failed: "
+        f"{code(world.norm(orders['error']))}; old `orders` kept, no partial file left"
+    )
+
+
+@case("Wrong bytes (hash mismatch)", "`corrupt` on the download of `orders` (16 bytes flipped mid-file)")
+def test_hash_mismatch(world, record):
+    world.change("orders")
+    world.server.set_faults([{"kind": "corrupt", "table": "orders"}])
+    world.server.clear_requests()
+    run = world.sync().assert_ok()
+    orders = run.table("orders")
+    assert orders["action"] == "failed" and "hash mismatch" in orders["error"], orders
+    assert len(world.downloads("orders")) == 1
+    world.check(run, BASE)
+    record(
+        f"row `orders` failed, not retried: {code(world.norm(orders['error']))}; "
+        "the bad bytes never replace the old file"
+    )
+
+
+@case(
+    "Empty-hash table answered by an HTML error page",
+    "`customers` served with hash `\"\"`; a `body` fault answers its download 200 with an HTML page",
+)
+def test_html_instead_of_parquet(world, record):
+    tables = dict(world.catalog["tables"])
+    tables["customers"] = {**tables["customers"], "hash": "empty"}
+    world.set_catalog(tables=tables)
+    page = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+    world.server.set_faults([{"kind": "body", "table": "customers", "body": page}])
+    run = world.sync().assert_ok()
+    customers = run.table("customers")
+    assert customers["action"] == "failed" and "not a parquet file" in customers["error"], customers
+    assert "502 Bad Gateway" in customers["error"]
+    world.check(run, BASE)
+    world.server.clear_faults()
+    again = world.sync().assert_ok()
+    assert again.table("customers")["action"] == "unchanged"  # a 304: the ETag still matches
+    world.check(again, BASE)
+    record(
+        f"row `customers` failed: {code(world.norm(customers['error']))}; old file kept; "
+        "after the fault the next sync gets a 304"
+    )
+
+
+@case(
+    "Stall longer than the read timeout",
+    "`stall` of 5 s after half the body of `orders`, every time; `timeout := 1`",
+)
+def test_stall(world, record):
+    world.change("orders")
+    world.server.set_faults([{"kind": "stall", "ms": 5000, "at": "middle", "table": "orders"}])
+    run = world.sync(timeout=1)
+    run.assert_ok()
+    orders = run.table("orders")
+    assert orders["action"] == "failed" and "after 4 attempts" in orders["error"], orders
+    assert "timed out" in orders["error"], orders
+    # 4 attempts of 1 s plus 4.3 s of backoff: bounded by the timeout.
+    assert run.elapsed < 14, run.elapsed
+    world.check(run, BASE)
+    error = re.sub(r"after \d+ bytes", "after N bytes", world.norm(orders["error"]))
+    record(
+        f"each attempt gives up after 1 s without data, 4 attempts: row `orders` failed: "
+        f"{code(error)}; old `orders` kept"
+    )
+
+
+@case(
+    "Redirect to another host",
+    "`redirect` (302) of the `orders` download to a second agnes-server on 127.0.0.2",
+)
+def test_redirect_to_other_host(world, record):
+    other_data = Path(shutil.copytree(world.data, world.tmp / "other-data"))
+    try:
+        other = world.start_server(other_data, addr="127.0.0.2")
+    except Exception as err:  # noqa: BLE001 - a machine without 127.0.0.2
+        pytest.skip(f"no second loopback address: {err}")
+    world.change("orders")
+    target = f"{other.url}/api/data/orders/download"
+    world.server.set_faults([{"kind": "redirect", "table": "orders", "location": target}])
+    world.server.clear_requests()
+    run = world.sync().assert_ok()
+    orders = run.table("orders")
+    seen = [r for r in other.requests() if r["path"] != "/api/health"]
+    assert [r["path"] for r in seen] == ["/api/data/orders/download"], "the redirect was followed"
+    assert all(not r["authorization"] for r in seen), f"the token went to another host: {seen}"
+    assert all(
+        r["authorization"] == f"Bearer {TOKEN}"
+        for r in world.server.requests()
+        if r["path"] != "/api/health"
+    )
+    assert orders["action"] == "failed" and "401" in orders["error"], orders
+    world.check(run, BASE)
+    record(
+        "followed without the `Authorization` header (the other host's log shows none), "
+        f"so that host refuses it: row `orders` failed: {code(world.norm(orders['error']))}; old file kept"
+    )
+
+
+# == bad manifests =========================================================
+
+
+def serve_manifest(world: World, body, content_type: str = "application/json") -> None:
+    text = body if isinstance(body, str) else json.dumps(body)
+    world.server.set_faults(
+        [{"kind": "body", "endpoint": "manifest", "body": text, "content_type": content_type}]
+    )
+
+
+@case("Manifest is not JSON", "a `body` fault answers the manifest 200 with an HTML page")
+def test_manifest_not_json(world, record):
+    before = world.state_path().read_bytes()
+    serve_manifest(world, "<html><body>Service temporarily unavailable</body></html>", "text/html")
+    run = world.sync()
+    error = run.assert_sql_error()
+    assert "is not valid: not JSON" in error and "Service temporarily unavailable" in error
+    world.check(run, BASE)
+    assert world.state_path().read_bytes() == before
+    record(f"SQL error: {code(world.first_line(error))}; nothing written")
+
+
+@case(
+    "Manifest is huge",
+    "100 000 extra tables in the catalog (a 10 MB manifest; remote tables, nothing to download)",
+)
+def test_manifest_huge(world, record):
+    n = 100_000
+    tables = dict(world.catalog["tables"])
+    tables.update({f"t{i:06d}": {"query_mode": "remote", "rows": i} for i in range(n)})
+    world.set_catalog(tables=tables)
+    # Peak memory of the host process alone: measured by a wrapper process
+    # whose only child it is.
+    wrapper = (
+        "import json, resource, subprocess, sys, time\n"
+        "t = time.monotonic()\n"
+        "p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+        "print(json.dumps({'rc': p.returncode, 'out': p.stdout, 'err': p.stderr,\n"
+        "  'secs': time.monotonic() - t,\n"
+        "  'kib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))\n"
+    )
+    args = [str(CLI), "-unsigned", "-json", str(world.db), "-c", world.sync_sql()]
+    result = subprocess.run(
+        [sys.executable, "-c", wrapper, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=child_env(world.config, world.home),
+        cwd=world.tmp,
+    )
+    measured = json.loads(result.stdout)
+    run = Run(args, measured["rc"], measured["out"], measured["err"], measured["secs"])
+    world.outputs += [run.stdout, run.stderr]
+    run.assert_ok()
+    actions = run.actions()
+    assert sum(1 for a in actions.values() if a == "skipped_remote") == n + 1
+    assert all(actions[t] == "unchanged" for t in BASE)
+    mib = measured["kib"] / 1024
+    print(f"\nhuge manifest: {n} tables: {run.elapsed:.2f} s, host peak {mib:.0f} MiB")
+    assert run.elapsed < 30 and mib < 1024, (run.elapsed, mib)
+    world.check(run, BASE)
+    record(
+        f"parsed and reported: {n + len(BASE) + 1} table rows, the {n} extra ones "
+        f"`skipped_remote`, the local tables unchanged; the host process (debug build) "
+        f"peaked under {under(mib, (128, 256, 512, 1024))} MiB and finished within the "
+        "test's 30 s bound (its time is printed by `pytest -s`)"
+    )
+
+
+@case(
+    "Manifest has wrong types",
+    "a `body` manifest: `orders` with `hash: 5`, `rows: \"many\"`, `size_bytes: -1`; "
+    "`customers` a list; then, one at a time, `tables` a list, `{}`, `{\"detail\": ...}` and "
+    "`{\"tables\": null}`, all with 200",
+)
+def test_manifest_wrong_types(world, record):
+    before = world.state_path().read_bytes()
+    manifest = world.manifest()
+    manifest["tables"]["orders"] = {"hash": 5, "rows": "many", "size_bytes": -1, "query_mode": 7}
+    manifest["tables"]["customers"] = [1, 2]
+    manifest["server_time"] = {"not": "a time"}
+    serve_manifest(world, manifest)
+    run = world.sync().assert_ok()
+    orders, customers = run.table("orders"), run.table("customers")
+    assert orders["action"] == "failed"
+    for field in ("`hash` must be a string", "`rows` must be a non-negative integer", "`size_bytes`"):
+        assert field in orders["error"], orders
+    assert customers["action"] == "failed" and "must be an object" in customers["error"]
+    assert run.table("products")["action"] == "unchanged"
+    world.check(run, BASE)
+
+    outcomes = []
+    for body in ({"tables": [1, 2]}, {}, {"detail": "Internal Server Error"}, {"tables": None}):
+        serve_manifest(world, body)
+        bad = world.sync()
+        error = bad.assert_sql_error()
+        assert "is not valid" in error, error
+        world.check(bad, BASE)
+        outcomes.append(code(world.first_line(error).split(": ", 2)[-1]))
+    world.server.clear_faults()
+    assert world.sync().assert_ok().actions()["orders"] == "unchanged"
+    assert world.state()["tables"] == json.loads(before)["tables"]
+    record(
+        f"only the bad entries fail, each with its reasons: `orders`: {code(orders['error'])}; "
+        f"`customers`: {code(customers['error'])}; the others unchanged. A manifest whose `tables` "
+        f"is not an object, or missing, is a SQL error and nothing is removed: "
+        + "; ".join(outcomes)
+    )
+
+
+HOSTILE_IDS = [
+    "../x",
+    "a/b",
+    "..",
+    ".",
+    "../../../../tmp/agnes-escape",
+    "/etc/passwd",
+    "a\\b",
+    "it's",
+    'a"b',
+    "orders; DROP VIEW customers",
+    "x'); DROP TABLE t; --",
+    "SELECT * FROM orders",
+    "a\nb",
+    "a\u0000b",
+    "%2e%2e%2fx",
+    "x" * 129,
+]
+
+
+@case(
+    "Manifest ids try path traversal, quotes, semicolons, SQL",
+    f"a `body` manifest with the real tables plus {len(HOSTILE_IDS)} hostile ids (`../x`, `a/b`, "
+    "`..`, `.`, absolute paths, `'`, `\"`, `;`, SQL, newline, NUL, 129 characters), each with an MD5",
+)
+def test_manifest_hostile_ids(world, record):
+    manifest = world.manifest()
+    for table_id in HOSTILE_IDS:
+        manifest["tables"][table_id] = {"hash": "0" * 32, "rows": 1, "size_bytes": 10}
+    serve_manifest(world, manifest)
+    files_before = world.files()
+    views_before = world.agnes_views()
+    world.server.clear_requests()
+    run = world.sync().assert_ok()
+    for table_id in HOSTILE_IDS:
+        row = run.table(table_id)
+        assert row["action"] == "failed" and "refused" in row["error"], row
+        assert row["view_name"] is None
+    assert all(run.table(t)["action"] == "unchanged" for t in BASE)
+    assert [r["path"] for r in world.server.requests() if "/api/data/" in r["path"]] == []
+    assert world.agnes_views() == views_before
+    new_files = world.files() - files_before
+    assert all(world.ws / ".agnes" in p.parents or p.parent == world.db.parent for p in new_files), new_files
+    assert not Path("/tmp/agnes-escape.parquet").exists()
+    assert set(world.state()["tables"]) == set(BASE)
+    world.check(run, BASE)
+    record(
+        f"every hostile id is a failed row (`refused`), never a request, a file or a view; "
+        f"e.g. {code(run.table('../x')['error'])}; the real tables unchanged"
+    )
+
+
+class EndlessServer:
+    """A raw HTTP server whose every answer is 200 with a chunked JSON body
+    that never ends."""
+
+    def __init__(self):
+        import socket
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.sent = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import threading
+
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn):
+        chunk = b" " * (1 << 20)
+        frame = b"%x\r\n%s\r\n" % (len(chunk), chunk)
+        try:
+            conn.recv(65536)
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n1\r\n{\r\n"
+            )
+            while True:
+                conn.sendall(frame)
+                self.sent += len(chunk)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self):
+        self.sock.close()
+
+
+@case(
+    "Manifest body without end",
+    "a raw HTTP server answers the manifest 200 with a chunked JSON body that never ends",
+)
+def test_manifest_endless(world, record):
+    endless = EndlessServer()
+    world.aliases[endless.url] = "<endless>"
+    try:
+        run = world.sync(server=endless.url)
+    finally:
+        endless.close()
+    error = run.assert_sql_error()
+    assert "over the 256 MiB allowed" in error, error
+    assert run.elapsed < 20, run.elapsed
+    world.check(run, BASE)
+    record(f"SQL error once 256 MiB are read, not an exhausted memory: {code(world.first_line(error))}")
+
+
+@case(
+    "Memory items with unsafe ids",
+    "a `body` bundle: mandatory items with ids `../../escape`, `a/b`, `..`, `/tmp/abs`, `x.md`, "
+    "`approved`, empty, missing, plus one good item",
+)
+def test_bundle_unsafe_ids(world, record):
+    bad_ids = ["../../escape", "a/b", "..", "/tmp/agnes-abs", "x.md", "approved", ""]
+    items = [{"id": i, "title": "evil", "content": "x"} for i in bad_ids]
+    items += [{"title": "no id"}, {"id": "good-item", "title": "Good", "content": "kept"}]
+    bundle = {"mandatory": items, "approved": [{"id": "../a", "title": "A", "content": "a"}]}
+    world.server.set_faults(
+        [{"kind": "body", "endpoint": "bundle", "body": json.dumps(bundle), "content_type": "application/json"}]
+    )
+    files_before = world.files()
+    run = world.sync().assert_ok()
+    rules = run.of_kind("rules")
+    assert rules[0]["action"] == "written" and rules[0]["rows"] == 2, rules
+    warnings = [r["note"] for r in rules[1:]]
+    assert len(warnings) == len(bad_ids) + 1, warnings
+    rules_dir = world.ws / ".claude" / "rules"
+    assert sorted(p.name for p in rules_dir.iterdir()) == ["km_approved.md", "km_good-item.md"]
+    new_files = world.files() - files_before
+    assert all(p.parent in (rules_dir, world.ws / ".agnes", world.db.parent) for p in new_files), new_files
+    assert not Path("/tmp/agnes-abs").exists() and not (world.ws / "escape").exists()
+    world.check(run, BASE)
+    record(
+        f"rules written from the good items only (`km_good-item.md`, `km_approved.md`); "
+        f"{len(warnings)} warning rows, e.g. {code(warnings[0])}; no file outside `.claude/rules`"
+    )
+
+
+# == local faults ===========================================================
+
+
+@case(
+    "Host killed (SIGKILL) in the middle of a download",
+    "`stall` after half of a 15 MB `orders`; SIGKILL once its temporary file holds data; "
+    "then a normal sync",
+)
+def test_sigkill_mid_download(world, record):
+    world.change("orders", rows=200_000, wide=True)
+    world.server.set_faults([{"kind": "stall", "ms": 30_000, "at": "middle", "table": "orders"}])
+    old_orders = (world.parquet / "orders.parquet").read_bytes()
+    proc = world.start_sync()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        parts = [p for p in world.temporaries() if p.stat().st_size > 0]
+        if parts:
+            break
+        time.sleep(0.02)
+    else:
+        proc.kill()
+        raise AssertionError("the download never started")
+    proc.send_signal(signal.SIGKILL)
+    killed = world.finish(proc)
+    assert killed.returncode == -signal.SIGKILL
+    part_bytes = parts[0].stat().st_size
+    # Killed: the old file is intact under its name, the half file is a temporary.
+    assert (world.parquet / "orders.parquet").read_bytes() == old_orders
+    world.assert_state_matches_files()
+    assert world.view_rows() == BASE
+    world.server.clear_faults()
+    run = world.sync().assert_ok()
+    notices = [r["note"] for r in run.of_kind("notice")]
+    assert any("removed 1 temporary file" in n for n in notices), notices
+    assert run.table("orders")["action"] == "downloaded"
+    world.check(run, with_new("orders", 200_000))
+    record(
+        f"the killed host left the old `orders` intact and one temporary "
+        f"(`.agnes-XXXXXX.part`, {'non-empty' if part_bytes else 'empty'}), never a half file under "
+        f"the real name; the next sync: {code(notices[0])}, `orders` downloaded"
+    )
+
+
+@case(
+    "Disk full while writing",
+    "the parquet folder is a 1 MiB tmpfs (`mount -t tmpfs -o size=1m`, root only); "
+    "the server offers a 15 MB `orders`",
+)
+def test_disk_full(make_world, record):
+    if not ROOT:
+        pytest.skip("a tmpfs mount needs root")
+    world = make_world()
+    world.parquet.mkdir(parents=True)
+    mount(world, "-t", "tmpfs", "-o", "size=1m", "agnes-full", str(world.parquet))
+    world.mounts.append(world.parquet)
+    baseline(world)
+    world.change("orders", rows=200_000, wide=True)
+    run = world.sync().assert_ok()
+    orders = run.table("orders")
+    assert orders["action"] == "failed" and "No space left on device" in orders["error"], orders
+    assert "orders.parquet" in orders["error"], orders
+    assert all(run.table(t)["action"] == "unchanged" for t in BASE if t != "orders")
+    world.check(run, BASE)
+    record(f"row `orders` failed, not retried: {code(world.norm(orders['error']))}; temporary removed, old file kept")
+
+
+@case(
+    "Parquet folder read-only",
+    "a read-only bind mount of `server/parquet` onto itself (root bypasses chmod)",
+)
+def test_read_only_folder(world, record):
+    if not ROOT:
+        pytest.skip("a bind mount needs root")
+    mount(world, "--bind", str(world.parquet), str(world.parquet))
+    world.mounts.append(world.parquet)
+    mount(world, "-o", "remount,bind,ro", str(world.parquet))
+    world.change("orders")
+    run = world.sync().assert_ok()
+    orders = run.table("orders")
+    assert orders["action"] == "failed" and "Read-only file system" in orders["error"], orders
+    world.check(run, BASE)
+    subprocess.run(["umount", str(world.parquet)], check=True)
+    world.mounts.remove(world.parquet)
+    again = world.sync().assert_ok()
+    assert again.table("orders")["action"] == "downloaded"
+    world.check(again, with_new("orders"))
+    record(
+        f"row `orders` failed: {code(world.norm(orders['error']))}; the other tables unchanged; "
+        "writable again, the next sync downloads it"
+    )
+
+
+@case(
+    "Two syncs at once",
+    "sync A holds the workspace lock (a 3 s `stall` before `orders`); sync B, in another "
+    "database on the same workspace, runs with `lock_timeout := 0.5`",
+)
+def test_two_syncs(world, record):
+    world.change("orders")
+    world.server.set_faults([{"kind": "stall", "ms": 3000, "table": "orders", "times": 1}])
+    world.server.clear_requests()
+    first = world.start_sync()
+    deadline = time.monotonic() + 10
+    while not any(r["path"] == "/api/sync/manifest" for r in world.server.requests()):
+        assert time.monotonic() < deadline and first.poll() is None
+        time.sleep(0.02)
+    second = world.sync(db=world.tmp / "second.duckdb", lock_timeout=0.5)
+    error = second.assert_sql_error()
+    assert "another agnes sync is running" in error and "waited 0.5 s" in error, error
+    assert 0.5 <= second.elapsed < 3
+    a = world.finish(first).assert_ok()
+    assert first.poll() is not None and a.elapsed >= 3
+    assert a.table("orders")["action"] == "downloaded"
+    world.check(a, with_new("orders"))
+    record(
+        f"B waits 0.5 s, then a SQL error: {code(world.first_line(error))}; A completes "
+        "(`orders` downloaded); state and files consistent"
+    )
+
+
+@case(
+    "Workspace path with spaces and quotes",
+    "workspace `it's a \"quoted\"; folder`, given as `workspace := '...'`",
+)
+def test_workspace_with_spaces_and_quotes(make_world, record):
+    world = make_world("it's a \"quoted\"; folder")
+    baseline(world)
+    assert world.agnes_views() == sorted(BASE)
+    world.change("orders")
+    run = world.sync().assert_ok()
+    assert run.table("orders")["action"] == "downloaded"
+    world.check(run, with_new("orders"))
+    offline = world.sync(offline=True).assert_ok()
+    assert {r["view_name"] for r in offline.rows} == set(BASE)
+    record(
+        "syncs, views over the quoted paths answer, a changed table is replaced, "
+        "offline attach works"
+    )
+
+
+@case("State file damaged", "the workspace's `sync-state-*.json` is replaced by a truncated JSON")
+def test_state_damaged(world, record):
+    path = world.state_path()
+    path.write_text('{"version": 1, "tables": {"orders": {"hash": ')
+    run = world.sync().assert_ok()
+    notices = [r["note"] for r in run.of_kind("notice")]
+    assert any("damaged" in n for n in notices), notices
+    assert all(run.table(t)["action"] == "downloaded" for t in BASE)
+    assert path.with_name(path.name + ".damaged").exists()
+    world.check(run, BASE)
+    record(
+        "the damaged file is set aside (`.damaged`) with a notice row and every table is "
+        "downloaded again and verified; nothing wrong is trusted"
+    )
+
+
+# == the table ==============================================================
+
+DOC_HEAD = """# Reliability: faults, bad input and attacks
+
+Generated by `test/python/test_faults.py`; do not edit by hand. A plain run of
+the suite fails when this file differs from what it observed;
+`AGNES_UPDATE_DOCS=1 configure/venv/bin/python -m pytest test/python/test_faults.py`
+rewrites it.
+
+Each case runs `agnes_sync` in the duckdb CLI 1.5.6 as a child process
+against `agnes-server` on loopback, driven by its fault injection
+(`crates/server/README.md`). Each starts from a good sync of the sample data
+and checks, besides its own expectations:
+
+1. the previous good parquet files and their views still answer queries with
+   the old rows (the new ones where the case is meant to succeed);
+2. the state file parses and matches the files (a state entry per parquet and
+   the other way round, sizes, MD5), and no temporary `.agnes-*.part` is left;
+3. the error names the table (its row) or the endpoint, and the cause;
+4. the host process returned normally (exit status 0 or 1, no crash or panic);
+5. the token appears in no output, error or file of the workspace, config or
+   home folder other than `token.json`.
+
+`<server>` is the server's URL, `<tmp>` the test's folder. "Disk full" and
+"Parquet folder read-only" need root (a tmpfs, a read-only bind mount).
+
+Parsers fuzzed by `proptest` (`crates/engine/tests/fuzz.rs`; `make fuzz` for a
+longer run): the manifest, the memory bundle and the state file never panic.
+
+| # | case | how it is produced | observed outcome |
+| --- | --- | --- | --- |
+"""
+
+
+def doc_row(number: int, name: str) -> str:
+    title, how = CASES[name]
+    cells = [str(number), title, how, OBSERVED[name]]
+    return "| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
+
+
+def test_reliability_doc():
+    """docs/RELIABILITY.md is the table of what this run observed."""
+    ran = [name for name in CASES if name in OBSERVED]
+    if not ran:
+        pytest.skip("no case ran")
+    rows = {name: doc_row(i, name) for i, name in enumerate(CASES, 1) if name in OBSERVED}
+    if len(ran) == len(CASES):
+        text = DOC_HEAD + "\n".join(rows.values()) + "\n"
+        if os.environ.get("AGNES_UPDATE_DOCS") == "1":
+            DOC.parent.mkdir(exist_ok=True)
+            DOC.write_text(text)
+            return
+        assert DOC.is_file() and DOC.read_text() == text, (
+            "docs/RELIABILITY.md differs from what the suite observed; rerun with "
+            "AGNES_UPDATE_DOCS=1 to rewrite it, and review the diff"
+        )
+    else:
+        # Some cases were skipped or deselected: the rows of those that ran
+        # must agree (or are rewritten, in place).
+        current = DOC.read_text() if DOC.is_file() else ""
+        if os.environ.get("AGNES_UPDATE_DOCS") == "1" and current:
+            lines = current.splitlines()
+            for row in rows.values():
+                prefix = row.split(" | ", 2)[0] + " | " + row.split(" | ", 2)[1] + " | "
+                lines = [row if line.startswith(prefix) else line for line in lines]
+            DOC.write_text("\n".join(lines) + "\n")
+            return
+        stale = [name for name, row in rows.items() if row not in current]
+        assert not stale, f"docs/RELIABILITY.md disagrees on {stale}; rerun with AGNES_UPDATE_DOCS=1"
