@@ -65,19 +65,8 @@ impl Settings {
         env: &dyn Fn(&str) -> Option<String>,
         cwd: &Path,
     ) -> Result<Settings> {
+        let config_dir = config_dir_with(env)?;
         let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-        let config_dir = match env("AGNES_CONFIG_DIR").or_else(|| env("DA_CONFIG_DIR")) {
-            Some(dir) => PathBuf::from(dir),
-            None => {
-                let home = env("HOME").ok_or_else(|| {
-                    Error::Config(
-                        "HOME is not set; set AGNES_CONFIG_DIR to the folder with config.yaml"
-                            .into(),
-                    )
-                })?;
-                Path::new(&home).join(".config").join("da")
-            }
-        };
         let server = match nonblank(&overrides.server)
             .or_else(|| env("AGNES_SERVER"))
             .or_else(|| env("DA_SERVER"))
@@ -116,6 +105,28 @@ impl Settings {
         self.token
             .as_ref()
             .ok_or_else(|| Error::NoToken(self.config_dir.join("token.json")))
+    }
+}
+
+/// The config dir alone, without reading anything in it (`da login` must
+/// work when the files there are broken): `AGNES_CONFIG_DIR`, then
+/// `DA_CONFIG_DIR`, then `~/.config/da`.
+pub fn config_dir() -> Result<PathBuf> {
+    config_dir_with(&|name| std::env::var(name).ok())
+}
+
+fn config_dir_with(env: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf> {
+    let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+    match env("AGNES_CONFIG_DIR").or_else(|| env("DA_CONFIG_DIR")) {
+        Some(dir) => Ok(PathBuf::from(dir)),
+        None => {
+            let home = env("HOME").ok_or_else(|| {
+                Error::Config(
+                    "HOME is not set; set AGNES_CONFIG_DIR to the folder with config.yaml".into(),
+                )
+            })?;
+            Ok(Path::new(&home).join(".config").join("da"))
+        }
     }
 }
 
