@@ -82,16 +82,7 @@ impl Settings {
             Some(token) => Token::new(token),
             None => read_token(&config_dir)?,
         };
-        let workspace = nonblank(&overrides.workspace)
-            .or_else(|| env("AGNES_LOCAL_DIR"))
-            .or_else(|| env("DA_LOCAL_DIR"))
-            .map(PathBuf::from)
-            .unwrap_or_else(|| cwd.to_path_buf());
-        let workspace = if workspace.is_absolute() {
-            workspace
-        } else {
-            cwd.join(workspace)
-        };
+        let workspace = workspace_dir_with(overrides.workspace.as_deref(), &env, cwd);
         Ok(Settings {
             server,
             token,
@@ -105,6 +96,37 @@ impl Settings {
         self.token
             .as_ref()
             .ok_or_else(|| Error::NoToken(self.config_dir.join("token.json")))
+    }
+}
+
+/// The workspace alone, without reading the config dir (`da hooks install`):
+/// argument, `AGNES_LOCAL_DIR`, `DA_LOCAL_DIR`, then the current directory.
+pub fn workspace_dir(argument: Option<&str>) -> Result<PathBuf> {
+    let cwd = std::env::current_dir().map_err(Error::io("read current directory", "."))?;
+    Ok(workspace_dir_with(
+        argument,
+        &|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()),
+        &cwd,
+    ))
+}
+
+fn workspace_dir_with(
+    argument: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+    cwd: &Path,
+) -> PathBuf {
+    let workspace = argument
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(String::from)
+        .or_else(|| env("AGNES_LOCAL_DIR"))
+        .or_else(|| env("DA_LOCAL_DIR"))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cwd.to_path_buf());
+    if workspace.is_absolute() {
+        workspace
+    } else {
+        cwd.join(workspace)
     }
 }
 
