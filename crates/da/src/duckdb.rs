@@ -177,7 +177,10 @@ impl DuckDb {
                 self.executable.display()
             ),
         };
-        Failure::new(format!("{hint} ({message})"))
+        // DuckDB's further lines (candidate extensions, "start the shell
+        // with -unsigned") do not apply here.
+        let first = message.lines().next().unwrap_or_default();
+        Failure::new(format!("{hint} ({first})"))
     }
 }
 
@@ -266,7 +269,13 @@ fn clean(stderr: &str) -> String {
 
 /// agnes's own message, without DuckDB's "Binder Error: " in front: the
 /// extension reports a failed call from its bind.
+/// DuckDB's pointer into the SQL (`LINE 1: ...`) is about da's query, not
+/// the user's, so it goes too.
 fn agnes_message(message: &str) -> String {
+    let message = message
+        .split_once("\nLINE ")
+        .map_or(message, |(before, _)| before)
+        .trim();
     message
         .strip_prefix("Binder Error: ")
         .or_else(|| message.strip_prefix("Invalid Input Error: "))
@@ -353,6 +362,10 @@ mod tests {
     fn messages() {
         assert_eq!(clean("\x1b[90m-- x\n\x1b[00m\n"), "-- x");
         assert_eq!(agnes_message("Binder Error: no token"), "no token");
+        assert_eq!(
+            agnes_message("Binder Error: refused\n\nLINE 1: ...x')\n   ^"),
+            "refused"
+        );
         assert_eq!(
             holder("IO Error: Could not set lock on file \"/a\": Conflicting lock is held in /usr/bin/python3 (PID 28784). See also"),
             "another process (PID 28784)"
