@@ -55,8 +55,17 @@ test-python: configure debug
 
 # The SQL tests run on both DuckDB versions; skipped files fail the run.
 test-sql: configure debug
-	$(PY) test/sqllogictest.py --extension build/debug/agnes.duckdb_extension test/sql
-	$(PY_OLD) test/sqllogictest.py --extension build/debug/agnes.duckdb_extension test/sql
+	$(PY) test/sqllogictest.py --strict --extension build/debug/agnes.duckdb_extension test/sql
+	$(PY_OLD) test/sqllogictest.py --strict --extension build/debug/agnes.duckdb_extension test/sql
+
+# The README's first command: sample data on a local server, synced in the duckdb CLI.
+demo: configure debug
+	$(PY) scripts/demo.py $(DUCKDB_CLI) build/debug/agnes.duckdb_extension
+
+# Benchmarks on release builds; BENCH_SCALE=0.1 for a quick run. Writes docs/PERFORMANCE.md.
+bench: configure release
+	$(PY) bench/bench.py --duckdb $(DUCKDB_CLI) --extension build/release/agnes.duckdb_extension \
+		--server-bin target/release/agnes-server --da target/release/da --out docs/PERFORMANCE.md
 
 install: configure release
 	$(PY) scripts/install_extension.py build/release/agnes.duckdb_extension \

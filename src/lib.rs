@@ -20,5 +20,20 @@ use duckdb::{duckdb_entrypoint_c_api, Connection};
 pub unsafe fn extension_entrypoint(con: Connection) -> Result<(), Box<dyn Error>> {
     let host = host::Host::open(&con)?;
     functions::register(&con, &host)?;
+    attach_on_load(&host);
     Ok(())
+}
+
+/// Offline views at `LOAD`: a fresh session (a notebook) gets the tables its
+/// workspace already synced, without asking the server anything. Never fails
+/// the `LOAD`: no workspace state, a read-only database or a broken file just
+/// means fewer views. `AGNES_ATTACH_ON_LOAD=0` turns it off.
+fn attach_on_load(host: &host::Host) {
+    if std::env::var("AGNES_ATTACH_ON_LOAD").is_ok_and(|v| v == "0") {
+        return;
+    }
+    let Ok(settings) = agnes_engine::Settings::resolve(&agnes_engine::Overrides::default()) else {
+        return;
+    };
+    let _ = agnes_engine::attach_local(&settings, &catalog::DuckDbCatalog { host });
 }

@@ -26,11 +26,15 @@ true/false, `(empty)` for the empty string.
 
 Each file runs in a fresh in-memory database, hermetically: the AGNES_* and
 DA_* variables of the caller are removed, AGNES_CONFIG_DIR points at
-`__TEST_DIR__/config` and AGNES_LOCAL_DIR at `__TEST_DIR__/ws`. The
-extension runs in this process, so it sees exactly that environment. When a
-file needs the local Agnes server (`require-env AGNES_TEST_SERVER`), the
-runner starts one per file on fresh sample data and exports
-AGNES_TEST_SERVER (URL), AGNES_TEST_DATA (its folder), AGNES_TEST_ADMIN, and
+`__TEST_DIR__/config` and AGNES_LOCAL_DIR at `__TEST_DIR__/ws`. That
+workspace exists with the folders a real one has (`user/sessions/`,
+`user/duckdb/`, `.claude/`) and no files, since `COPY ... TO` cannot create
+folders. The extension runs in this process, so it sees exactly that
+environment. When a file needs the local Agnes server
+(`require-env AGNES_TEST_SERVER`), the runner starts one per file on fresh
+sample data and exports AGNES_TEST_SERVER (URL), AGNES_TEST_DATA (its
+folder), AGNES_TEST_ADMIN, AGNES_TEST_REQUESTS (the server's request log, one
+JSON line per request: `read_json('${AGNES_TEST_REQUESTS}')`), and
 AGNES_SERVER / AGNES_TOKEN so that a plain `agnes_sync()` talks to it.
 
 A skipped file is a failure under --strict (what `make test` uses): a test
@@ -61,6 +65,9 @@ sys.path.insert(0, str(HERE))
 
 # Variables that tell the runner where its tools are, not the client what to do.
 INFRASTRUCTURE = {"AGNES_SERVER_BIN"}
+
+# The folders of a real workspace (CONTRACT.md section 3), made before each file.
+WORKSPACE_FOLDERS = ("user/sessions", "user/duckdb", ".claude")
 
 
 class Skip(Exception):
@@ -259,7 +266,10 @@ def run_file(path: Path, extension: Path) -> str:
     for name in list(os.environ):
         if name.startswith(("AGNES_", "DA_")) and name not in INFRASTRUCTURE:
             del os.environ[name]
-    os.environ.update(AGNES_CONFIG_DIR=str(test_dir / "config"), AGNES_LOCAL_DIR=str(test_dir / "ws"))
+    workspace = test_dir / "ws"
+    for folder in WORKSPACE_FOLDERS:
+        (workspace / folder).mkdir(parents=True)
+    os.environ.update(AGNES_CONFIG_DIR=str(test_dir / "config"), AGNES_LOCAL_DIR=str(workspace))
     env = dict(os.environ, __TEST_DIR__=str(test_dir))
     servers = []
     session = Session(extension)
@@ -286,11 +296,15 @@ def run_file(path: Path, extension: Path) -> str:
             else:
                 run_record(session, current, env)
         return "passed"
+    except Skip:
+        raise
     except Failure as e:
         rec = current
         raise Failure(f"{path}:{rec.line}: {e}\n  SQL:\n" + "\n".join("    " + l for l in rec.sql.splitlines()))
     except duckdb.Error as e:
         raise Failure(f"{path}:{current.line}: {e}")
+    except Skip:
+        raise
     except Exception as e:  # a server that does not start, a bad fixture
         raise Failure(f"{path}:{current.line if current else 0}: {type(e).__name__}: {e}")
     finally:
@@ -315,6 +329,7 @@ def start_server(test_dir: Path, env: dict[str, str]):
         AGNES_TEST_SERVER=server.url,
         AGNES_TEST_DATA=str(data),
         AGNES_TEST_ADMIN=server.url + "/admin",
+        AGNES_TEST_REQUESTS=str(server.request_log),
         AGNES_SERVER=server.url,
         AGNES_TOKEN="demo-token",
     )

@@ -3,6 +3,7 @@
 
 mod manifest;
 mod sync;
+mod upload;
 mod version;
 
 use std::error::Error;
@@ -17,6 +18,7 @@ pub fn register(con: &Connection, host: &Host) -> Result<(), Box<dyn Error>> {
     add::<version::Version>(con, host)?;
     add::<manifest::Manifest>(con, host)?;
     add::<sync::Sync>(con, host)?;
+    add::<upload::Upload>(con, host)?;
     Ok(())
 }
 

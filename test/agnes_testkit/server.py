@@ -42,7 +42,9 @@ class LocalServer:
     """A running ``agnes-server`` over ``data_dir``; a context manager.
 
     ``faults`` is a list of fault objects active from the start (see
-    crates/server/README.md); ``uploads`` defaults to ``data_dir/_uploads``.
+    crates/server/README.md); ``uploads`` defaults to ``data_dir/_uploads``;
+    ``request_log``, the file the server appends each request to as a JSON
+    line (``--request-log``), defaults to ``data_dir/_requests.jsonl``.
     """
 
     def __init__(
@@ -51,12 +53,14 @@ class LocalServer:
         binary=None,
         faults=None,
         uploads=None,
+        request_log=None,
         *,
         startup_timeout: float = 10.0,
     ):
         self.data_dir = Path(data_dir)
         self.binary = Path(binary) if binary else default_binary()
         self.uploads_dir = Path(uploads) if uploads else self.data_dir / "_uploads"
+        self.request_log = Path(request_log) if request_log else self.data_dir / "_requests.jsonl"
         self.startup_timeout = startup_timeout
         self._faults = faults
         self._faults_file = None
@@ -83,7 +87,7 @@ class LocalServer:
                 "`cargo build -p agnes-server` or set AGNES_SERVER_BIN"
             )
         cmd = [str(self.binary), "--data", str(self.data_dir), "--port", "0"]
-        cmd += ["--uploads", str(self.uploads_dir)]
+        cmd += ["--uploads", str(self.uploads_dir), "--request-log", str(self.request_log)]
         if self._faults is not None:
             fd, name = tempfile.mkstemp(prefix="agnes-faults-", suffix=".json")
             with os.fdopen(fd, "w") as f:

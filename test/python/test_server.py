@@ -593,6 +593,29 @@ def test_request_log_records_what_was_asked_and_answered(server, sample_dir):
     assert server.requests() == []
 
 
+def test_request_log_file_has_one_json_line_per_request_once_answered(server, sample_dir):
+    assert server.request_log == sample_dir / "_requests.jsonl"
+    size = (sample_dir / "orders.parquet").stat().st_size
+    get(server, "/api/data/orders/download")
+    get(server, "/api/sync/manifest", token=None)
+    request(server, "POST", "/api/upload/local-md", body=b'{"content": "x"}',
+            headers={"Content-Type": "application/json"})
+    # Written before the reply's last byte: already there once it was read.
+    lines = [json.loads(l) for l in server.request_log.read_text().splitlines()]
+    # The same entries as the admin API (the file also has the start-up health checks).
+    assert lines == server.requests()
+    assert [(l["method"], l["path"], l["status"]) for l in lines[-3:]] == [
+        ("GET", "/api/data/orders/download", 200),
+        ("GET", "/api/sync/manifest", 401),
+        ("POST", "/api/upload/local-md", 200),
+    ]
+    assert lines[-3]["bytes_sent"] == size
+    assert lines[-1]["authorization"] == f"Bearer {DEMO_TOKEN}"
+    # Clearing the admin log leaves the file alone.
+    server.clear_requests()
+    assert len(server.request_log.read_text().splitlines()) == len(lines)
+
+
 # -- the test kit itself -----------------------------------------------------
 
 

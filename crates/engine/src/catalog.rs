@@ -22,6 +22,15 @@ pub trait Catalog: Sync {
     /// Creates or replaces agnes's view `name` over the parquet at `parquet`.
     fn create_view(&self, name: &str, parquet: &Path) -> Result<(), String>;
 
+    /// Creates several views; one result per view, in order. A catalog may
+    /// do them together (one transaction), as long as one bad view fails alone.
+    fn create_views(&self, views: &[(&str, &Path)]) -> Vec<Result<(), String>> {
+        views
+            .iter()
+            .map(|(name, parquet)| self.create_view(name, parquet))
+            .collect()
+    }
+
     /// Drops agnes's view `name`.
     fn drop_view(&self, name: &str) -> Result<(), String>;
 

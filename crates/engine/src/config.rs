@@ -4,7 +4,6 @@
 
 use std::fmt;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -248,17 +247,11 @@ pub fn save_login(config_dir: &Path, server: &str, token: &Token) -> Result<()> 
     write_private(&config_dir.join("token.json"), json.to_string().as_bytes())
 }
 
-/// Writes a file atomically with mode 0600 from its first byte on.
+/// Writes a file atomically with mode 0600 from its first byte on: the
+/// temporary file `write_atomic` renames into place is created 0600, so the
+/// secret is never readable by others, not even for a moment.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    // tempfile creates with 0600 on Unix, so the secret is never readable by others.
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .map_err(Error::io("create a temporary file in", dir))?;
-    tmp.write_all(bytes).map_err(Error::io("write", path))?;
-    tmp.as_file().sync_all().map_err(Error::io("sync", path))?;
-    tmp.persist(path)
-        .map_err(|e| Error::io("replace", path)(e.error))?;
-    Ok(())
+    crate::state::write_atomic(path, bytes)
 }
 
 #[cfg(test)]

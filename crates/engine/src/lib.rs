@@ -2,7 +2,8 @@
 //!
 //! Plain Rust with no DuckDB types: the DuckDB face (`src/` of the extension)
 //! and `da` call into it and render its reports. The database side of a sync
-//! (views, parquet footers) comes in through the `Catalog` trait.
+//! (views, parquet footers) comes in through the `Catalog` trait. Uploads
+//! of transcripts and notes need no database at all.
 
 pub mod catalog;
 pub mod config;
@@ -19,6 +20,7 @@ pub mod progress;
 pub mod rules;
 pub mod state;
 pub mod sync;
+pub mod upload;
 
 pub use catalog::{Catalog, Existing};
 pub use config::{Overrides, Settings};
@@ -29,6 +31,9 @@ pub use progress::{NoProgress, Progress};
 pub use sync::{
     attach_local, inspect, sync, Action, ManifestRow, RulesOutcome, SyncOptions, SyncReport,
     TableOutcome,
+};
+pub use upload::{
+    upload, Action as UploadAction, Kind as UploadKind, UploadOptions, UploadOutcome, UploadReport,
 };
 
 /// The version of agnes, shared by the extension, `da` and the server.

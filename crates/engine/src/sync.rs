@@ -171,6 +171,7 @@ pub fn sync(
         ));
     }
 
+    let before = state.state.tables.clone();
     let mut outcomes = download_all(
         &client,
         &plan,
@@ -181,7 +182,8 @@ pub fn sync(
         progress,
     );
     let removed = remove_revoked(&plan.removed, &workspace, &mut state, catalog);
-    if !plan.tables.is_empty() || !removed.is_empty() || state.is_new() {
+    // A no-op sync writes nothing: the hook path runs at every session start.
+    if state.state.tables != before || state.is_new() {
         state.save()?;
     }
     attach_views(&mut outcomes, &workspace, &state, catalog);
@@ -398,7 +400,8 @@ fn attach_views(
             return;
         }
     };
-    for o in outcomes.iter_mut() {
+    let mut to_create: Vec<(usize, PathBuf)> = Vec::new();
+    for (i, o) in outcomes.iter_mut().enumerate() {
         if !state.state.tables.contains_key(&o.table_id)
             || matches!(o.action, Action::SkippedRemote)
         {
@@ -409,18 +412,30 @@ fn attach_views(
             continue;
         }
         let path = file.to_string_lossy().to_string();
-        let result = match relations.get(&o.table_id.to_lowercase()) {
-            Some(Existing::UserRelation { kind }) => Err(format!(
-                "no view: the database already has a {kind} named \"{}\" that agnes did not create; left as is",
-                o.table_id
-            )),
+        match relations.get(&o.table_id.to_lowercase()) {
+            Some(Existing::UserRelation { kind }) => {
+                o.note = Some(format!(
+                    "no view: the database already has a {kind} named \"{}\" that agnes did not create; left as is",
+                    o.table_id
+                ))
+            }
             // A new file may have new columns: the view is rebuilt over it.
-            Some(Existing::AgnesView { parquet }) if *parquet == path && o.action != Action::Downloaded => Ok(()),
-            _ => catalog.create_view(&o.table_id, &file).map_err(|e| format!("no view: {e}")),
-        };
+            Some(Existing::AgnesView { parquet }) if *parquet == path && o.action != Action::Downloaded => {
+                o.view = Some(o.table_id.clone())
+            }
+            _ => to_create.push((i, file)),
+        }
+    }
+    let views: Vec<(&str, &std::path::Path)> = to_create
+        .iter()
+        .map(|(i, file)| (outcomes[*i].table_id.as_str(), file.as_path()))
+        .collect();
+    let results = catalog.create_views(&views);
+    for ((i, _), result) in to_create.iter().zip(results) {
+        let o = &mut outcomes[*i];
         match result {
             Ok(()) => o.view = Some(o.table_id.clone()),
-            Err(note) => o.note = Some(note),
+            Err(e) => o.note = Some(format!("no view: {e}")),
         }
     }
 }
@@ -498,6 +513,11 @@ pub fn inspect(settings: &Settings, timeouts: Timeouts) -> Result<Vec<ManifestRo
 /// while the server is unreachable.
 pub fn attach_local(settings: &Settings, catalog: &dyn Catalog) -> Result<Vec<TableOutcome>> {
     let workspace = Workspace::new(&settings.workspace);
+    // No state, nothing synced: and no legacy migration (it hashes files) on
+    // a path that runs at every LOAD.
+    if !workspace.sync_state_file(&settings.server).is_file() {
+        return Ok(Vec::new());
+    }
     let state = StateFile::load(&workspace, &settings.server, &settings.config_dir, true)?;
     let mut outcomes: Vec<TableOutcome> = state
         .state

@@ -28,6 +28,7 @@ use clap::Parser;
 
 use crate::app::App;
 use crate::faults::Fault;
+use crate::request_log::RequestLog;
 
 /// Serve DIR's parquet files with the Agnes sync contract.
 #[derive(Parser, Debug)]
@@ -48,6 +49,10 @@ struct Args {
     /// JSON list of faults active from the start (crates/server/README.md).
     #[arg(long, value_name = "FILE.json")]
     faults: Option<PathBuf>,
+    /// Also append every logged request to FILE, one JSON line each (the
+    /// fields of GET /admin/requests, raw Authorization included).
+    #[arg(long, value_name = "FILE")]
+    request_log: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -72,7 +77,12 @@ fn try_main(args: Args) -> Result<(), String> {
         None => Vec::new(),
         Some(path) => read_faults(path)?,
     };
-    let app = Arc::new(App::new(data_dir, uploads_dir, startup_faults));
+    let mut app = App::new(data_dir, uploads_dir, startup_faults);
+    if let Some(path) = &args.request_log {
+        app.requests = RequestLog::appending_to(path)
+            .map_err(|e| format!("--request-log {}: {e}", path.display()))?;
+    }
+    let app = Arc::new(app);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

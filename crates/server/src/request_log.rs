@@ -1,11 +1,16 @@
 //! The request log that tests read through `GET /admin/requests`: which
 //! paths were asked for, with which Authorization, If-None-Match and Range,
 //! and what was answered. It holds raw Authorization values because tests
-//! check them; it lives only in memory and is never printed.
+//! check them; it is never printed. With `--request-log FILE` each request
+//! is also appended to FILE as one JSON line once its reply has been sent
+//! (or given up), so that SQL tests can read it with `read_json`.
 
 use std::collections::VecDeque;
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -34,14 +39,64 @@ struct Entry {
     status: AtomicU16,
     /// Body bytes handed to the connection; grows while a body streams.
     bytes_sent: AtomicU64,
+    /// Whether its line went to the log file.
+    written: AtomicBool,
+}
+
+impl Entry {
+    fn to_json(&self) -> Value {
+        json!({
+            "method": self.method,
+            "path": self.path,
+            "authorization": self.authorization,
+            "if_none_match": self.if_none_match,
+            "range": self.range,
+            "status": self.status.load(Ordering::Relaxed),
+            "bytes_sent": self.bytes_sent.load(Ordering::Relaxed),
+        })
+    }
+}
+
+/// The `--request-log` file: one JSON line per request, appended with a
+/// single write each, so a reader never sees half a line.
+pub struct LogFile {
+    file: Mutex<File>,
+}
+
+impl LogFile {
+    /// Appends `entry`'s line, once; a failing disk is reported on stderr
+    /// and never fails the request.
+    fn append(&self, entry: &Entry) {
+        if entry.written.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let mut line = entry.to_json().to_string().into_bytes();
+        line.push(b'\n');
+        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = file.write_all(&line).and_then(|_| file.flush()) {
+            eprintln!("agnes-server: writing the request log: {e}");
+        }
+    }
 }
 
 #[derive(Default)]
 pub struct RequestLog {
     entries: Mutex<VecDeque<Arc<Entry>>>,
+    file: Option<Arc<LogFile>>,
 }
 
 impl RequestLog {
+    /// A log that also appends to `path` (created if missing).
+    pub fn appending_to(path: &Path) -> std::io::Result<RequestLog> {
+        let file = File::options().create(true).append(true).open(path)?;
+        Ok(RequestLog {
+            entries: Mutex::default(),
+            file: Some(Arc::new(LogFile {
+                file: Mutex::new(file),
+            })),
+        })
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Arc<Entry>>> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -60,22 +115,7 @@ impl RequestLog {
 
     /// The entries in arrival order.
     pub fn to_json(&self) -> Value {
-        Value::Array(
-            self.lock()
-                .iter()
-                .map(|e| {
-                    json!({
-                        "method": e.method,
-                        "path": e.path,
-                        "authorization": e.authorization,
-                        "if_none_match": e.if_none_match,
-                        "range": e.range,
-                        "status": e.status.load(Ordering::Relaxed),
-                        "bytes_sent": e.bytes_sent.load(Ordering::Relaxed),
-                    })
-                })
-                .collect(),
-        )
+        Value::Array(self.lock().iter().map(|e| e.to_json()).collect())
     }
 }
 
@@ -99,6 +139,7 @@ pub async fn record(State(app): State<Arc<App>>, req: Request, next: Next) -> Re
         range: header(headers, "range"),
         status: AtomicU16::new(0),
         bytes_sent: AtomicU64::new(0),
+        written: AtomicBool::new(false),
     });
     app.requests.push(entry.clone());
     let resp = next.run(req).await;
@@ -106,13 +147,46 @@ pub async fn record(State(app): State<Arc<App>>, req: Request, next: Next) -> Re
         .status
         .store(resp.status().as_u16(), Ordering::Relaxed);
     let (parts, body) = resp.into_parts();
-    Response::from_parts(parts, Body::new(Counted { inner: body, entry }))
+    let file = app.requests.file.clone();
+    if let Some(file) = file
+        .as_ref()
+        .filter(|_| http_body::Body::is_end_stream(&body))
+    {
+        // No body to wait for: logged before the client can see the reply.
+        file.append(&entry);
+    }
+    Response::from_parts(
+        parts,
+        Body::new(Counted {
+            inner: body,
+            entry,
+            file,
+        }),
+    )
 }
 
-/// Counts the body bytes on their way to the connection.
+/// Counts the body bytes on their way to the connection, and writes the
+/// log line when the body ends: before its last bytes are handed over, so
+/// that a client that has read the whole reply finds the line in the file.
 struct Counted {
     inner: Body,
     entry: Arc<Entry>,
+    file: Option<Arc<LogFile>>,
+}
+
+impl Counted {
+    fn log(&self) {
+        if let Some(file) = &self.file {
+            file.append(&self.entry);
+        }
+    }
+}
+
+impl Drop for Counted {
+    /// A reply cut short or abandoned is logged with what was sent.
+    fn drop(&mut self) {
+        self.log();
+    }
 }
 
 impl http_body::Body for Counted {
@@ -124,12 +198,19 @@ impl http_body::Body for Counted {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &polled {
-            if let Some(data) = frame.data_ref() {
-                self.entry
-                    .bytes_sent
-                    .fetch_add(data.len() as u64, Ordering::Relaxed);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    self.entry
+                        .bytes_sent
+                        .fetch_add(data.len() as u64, Ordering::Relaxed);
+                }
+                if self.inner.is_end_stream() {
+                    self.log();
+                }
             }
+            Poll::Ready(_) => self.log(),
+            Poll::Pending => {}
         }
         polled
     }

@@ -1,0 +1,237 @@
+#!/usr/bin/env python3
+"""`make bench`: agnes against the wire limit and standard tools, on loopback.
+
+Makes its own data with DuckDB, serves it with `agnes-server`, and prints one
+table of medians with the ratios computed in the same run:
+
+1. cold full sync of the large set (MB/s) beside `curl` alone and
+   `curl | tee FILE | md5sum` at the same parallelism;
+2. cold sync of the wide set (s) beside one `curl` per file in sequence;
+3. no-op sync of the wide set, end to end as a process (ms): `da sync
+   --quiet` when `da` is built, else the duckdb CLI running agnes_sync();
+4. what verification costs: cold large sync with MD5 hashes against the same
+   with empty hashes (parquet check instead);
+5. peak memory of the host process: idle, large sync, and a sync of files a
+   quarter the size, to show it does not grow with file size.
+
+Usage: bench.py --duckdb CLI --extension EXT --server-bin BIN [--da DA]
+                [--scale 1.0] [--runs 3] [--out docs/PERFORMANCE.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import duckdb
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "test"))
+
+from agnes_testkit.sample import write_catalog  # noqa: E402
+from agnes_testkit.server import LocalServer  # noqa: E402
+
+TOKEN = "bench-token"
+THREADS = 4
+
+
+def make_tables(folder: Path, count: int, target_bytes: int, prefix: str) -> None:
+    """`count` parquet files of about `target_bytes` each, of incompressible data."""
+    folder.mkdir(parents=True, exist_ok=True)
+    # About 40 bytes a row after parquet's encoding of these columns.
+    rows = max(10, target_bytes // 40)
+    con = duckdb.connect()
+    for i in range(count):
+        path = folder / f"{prefix}{i:04d}.parquet"
+        if path.exists():
+            continue
+        con.execute(
+            f"COPY (SELECT range AS id, hash(range + {i}) AS h1, hash(range * 7 + {i}) AS h2, "
+            f"(hash(range) % 1000000)::INTEGER AS n FROM range({rows})) "
+            f"TO '{path}' (FORMAT parquet, COMPRESSION uncompressed)"
+        )
+    con.close()
+
+
+def catalog(folder: Path, hash_mode: str) -> None:
+    tables = {p.stem: {"hash": hash_mode} for p in folder.glob("*.parquet")}
+    write_catalog(folder, {"tables": tables, "users": {TOKEN: {"name": "bench", "tables": "*"}}})
+
+
+def warm(server: LocalServer) -> None:
+    """One manifest fetch: the server hashes every file once, then caches."""
+    request = urllib.request.Request(server.url + "/api/sync/manifest", headers={"Authorization": f"Bearer {TOKEN}"})
+    urllib.request.urlopen(request, timeout=600).read()
+
+
+def run_child(cmd: list[str], env: dict) -> tuple[float, float]:
+    """Runs a child; returns (seconds, its peak RSS in MiB) via wait4."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    out, err = proc.stdout.read(), proc.stderr.read()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:3])} failed ({proc.returncode}): {err.decode()[-2000:]}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.work = REPO / "build" / "bench"
+        self.extension = Path(args.extension).resolve()
+
+    def sync_cmd(self, workspace: Path, server: LocalServer, sql: str = "SELECT count(*) FROM agnes_sync()") -> tuple[list[str], dict]:
+        env = dict(
+            os.environ,
+            AGNES_SERVER=server.url,
+            AGNES_TOKEN=TOKEN,
+            AGNES_LOCAL_DIR=str(workspace),
+            AGNES_CONFIG_DIR=str(workspace / "config"),
+        )
+        cmd = [self.args.duckdb, "-unsigned", ":memory:", "-c", f"LOAD '{self.extension}'; {sql};"]
+        return cmd, env
+
+    def cold_sync(self, server: LocalServer, label: str) -> tuple[float, float]:
+        workspace = self.work / "ws" / label
+        shutil.rmtree(workspace, ignore_errors=True)
+        workspace.mkdir(parents=True)
+        cmd, env = self.sync_cmd(workspace, server, f"SELECT count(*) FROM agnes_sync(threads := {THREADS})")
+        seconds, rss = run_child(cmd, env)
+        failed = list(workspace.glob("server/parquet/*.parquet"))
+        if len(failed) != len(list(server.data_dir.glob("*.parquet"))):
+            raise RuntimeError(f"sync of {label} left {len(failed)} files")
+        return seconds, rss
+
+    def curl_all(self, server: LocalServer, ids: list[str], pipeline: bool, parallel: int) -> float:
+        out = self.work / "curl"
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+
+        def one(table: str) -> None:
+            url = f"{server.url}/api/data/{table}/download"
+            auth = f"Authorization: Bearer {TOKEN}"
+            if pipeline:
+                cmd = f"curl -sf -H '{auth}' '{url}' | tee '{out / table}.parquet' | md5sum > /dev/null"
+                subprocess.run(["sh", "-c", cmd], check=True)
+            else:
+                subprocess.run(["curl", "-sf", "-H", auth, "-o", str(out / f"{table}.parquet"), url], check=True)
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(parallel) as pool:
+            list(pool.map(one, ids))
+        return time.perf_counter() - started
+
+    def median(self, fn, runs: int | None = None) -> float:
+        return statistics.median(fn() for _ in range(runs or self.args.runs))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--duckdb", required=True)
+    ap.add_argument("--extension", required=True)
+    ap.add_argument("--server-bin", required=True)
+    ap.add_argument("--da")
+    ap.add_argument("--scale", type=float, default=float(os.environ.get("BENCH_SCALE", "1.0")))
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    b = Bench(args)
+
+    large, quarter, wide = b.work / "large", b.work / "quarter", b.work / "wide"
+    large_bytes = int(200e6 * args.scale)
+    print(f"making data (scale {args.scale}): 10 x {large_bytes / 1e6:.0f} MB, 10 x {large_bytes / 4e6:.0f} MB, 1000 x 50 KB", flush=True)
+    make_tables(large, 10, large_bytes, "big")
+    make_tables(quarter, 10, large_bytes // 4, "quarter")
+    make_tables(wide, 1000, 50_000, "w")
+    for folder in (large, quarter, wide):
+        catalog(folder, "md5")
+    large_mb = sum(p.stat().st_size for p in large.glob("*.parquet")) / 1e6
+    rows: list[tuple[str, str, str]] = []
+
+    with LocalServer(large, binary=args.server_bin) as server:
+        ids = sorted(p.stem for p in large.glob("*.parquet"))
+        warm(server)
+        cold = b.median(lambda: b.cold_sync(server, "large")[0])
+        curl = b.median(lambda: b.curl_all(server, ids, pipeline=False, parallel=THREADS))
+        tee = b.median(lambda: b.curl_all(server, ids, pipeline=True, parallel=THREADS))
+        rows += [
+            ("1. cold sync, large set (agnes)", f"{large_mb / cold:.0f} MB/s", f"{cold:.2f} s for {large_mb:.0f} MB"),
+            ("   curl alone (wire limit)", f"{large_mb / curl:.0f} MB/s", f"agnes / curl = {curl / cold:.2f}"),
+            ("   curl | tee | md5sum", f"{large_mb / tee:.0f} MB/s", f"agnes / pipeline = {tee / cold:.2f}"),
+        ]
+        _, rss_large = b.cold_sync(server, "large-rss")
+        catalog(large, "empty")
+        unverified = b.median(lambda: b.cold_sync(server, "large-nohash")[0])
+        catalog(large, "md5")
+        rows.append(("4. verification: MD5 vs parquet check", f"{cold:.2f} s vs {unverified:.2f} s", f"MD5 costs {(cold / unverified - 1) * 100:+.0f}%"))
+
+    with LocalServer(quarter, binary=args.server_bin) as server:
+        warm(server)
+        _, rss_quarter = b.cold_sync(server, "quarter")
+
+    with LocalServer(wide, binary=args.server_bin) as server:
+        ids = sorted(p.stem for p in wide.glob("*.parquet"))
+        warm(server)
+        wide_cold = b.median(lambda: b.cold_sync(server, "wide")[0])
+        wide_curl = b.median(lambda: b.curl_all(server, ids, pipeline=False, parallel=1), runs=1)
+        rows.append(("2. cold sync, wide set (agnes)", f"{wide_cold:.2f} s", f"{wide_curl / wide_cold:.1f}x faster than curl per file ({wide_curl:.2f} s)"))
+        workspace = b.work / "ws" / "wide-noop"
+        shutil.rmtree(workspace, ignore_errors=True)
+        workspace.mkdir(parents=True)
+        cmd, env = b.sync_cmd(workspace, server)
+        run_child(cmd, env)  # the first sync; then every run is a no-op
+        if args.da and Path(args.da).exists():
+            label = "da sync --quiet"
+            noop_cmd = [args.da, "sync", "--quiet", "--workspace", str(workspace), "--duckdb", args.duckdb]
+            env = dict(env, AGNES_EXTENSION=str(b.extension))
+        else:
+            label = "duckdb -c agnes_sync()"
+            noop_cmd = cmd
+        noop = statistics.median(run_child(noop_cmd, env)[0] for _ in range(max(5, args.runs)))
+        rows.append((f"3. no-op sync, wide set ({label})", f"{noop * 1000:.0f} ms", "target: < 150 ms"))
+
+    idle_cmd = [args.duckdb, "-unsigned", ":memory:", "-c", f"LOAD '{b.extension}'; SELECT 1;"]
+    _, rss_idle = run_child(idle_cmd, dict(os.environ))
+    rows.append(("5. peak RSS of the host (duckdb CLI)", f"{rss_large:.0f} MiB", f"idle with agnes {rss_idle:.0f} MiB; +{rss_large - rss_idle:.0f} MiB"))
+    rows.append(("   same sync, files a quarter the size", f"{rss_quarter:.0f} MiB", f"grows {rss_large - rss_quarter:+.0f} MiB with 4x file size"))
+
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}, DuckDB CLI {subprocess.run([args.duckdb, '--version'], capture_output=True, text=True).stdout.split()[0]}"
+    width = max(len(r[0]) for r in rows)
+    table = "\n".join(f"{r[0]:<{width}}  {r[1]:>16}  {r[2]}" for r in rows)
+    print(f"\nagnes bench ({machine}; median of {args.runs} runs; {THREADS} parallel downloads; loopback)\n")
+    print(table)
+    if args.out:
+        write_report(args.out, machine, table, args)
+    return 0
+
+
+def write_report(out: Path, machine: str, table: str, args) -> None:
+    text = out.read_text() if out.exists() else ""
+    marker_start, marker_end = "<!-- bench:start -->", "<!-- bench:end -->"
+    block = (
+        f"{marker_start}\nLatest `make bench` (scale {args.scale}, {time.strftime('%Y-%m-%d')}), on {machine}:\n\n"
+        f"```\n{table}\n```\n{marker_end}"
+    )
+    if marker_start in text:
+        head, rest = text.split(marker_start, 1)
+        text = head + block + rest.split(marker_end, 1)[1]
+    else:
+        text = text + "\n" + block + "\n"
+    out.write_text(text)
+    print(f"\nwritten to {out}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
