@@ -473,31 +473,42 @@ def test_manifest_with_the_server_down_is_exit_1(offline_da):
 # -- da sync --upload-only --------------------------------------------------
 
 
-def has_upload() -> bool:
-    sql = f"LOAD '{EXTENSION}'; SELECT count(*) AS n FROM duckdb_functions() WHERE function_name = 'agnes_upload'"
-    out = subprocess.run(
-        [str(DUCKDB_CLI), "-init", "/dev/null", "-unsigned", "-json", "-c", sql],
-        capture_output=True, text=True, timeout=60,
-    )
-    return json.loads(out.stdout)[0]["n"] > 0
-
-
 def test_upload_only(da, workspace, server):
     sessions = workspace / "user" / "sessions"
     sessions.mkdir(parents=True)
     (sessions / "a.jsonl").write_text('{"x": 1}\n')
-    if not has_upload():
-        result = da("sync", "--upload-only", "--quiet")
-        assert result.returncode == 1
-        assert_one_error_line(result, contains="has no agnes_upload()")
-        return
+    (workspace / ".claude").mkdir()
+    (workspace / ".claude" / "CLAUDE.local.md").write_text("# my notes\n")
+
     dry = da("sync", "--upload-only", "--dry-run")
-    assert dry.returncode == 0
-    assert dry.stdout.startswith("Dry run — would upload 1 session file(s)\n")
-    result = da("sync", "--upload-only")
-    assert (result.returncode, result.stdout) == (0, "Uploaded 1 sessions\n")
+    assert (dry.returncode, dry.stderr) == (0, "")
+    assert dry.stdout == (
+        "Dry run — would upload 1 session file(s)\n"
+        f"  {sessions / 'a.jsonl'}\n"
+        f"Would upload CLAUDE.local.md ({workspace / '.claude' / 'CLAUDE.local.md'})\n"
+    )
+    first = da("sync", "--upload-only")
+    assert (first.returncode, first.stdout, first.stderr) == (0, "Uploaded 1 sessions\nUploaded CLAUDE.local.md\n", "")
+    again = da("sync", "--upload-only", "--json")
+    doc = json.loads(again.stdout)
+    assert (doc["sessions"], doc["local_md"], doc["unchanged"], doc["errors"]) == (0, False, 2, [])
     quiet = da("sync", "--upload-only", "--quiet")
     assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+
+    # A refused upload is reported with its file, and the exit status is 2.
+    (sessions / "a.jsonl").write_text('{"x": 2}\n')
+    server.set_faults([{"endpoint": "upload", "kind": "status", "status": 400}])
+    failed = da("sync", "--upload-only")
+    assert failed.returncode == 2
+    assert failed.stdout == (
+        "Uploaded 0 sessions\nSkipped (unchanged): 1\nErrors: 1\n"
+        f"  {sessions / 'a.jsonl'}: HTTP 400 Bad Request: injected fault: HTTP 400\n"
+    )
+    quiet = da("sync", "--upload-only", "--quiet")
+    assert (quiet.returncode, quiet.stdout) == (2, "")
+    assert quiet.stderr == (
+        f"da sync --upload-only: 1 of 2 files failed: {sessions / 'a.jsonl'}: HTTP 400 Bad Request: injected fault: HTTP 400\n"
+    )
 
 
 # -- da hooks install -------------------------------------------------------

@@ -316,6 +316,13 @@ pub fn upload(s: &UploadSummary, mode: Mode) {
             out(&text);
         }
     }
+    if mode == Mode::Human {
+        err(&s
+            .notices
+            .iter()
+            .map(|n| format!("Note: {n}\n"))
+            .collect::<String>());
+    }
 }
 
 fn upload_json(s: &UploadSummary) -> Value {
@@ -341,6 +348,7 @@ fn upload_json(s: &UploadSummary) -> Value {
             "would_upload": {"sessions": sessions, "local_md": local_md},
             "summary": {"sessions_count": sessions.len(), "local_md_present": local_md.is_some()},
             "errors": errors,
+            "notices": s.notices,
             "files": files,
         });
     }
@@ -349,6 +357,7 @@ fn upload_json(s: &UploadSummary) -> Value {
         "local_md": s.local_md("uploaded").is_some(),
         "unchanged": s.with("unchanged").len(),
         "errors": errors,
+        "notices": s.notices,
         "files": files,
     })
 }

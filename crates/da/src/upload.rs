@@ -22,6 +22,8 @@ pub struct FileRow {
 pub struct UploadSummary {
     pub dry_run: bool,
     pub files: Vec<FileRow>,
+    /// Workspace-level notices (`kind = 'notice'` rows, text in `error`).
+    pub notices: Vec<String>,
 }
 
 impl UploadSummary {
@@ -75,9 +77,12 @@ fn summarize(cli: &Cli, args: &SyncArgs) -> Result<UploadSummary, Failure> {
         }
         f
     })?;
+    let (notices, files): (Vec<FileRow>, Vec<FileRow>) =
+        rows.iter().map(file_row).partition(|f| f.kind == "notice");
     Ok(UploadSummary {
         dry_run: args.dry_run,
-        files: rows.iter().map(file_row).collect(),
+        files,
+        notices: notices.into_iter().filter_map(|n| n.error).collect(),
     })
 }
 
