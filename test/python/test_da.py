@@ -173,6 +173,8 @@ def test_sync_human_then_no_op(da, workspace):
     for table in TABLES:
         assert (workspace / "server" / "parquet" / f"{table}.parquet").is_file()
     assert views(da.database) == TABLES
+    # Checkpointed: the next open does not replay the views from the log.
+    assert not da.database.with_name("analytics.duckdb.wal").exists()
     rules = sorted(p.name for p in (workspace / ".claude" / "rules").iterdir())
     assert rules == ["km_approved.md", "km_pii-handling.md", "km_sql-style.md"]
     con = duckdb.connect(str(da.database), read_only=True)
