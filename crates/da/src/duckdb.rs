@@ -138,7 +138,9 @@ impl DuckDb {
         let loaded = matches!(documents.next(), Some(Ok(_)));
         let rows = documents.next();
         let answered = matches!(rows, Some(Ok(Value::Array(_))));
-        if !status.success() && !(answered && database.is_some()) {
+        // A failed CHECKPOINT after the rows does not undo the sync.
+        let succeeded = status.success() || (answered && database.is_some());
+        if !succeeded {
             let message = clean(&String::from_utf8_lossy(&stderr));
             if message.contains("Could not set lock on file") {
                 return Err(QueryError::Locked {
