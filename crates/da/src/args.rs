@@ -113,7 +113,8 @@ pub struct LoginArgs {
     /// The Agnes server URL
     #[arg(long, value_name = "URL")]
     pub server: String,
-    /// The token; without it, it is read from standard input
+    /// The token (other users can see it in the process list); without it,
+    /// it is read from standard input
     #[arg(long, value_name = "TOKEN")]
     pub token: Option<String>,
 }
