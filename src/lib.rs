@@ -5,6 +5,7 @@ mod catalog;
 mod functions;
 mod host;
 mod params;
+mod progress;
 mod rows;
 
 use std::error::Error;

@@ -4,7 +4,8 @@
 use std::error::Error;
 
 use agnes_engine::{
-    attach_local, sync, NoProgress, Scope, Settings, SyncOptions, SyncReport, TableOutcome,
+    attach_local, sync, NoProgress, Progress, Scope, Settings, SyncOptions, SyncReport,
+    TableOutcome,
 };
 use duckdb::core::{LogicalTypeHandle, LogicalTypeId};
 use duckdb::vtab::BindInfo;
@@ -12,6 +13,7 @@ use duckdb::vtab::BindInfo;
 use crate::catalog::DuckDbCatalog;
 use crate::host::Host;
 use crate::params;
+use crate::progress::StderrProgress;
 use crate::rows::{Cell, Kind, RowFunction};
 
 pub struct Sync;
@@ -40,6 +42,8 @@ impl RowFunction for Sync {
             ("offline", LogicalTypeId::Boolean),
             ("threads", LogicalTypeId::Bigint),
             ("lock_timeout", LogicalTypeId::Double),
+            // Per-table byte progress on stderr (`da` on a terminal).
+            ("progress", LogicalTypeId::Boolean),
         ];
         params::named(&[params::CONNECTION, params::TIMEOUT, OWN])
     }
@@ -70,7 +74,11 @@ impl RowFunction for Sync {
         if let Some(wait) = params::seconds(bind, "lock_timeout")? {
             options.lock_wait = wait;
         }
-        let report = sync(&settings, &options, &catalog, &NoProgress)?;
+        let progress: Box<dyn Progress> = match params::flag(bind, "progress") {
+            true => Box::new(StderrProgress::new()),
+            false => Box::new(NoProgress),
+        };
+        let report = sync(&settings, &options, &catalog, progress.as_ref())?;
         Ok(report_rows(&report))
     }
 }

@@ -35,3 +35,34 @@ def server(sample_dir):
     """agnes-server over ``sample_dir`` on a free loopback port."""
     with LocalServer(sample_dir) as running:
         yield running
+
+
+# -- `da`, the command line (test_da.py) ------------------------------------
+
+REPO = TEST_DIR.parent
+DA_BIN = REPO / "target" / "debug" / "da"
+EXTENSION = REPO / "build" / "debug" / "agnes.duckdb_extension"
+DUCKDB_CLI = REPO / "configure" / "venv" / "bin" / "duckdb"
+
+
+@pytest.fixture
+def da_env(tmp_path) -> dict:
+    """A clean environment for running ``da``: no agnes or da variables from
+    the caller, a private HOME (no ~/.duckdbrc, no installed extension) and
+    config dir, the debug extension and the duckdb CLI 1.5.6."""
+    import os
+
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AGNES_", "DA_")) and k != "HOME"
+    }
+    home = tmp_path / "home"
+    home.mkdir()
+    env.update(
+        HOME=str(home),
+        AGNES_CONFIG_DIR=str(tmp_path / "config"),
+        AGNES_EXTENSION=str(EXTENSION),
+        AGNES_DUCKDB=str(DUCKDB_CLI),
+    )
+    return env

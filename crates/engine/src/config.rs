@@ -64,19 +64,8 @@ impl Settings {
         env: &dyn Fn(&str) -> Option<String>,
         cwd: &Path,
     ) -> Result<Settings> {
+        let config_dir = config_dir_with(env)?;
         let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-        let config_dir = match env("AGNES_CONFIG_DIR").or_else(|| env("DA_CONFIG_DIR")) {
-            Some(dir) => PathBuf::from(dir),
-            None => {
-                let home = env("HOME").ok_or_else(|| {
-                    Error::Config(
-                        "HOME is not set; set AGNES_CONFIG_DIR to the folder with config.yaml"
-                            .into(),
-                    )
-                })?;
-                Path::new(&home).join(".config").join("da")
-            }
-        };
         let server = match nonblank(&overrides.server)
             .or_else(|| env("AGNES_SERVER"))
             .or_else(|| env("DA_SERVER"))
@@ -92,16 +81,7 @@ impl Settings {
             Some(token) => Token::new(token),
             None => read_token(&config_dir)?,
         };
-        let workspace = nonblank(&overrides.workspace)
-            .or_else(|| env("AGNES_LOCAL_DIR"))
-            .or_else(|| env("DA_LOCAL_DIR"))
-            .map(PathBuf::from)
-            .unwrap_or_else(|| cwd.to_path_buf());
-        let workspace = if workspace.is_absolute() {
-            workspace
-        } else {
-            cwd.join(workspace)
-        };
+        let workspace = workspace_dir_with(overrides.workspace.as_deref(), &env, cwd);
         Ok(Settings {
             server,
             token,
@@ -115,6 +95,59 @@ impl Settings {
         self.token
             .as_ref()
             .ok_or_else(|| Error::NoToken(self.config_dir.join("token.json")))
+    }
+}
+
+/// The workspace alone, without reading the config dir (`da hooks install`):
+/// argument, `AGNES_LOCAL_DIR`, `DA_LOCAL_DIR`, then the current directory.
+pub fn workspace_dir(argument: Option<&str>) -> Result<PathBuf> {
+    let cwd = std::env::current_dir().map_err(Error::io("read current directory", "."))?;
+    Ok(workspace_dir_with(
+        argument,
+        &|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()),
+        &cwd,
+    ))
+}
+
+fn workspace_dir_with(
+    argument: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+    cwd: &Path,
+) -> PathBuf {
+    let workspace = argument
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(String::from)
+        .or_else(|| env("AGNES_LOCAL_DIR"))
+        .or_else(|| env("DA_LOCAL_DIR"))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cwd.to_path_buf());
+    if workspace.is_absolute() {
+        workspace
+    } else {
+        cwd.join(workspace)
+    }
+}
+
+/// The config dir alone, without reading anything in it (`da login` must
+/// work when the files there are broken): `AGNES_CONFIG_DIR`, then
+/// `DA_CONFIG_DIR`, then `~/.config/da`.
+pub fn config_dir() -> Result<PathBuf> {
+    config_dir_with(&|name| std::env::var(name).ok())
+}
+
+fn config_dir_with(env: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf> {
+    let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+    match env("AGNES_CONFIG_DIR").or_else(|| env("DA_CONFIG_DIR")) {
+        Some(dir) => Ok(PathBuf::from(dir)),
+        None => {
+            let home = env("HOME").ok_or_else(|| {
+                Error::Config(
+                    "HOME is not set; set AGNES_CONFIG_DIR to the folder with config.yaml".into(),
+                )
+            })?;
+            Ok(Path::new(&home).join(".config").join("da"))
+        }
     }
 }
 

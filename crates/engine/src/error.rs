@@ -44,6 +44,9 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    #[error("{path} is not valid JSON settings ({reason}); left it untouched: fix it, then run `da hooks install` again")]
+    InvalidSettings { path: PathBuf, reason: String },
+
     #[error("state file {path} is damaged: {reason}")]
     State { path: PathBuf, reason: String },
 }

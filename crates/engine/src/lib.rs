@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod config;
 pub mod download;
 pub mod error;
+pub mod hooks;
 pub mod http;
 pub mod ids;
 pub mod layout;

@@ -1,0 +1,101 @@
+//! `da`: the command line of agnes. It parses arguments, finds `duckdb` and
+//! the agnes extension, runs the extension's functions in a `duckdb` child
+//! process, and prints what they report. The sync logic lives in the
+//! extension (and its engine); nothing here talks to the server.
+
+mod args;
+mod duckdb;
+mod hooks;
+mod login;
+mod manifest;
+mod render;
+mod sync;
+mod upload;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command, HooksCommand};
+
+/// How a command that ran ended. A command that could not run at all is a
+/// `Failure` instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything was done.
+    Done,
+    /// The run went through, but some tables or files failed.
+    Partial,
+}
+
+/// Why nothing could be done (configuration, manifest, auth, no DuckDB).
+/// The message says what the user can do; it never holds the token.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    /// `--quiet`: the message must stay on one line.
+    pub quiet: bool,
+}
+
+impl Failure {
+    pub fn new(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            quiet: false,
+        }
+    }
+
+    /// A failure whose message was already printed (clap's usage errors).
+    fn reported() -> Failure {
+        Failure::new("")
+    }
+}
+
+impl From<agnes_engine::Error> for Failure {
+    fn from(e: agnes_engine::Error) -> Failure {
+        Failure::new(e.to_string())
+    }
+}
+
+/// The exit statuses, decided here and nowhere else.
+fn main() -> ExitCode {
+    match try_main() {
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::Partial) => ExitCode::from(2),
+        Err(failure) if failure.message.is_empty() => ExitCode::from(1),
+        Err(failure) => {
+            let message = match failure.quiet {
+                true => render::one_line(&failure.message),
+                false => failure.message,
+            };
+            render::err(&format!("da: {message}\n"));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Parses the command line and runs the command.
+fn try_main() -> Result<Outcome, Failure> {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version are not errors; a usage error is status 1,
+        // not clap's 2, which here means "some tables failed".
+        Err(e) if !e.use_stderr() => {
+            render::out(&e.render().to_string());
+            return Ok(Outcome::Done);
+        }
+        Err(e) => {
+            render::err(&e.render().to_string());
+            return Err(Failure::reported());
+        }
+    };
+    match &cli.command {
+        Command::Sync(a) if a.upload_only => upload::run(&cli, a),
+        Command::Sync(a) => sync::run(&cli, a),
+        Command::Manifest(a) => manifest::run(&cli, a),
+        Command::Hooks {
+            command: HooksCommand::Install(a),
+        } => hooks::install(a),
+        Command::Login(a) => login::run(a),
+    }
+}

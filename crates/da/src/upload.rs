@@ -1,0 +1,97 @@
+//! `da sync --upload-only`: runs `agnes_upload()` (session transcripts and
+//! CLAUDE.local.md back to the server) and reads its rows.
+
+use crate::args::{Cli, SyncArgs};
+use crate::duckdb::{literal, DuckDb, Row};
+use crate::render::{self, Mode};
+use crate::sync::{failure, int, quietly, settings, text};
+use crate::{Failure, Outcome};
+
+/// One file's row of `agnes_upload()`.
+#[derive(Debug, Clone)]
+pub struct FileRow {
+    /// `session` or `local_md`.
+    pub kind: String,
+    pub path: String,
+    pub action: String,
+    pub bytes: Option<u64>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UploadSummary {
+    pub dry_run: bool,
+    pub files: Vec<FileRow>,
+    /// Workspace-level notices (`kind = 'notice'` rows, text in `error`).
+    pub notices: Vec<String>,
+}
+
+impl UploadSummary {
+    pub fn with(&self, action: &str) -> Vec<&FileRow> {
+        self.files.iter().filter(|f| f.action == action).collect()
+    }
+
+    pub fn sessions(&self, action: &str) -> Vec<&FileRow> {
+        self.files
+            .iter()
+            .filter(|f| f.kind == "session" && f.action == action)
+            .collect()
+    }
+
+    pub fn local_md(&self, action: &str) -> Option<&FileRow> {
+        self.files
+            .iter()
+            .find(|f| f.kind == "local_md" && f.action == action)
+    }
+}
+
+/// Runs `da sync --upload-only`.
+pub fn run(cli: &Cli, args: &SyncArgs) -> Result<Outcome, Failure> {
+    let mode = Mode::of(args.json, args.quiet);
+    let summary = quietly(mode, summarize(cli, args))?;
+    render::upload(&summary, mode);
+    Ok(match summary.with("failed").is_empty() {
+        true => Outcome::Done,
+        false => Outcome::Partial,
+    })
+}
+
+fn summarize(cli: &Cli, args: &SyncArgs) -> Result<UploadSummary, Failure> {
+    let settings = settings(&args.target)?;
+    let duckdb = DuckDb::find(cli.duckdb.as_deref())?;
+    let mut query = format!(
+        "SELECT * FROM agnes_upload(server := {}, workspace := {}",
+        literal(&settings.server),
+        literal(&settings.workspace.to_string_lossy())
+    );
+    if args.dry_run {
+        query += ", dry_run := true";
+    }
+    query += ")";
+    // Uploads need no database: an in-memory one is never locked.
+    let rows = duckdb.query(None, &query, false).map_err(|e| {
+        let mut f = failure(e);
+        if f.message.contains("agnes_upload does not exist") {
+            f.message =
+                "this agnes extension has no agnes_upload(); build or install a newer one".into();
+        }
+        f
+    })?;
+    let (notices, files): (Vec<FileRow>, Vec<FileRow>) =
+        rows.iter().map(file_row).partition(|f| f.kind == "notice");
+    Ok(UploadSummary {
+        dry_run: args.dry_run,
+        files,
+        notices: notices.into_iter().filter_map(|n| n.error).collect(),
+    })
+}
+
+fn file_row(row: &Row) -> FileRow {
+    FileRow {
+        kind: text(row, "kind").unwrap_or_default(),
+        path: text(row, "path").unwrap_or_default(),
+        action: text(row, "action").unwrap_or_default(),
+        bytes: int(row, "bytes"),
+        error: text(row, "error"),
+    }
+}
