@@ -16,6 +16,9 @@ VENV_OLD := configure/venv-1.5.6
 PY := $(VENV)/bin/python
 PY_OLD := $(VENV_OLD)/bin/python
 DUCKDB_CLI := $(VENV)/bin/duckdb
+# The CLI binary itself: $(DUCKDB_CLI) is a Python script that starts it,
+# which would add Python's start-up to every timed run.
+DUCKDB_BIN = $(shell $(PY) -c 'import duckdb_cli, os; print(os.path.join(os.path.dirname(duckdb_cli.__file__), "duckdb"))')
 CARGO ?= cargo
 
 .PHONY: all configure debug release test test-rust test-python test-sql lint fuzz install demo bench clean
@@ -72,7 +75,7 @@ demo: configure debug
 
 # Benchmarks on release builds; BENCH_SCALE=0.1 for a quick run. Writes docs/PERFORMANCE.md.
 bench: configure release
-	$(PY) bench/bench.py --duckdb $(DUCKDB_CLI) --extension build/release/agnes.duckdb_extension \
+	$(PY) bench/bench.py --duckdb $(DUCKDB_BIN) --extension build/release/agnes.duckdb_extension \
 		--server-bin target/release/agnes-server --da target/release/da --out docs/PERFORMANCE.md
 
 install: configure release

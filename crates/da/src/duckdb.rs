@@ -98,6 +98,9 @@ impl DuckDb {
             None => OsString::from(":memory:"),
         });
         command.arg("-c").arg(&sql);
+        // The query that follows makes the views itself: attaching them at
+        // LOAD first would be the same work twice on the hook path.
+        command.env("AGNES_ATTACH_ON_LOAD", "0");
         command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
