@@ -7,15 +7,14 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::thread::sleep;
 
-use md5::{Digest, Md5};
 use reqwest::header::{CONTENT_LENGTH, ETAG};
 use reqwest::StatusCode;
 
 use crate::catalog::Catalog;
+use crate::digest::Md5;
 use crate::http::{Failure, ServerClient, BACKOFF};
 use crate::manifest::{HashKind, TableEntry};
 use crate::progress::Progress;
-use crate::state::hex;
 
 /// Temporary downloads are `.agnes-<random>.part` beside their target: hidden,
 /// never matched by `*.parquet`, and swept at the start of the next sync.
@@ -156,7 +155,7 @@ fn fetch_once(
 
     let footer_rows = verify(
         entry,
-        &hex(&hasher.finalize()),
+        &hasher.hex(),
         tmp.as_file_mut(),
         &tmp_path,
         bytes,

@@ -3,8 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use md5::{Digest, Md5};
-
 /// A workspace folder and the paths agnes uses in it.
 #[derive(Debug, Clone)]
 pub struct Workspace {
@@ -88,8 +86,7 @@ fn server_key(server: &str) -> String {
         })
         .take(60)
         .collect();
-    let digest = Md5::digest(server.as_bytes());
-    let short: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let short = &crate::digest::md5_hex(server.as_bytes())[..8];
     format!("{readable}-{short}")
 }
 

@@ -7,6 +7,7 @@
 
 pub mod catalog;
 pub mod config;
+pub mod digest;
 pub mod download;
 pub mod error;
 pub mod hooks;

@@ -6,7 +6,7 @@ use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use md5::{Digest, Md5};
+use crate::digest::Md5;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -237,11 +237,7 @@ pub fn md5_file(path: &Path) -> std::io::Result<String> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hex(&hasher.finalize()))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    Ok(hasher.hex())
 }
 
 #[cfg(test)]

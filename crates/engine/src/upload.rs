@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::sleep;
 use std::time::Duration;
 
-use md5::{Digest, Md5};
+use crate::digest::{md5_hex, Md5};
 use reqwest::blocking::multipart::{Form, Part};
 use reqwest::blocking::Response;
 use reqwest::header::CONTENT_TYPE;
@@ -28,7 +28,7 @@ use crate::http::{Failure, ServerClient, Timeouts, BACKOFF};
 use crate::ids::truncate;
 use crate::layout::Workspace;
 use crate::lock;
-use crate::state::{hex, read_json, write_atomic};
+use crate::state::{read_json, write_atomic};
 
 /// The server's limit on one uploaded file. It answers `413` only after the
 /// whole body, so bigger files are refused before sending.
@@ -315,7 +315,7 @@ fn fingerprint(f: &Found) -> std::result::Result<(String, u64), String> {
         }
         Kind::LocalMd => {
             let bytes = read_notes(&f.path)?;
-            Ok((hex(&Md5::digest(bytes.as_bytes())), bytes.len() as u64))
+            Ok((md5_hex(bytes.as_bytes()), bytes.len() as u64))
         }
     }
 }
@@ -527,7 +527,7 @@ impl Sender {
     fn send_notes(&self, f: &Found) -> std::result::Result<Sent, Failure> {
         let content = read_notes(&f.path).map_err(refusal)?;
         let size = content.len() as u64;
-        let md5 = hex(&Md5::digest(content.as_bytes()));
+        let md5 = md5_hex(content.as_bytes());
         let request = self
             .client
             .post(LOCAL_MD_PATH)
@@ -587,7 +587,7 @@ impl Tally {
     fn finish(&self) -> (String, u64) {
         let mut guard = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let (hasher, len) = std::mem::take(&mut *guard);
-        (hex(&hasher.finalize()), len)
+        (hasher.hex(), len)
     }
 }
 
@@ -759,7 +759,7 @@ mod tests {
         write(&ws.sessions_dir().join("s2.jsonl"), b"two\n");
         let mut state = UploadState::new(&settings.server);
         for (name, body) in [("s1.jsonl", "one\n"), ("s2.jsonl", "old\n")] {
-            let md5 = hex(&Md5::digest(body.as_bytes()));
+            let md5 = md5_hex(body.as_bytes());
             state.record(
                 Kind::Session,
                 name,
