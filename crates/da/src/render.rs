@@ -111,6 +111,22 @@ fn sync_quiet(summary: &SyncSummary) {
 
 /// The old summary lines, then what is new (removals, pending views) on
 /// stdout; warnings and notes on stderr.
+/// `Errors: N` and one line per failed table, as the old CLI printed them.
+fn errors_human(failed: &[&TableRow]) -> String {
+    if failed.is_empty() {
+        return String::new();
+    }
+    let mut text = format!("Errors: {}\n", failed.len());
+    for t in failed {
+        text += &format!(
+            "  {}: {}\n",
+            t.table,
+            t.error.as_deref().unwrap_or("failed")
+        );
+    }
+    text
+}
+
 fn sync_human(s: &SyncSummary) {
     let mut text = format!(
         "Downloaded: {} tables\nSkipped (unchanged): {}\n",
@@ -125,17 +141,7 @@ fn sync_human(s: &SyncSummary) {
     if removed > 0 {
         text += &format!("Removed: {removed}\n");
     }
-    let failed = s.failed();
-    if !failed.is_empty() {
-        text += &format!("Errors: {}\n", failed.len());
-        for t in &failed {
-            text += &format!(
-                "  {}: {}\n",
-                t.table,
-                t.error.as_deref().unwrap_or("failed")
-            );
-        }
-    }
+    text += &errors_human(&s.failed());
     if let Some(pending) = &s.views_pending {
         text += &format!("Views: {pending}\n");
     }
@@ -227,17 +233,7 @@ fn dry_run_human(s: &SyncSummary) {
             text += &format!("  {id}\n");
         }
     }
-    let failed = s.failed();
-    if !failed.is_empty() {
-        text += &format!("Errors: {}\n", failed.len());
-        for t in &failed {
-            text += &format!(
-                "  {}: {}\n",
-                t.table,
-                t.error.as_deref().unwrap_or("failed")
-            );
-        }
-    }
+    text += &errors_human(&s.failed());
     out(&text);
     err(&warnings(s));
 }
