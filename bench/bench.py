@@ -205,7 +205,7 @@ def main() -> int:
 
     idle_cmd = [args.duckdb, "-unsigned", ":memory:", "-c", f"LOAD '{b.extension}'; SELECT 1;"]
     _, rss_idle = run_child(idle_cmd, dict(os.environ))
-    rows.append(("5. peak RSS of the host (duckdb CLI)", f"{rss_large:.0f} MiB", f"idle with agnes {rss_idle:.0f} MiB; +{rss_large - rss_idle:.0f} MiB"))
+    rows.append(("5. peak RSS of the host (duckdb CLI)", f"{rss_large:.0f} MiB", f"idle with agnes {rss_idle:.0f} MiB; {rss_large - rss_idle:+.0f} MiB"))
     rows.append(("   same sync, files a quarter the size", f"{rss_quarter:.0f} MiB", f"grows {rss_large - rss_quarter:+.0f} MiB with 4x file size"))
 
     machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}, DuckDB CLI {subprocess.run([args.duckdb, '--version'], capture_output=True, text=True).stdout.split()[0]}"
