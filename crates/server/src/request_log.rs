@@ -30,6 +30,9 @@ use crate::app::App;
 const CAPACITY: usize = 100_000;
 
 struct Entry {
+    /// The client's address and port: requests on one kept-alive
+    /// connection share it.
+    peer: Option<String>,
     method: String,
     path: String,
     authorization: Option<String>,
@@ -46,6 +49,7 @@ struct Entry {
 impl Entry {
     fn to_json(&self) -> Value {
         json!({
+            "peer": self.peer,
             "method": self.method,
             "path": self.path,
             "authorization": self.authorization,
@@ -131,7 +135,12 @@ pub async fn record(State(app): State<Arc<App>>, req: Request, next: Next) -> Re
         return next.run(req).await;
     }
     let headers = req.headers();
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.to_string());
     let entry = Arc::new(Entry {
+        peer,
         method: req.method().to_string(),
         path: req.uri().path().to_string(),
         authorization: header(headers, "authorization"),
