@@ -250,9 +250,12 @@ def test_dry_run_writes_nothing(da, workspace, sample_dir):
     assert list(workspace.iterdir()) == []
 
 
-def test_progress_on_a_terminal_only(da):
+def test_progress_on_a_terminal_only(da, server):
     """With stderr on a terminal, the extension draws per-table bytes there;
     stdout keeps the summary. (Piped, as in every other test, stderr is empty.)"""
+    # orders pauses half way for longer than the redraw interval, so a line
+    # with its partial bytes is drawn however fast the machine is.
+    server.set_faults([{"endpoint": "download", "table": "orders", "kind": "stall", "ms": 400, "at": "middle"}])
     master, slave = pty.openpty()
     proc = subprocess.Popen(
         [str(DA_BIN), "sync"], env=da.env, cwd=da.workspace, stdin=subprocess.DEVNULL,
