@@ -5,14 +5,13 @@
 use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
-use std::thread::sleep;
 
 use reqwest::header::{CONTENT_LENGTH, ETAG};
 use reqwest::StatusCode;
 
 use crate::catalog::Catalog;
 use crate::digest::Md5;
-use crate::http::{Failure, ServerClient, BACKOFF};
+use crate::http::{retrying, Failure, ServerClient};
 use crate::manifest::{HashKind, TableEntry};
 use crate::progress::Progress;
 
@@ -46,20 +45,8 @@ pub fn fetch(
     catalog: &dyn Catalog,
     progress: &dyn Progress,
 ) -> Result<Fetched, String> {
-    let mut attempt = 0;
-    loop {
-        match fetch_once(client, entry, if_none_match, target, catalog, progress) {
-            Ok(fetched) => return Ok(fetched),
-            Err(f) if f.transient && attempt < BACKOFF.len() => {
-                sleep(BACKOFF[attempt]);
-                attempt += 1;
-            }
-            Err(f) if attempt > 0 => {
-                return Err(format!("{} (after {} attempts)", f.message, attempt + 1))
-            }
-            Err(f) => return Err(f.message),
-        }
-    }
+    retrying(|| fetch_once(client, entry, if_none_match, target, catalog, progress))
+        .map_err(|f| f.message)
 }
 
 fn fetch_once(

@@ -21,6 +21,28 @@ pub const BACKOFF: [Duration; 3] = [
     Duration::from_millis(3000),
 ];
 
+/// Runs `attempt` until it succeeds, fails for good, or the waits in
+/// `BACKOFF` are spent; transient failures only are tried again. The last
+/// failure's message says how many attempts were made.
+pub fn retrying<T>(mut attempt: impl FnMut() -> Result<T, Failure>) -> Result<T, Failure> {
+    let mut tries = 0;
+    loop {
+        match attempt() {
+            Ok(value) => return Ok(value),
+            Err(f) if f.transient && tries < BACKOFF.len() => {
+                sleep(BACKOFF[tries]);
+                tries += 1;
+            }
+            Err(mut f) => {
+                if tries > 0 {
+                    f.message = format!("{} (after {} attempts)", f.message, tries + 1);
+                }
+                return Err(f);
+            }
+        }
+    }
+}
+
 /// The largest manifest or memory bundle accepted, decompressed. A manifest
 /// of 100 000 tables is about 10 MB; past this, a broken or hostile server
 /// (an endless body, a gzip bomb) would exhaust the analyst's memory.

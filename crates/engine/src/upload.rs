@@ -13,7 +13,6 @@ use std::fs::{self, File};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::thread::sleep;
 use std::time::Duration;
 
 use crate::digest::{md5_hex, Md5};
@@ -24,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::http::{Failure, ServerClient, Timeouts, BACKOFF};
+use crate::http::{retrying, Failure, ServerClient, Timeouts};
 use crate::ids::truncate;
 use crate::layout::Workspace;
 use crate::lock;
@@ -462,35 +461,27 @@ impl Sender {
             Kind::Session => SESSIONS_PATH,
             Kind::LocalMd => LOCAL_MD_PATH,
         };
-        let mut attempt = 0;
-        loop {
-            let result = match f.kind {
-                Kind::Session => self.send_session(f),
-                Kind::LocalMd => self.send_notes(f),
-            };
-            match result {
-                Ok(sent) => return Ok(sent),
-                Err(failure) if failure.status == Some(401) => {
-                    return Err(Refused::Unauthorized(Error::Unauthorized {
-                        url: self.client.url(path),
-                        detail: failure.message,
-                    }))
+        // A 401 is not transient: it comes back at once, not retried.
+        let result = retrying(|| match f.kind {
+            Kind::Session => self.send_session(f),
+            Kind::LocalMd => self.send_notes(f),
+        });
+        match result {
+            Ok(sent) => Ok(sent),
+            Err(failure) if failure.status == Some(401) => {
+                Err(Refused::Unauthorized(Error::Unauthorized {
+                    url: self.client.url(path),
+                    detail: failure.message,
+                }))
+            }
+            Err(failure) => {
+                if failure.transient {
+                    self.down = Some(format!(
+                        "the upload of {} failed before: {}",
+                        f.name, failure.message
+                    ));
                 }
-                Err(failure) if failure.transient && attempt < BACKOFF.len() => {
-                    sleep(BACKOFF[attempt]);
-                    attempt += 1;
-                }
-                Err(failure) => {
-                    let mut reason = failure.message;
-                    if attempt > 0 {
-                        reason = format!("{reason} (after {} attempts)", attempt + 1);
-                    }
-                    if failure.transient {
-                        self.down =
-                            Some(format!("the upload of {} failed before: {reason}", f.name));
-                    }
-                    return Err(Refused::Failed(reason));
-                }
+                Err(Refused::Failed(failure.message))
             }
         }
     }
