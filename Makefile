@@ -1,5 +1,5 @@
 # agnes: the extension-template targets (DESIGN.md, "Make targets").
-#   make configure   Python venvs with the DuckDB hosts (2.0.0, 1.5.6, CLI 1.5.6)
+#   make configure   Python venvs with the DuckDB hosts (2.0.0, 1.5.6, 1.4.4, CLI 1.5.6)
 #   make debug       build/debug/agnes.duckdb_extension (+ da, agnes-server)
 #   make release     build/release/agnes.duckdb_extension (+ da, agnes-server)
 #   make test        everything CI runs
@@ -13,8 +13,11 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := configure/venv
 VENV_OLD := configure/venv-1.5.6
+# The long-term-support line many notebooks pin; the oldest host tested.
+VENV_LTS := configure/venv-1.4.4
 PY := $(VENV)/bin/python
 PY_OLD := $(VENV_OLD)/bin/python
+PY_LTS := $(VENV_LTS)/bin/python
 DUCKDB_CLI := $(VENV)/bin/duckdb
 # The CLI binary itself: $(DUCKDB_CLI) is a Python script that starts it,
 # which would add Python's start-up to every timed run.
@@ -25,7 +28,7 @@ CARGO ?= cargo
 
 all: debug
 
-configure: $(VENV)/.done $(VENV_OLD)/.done
+configure: $(VENV)/.done $(VENV_OLD)/.done $(VENV_LTS)/.done
 
 $(VENV)/.done: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +38,11 @@ $(VENV)/.done: requirements.txt
 $(VENV_OLD)/.done:
 	$(PYTHON) -m venv $(VENV_OLD)
 	$(VENV_OLD)/bin/pip install -q duckdb==1.5.6
+	touch $@
+
+$(VENV_LTS)/.done:
+	$(PYTHON) -m venv $(VENV_LTS)
+	$(VENV_LTS)/bin/pip install -q duckdb==1.4.4
 	touch $@
 
 debug:
@@ -64,10 +72,11 @@ fuzz:
 test-python: configure debug
 	$(PY) -m pytest -q test/python
 
-# The SQL tests run on both DuckDB versions; skipped files fail the run.
+# The SQL tests run on every DuckDB host (2.0.0, 1.5.6, 1.4.4); skipped files fail the run.
 test-sql: configure debug
 	$(PY) test/sqllogictest.py --strict --extension build/debug/agnes.duckdb_extension test/sql
 	$(PY_OLD) test/sqllogictest.py --strict --extension build/debug/agnes.duckdb_extension test/sql
+	$(PY_LTS) test/sqllogictest.py --strict --extension build/debug/agnes.duckdb_extension test/sql
 
 # The README's first command: sample data on a local server, synced in the duckdb CLI.
 demo: configure debug

@@ -10,6 +10,7 @@ use std::path::Path;
 use agnes_engine::{Catalog, Existing};
 
 use crate::host::Host;
+use crate::sql::{identifier, literal};
 
 const MARK: &str = "agnes: ";
 
@@ -17,42 +18,33 @@ pub struct DuckDbCatalog<'a> {
     pub host: &'a Host,
 }
 
-/// `name` as a quoted SQL identifier.
-pub fn identifier(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// `text` as a SQL string literal.
-pub fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
 impl Catalog for DuckDbCatalog<'_> {
     fn relations(&self) -> Result<HashMap<String, Existing>, String> {
-        self.host.with_connection(|con| {
-        let mut stmt = con
-            .prepare(
+        let rows = self.host.with_connection(|con| {
+            con.query(
                 "SELECT view_name, 'view', coalesce(comment, '') FROM duckdb_views() \
                  WHERE NOT internal AND NOT temporary AND database_name = current_database() AND schema_name = current_schema() \
                  UNION ALL \
                  SELECT table_name, 'table', '' FROM duckdb_tables() \
                  WHERE NOT temporary AND database_name = current_database() AND schema_name = current_schema()",
             )
-            .map_err(|e| e.to_string())?;
-        let rows = stmt
-            .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?)))
-            .map_err(|e| e.to_string())?;
+        })?;
         let mut out = HashMap::new();
         for row in rows {
-            let (name, kind, comment) = row.map_err(|e| e.to_string())?;
-            let existing = match comment.strip_prefix(MARK) {
-                Some(parquet) if kind == "view" => Existing::AgnesView { parquet: parquet.to_string() },
+            let [Some(name), Some(kind), comment] = <[Option<String>; 3]>::try_from(row)
+                .map_err(|_| "unexpected catalog row".to_string())?
+            else {
+                continue;
+            };
+            let existing = match comment.as_deref().and_then(|c| c.strip_prefix(MARK)) {
+                Some(parquet) if kind == "view" => Existing::AgnesView {
+                    parquet: parquet.to_string(),
+                },
                 _ => Existing::UserRelation { kind },
             };
             out.insert(name.to_lowercase(), existing);
         }
         Ok(out)
-        })
     }
 
     fn create_view(&self, name: &str, parquet: &Path) -> Result<(), String> {
@@ -64,17 +56,15 @@ impl Catalog for DuckDbCatalog<'_> {
             mark = literal(&format!("{MARK}{path}")),
         );
         self.host.with_connection(|con| {
-            con.execute_batch(&sql).map_err(|e| {
-                let _ = con.execute_batch("ROLLBACK");
-                e.to_string()
+            con.execute(&sql).inspect_err(|_| {
+                let _ = con.execute("ROLLBACK");
             })
         })
     }
 
     fn drop_view(&self, name: &str) -> Result<(), String> {
         let sql = format!("DROP VIEW IF EXISTS {}", identifier(name));
-        self.host
-            .with_connection(|con| con.execute_batch(&sql).map_err(|e| e.to_string()))
+        self.host.with_connection(|con| con.execute(&sql))
     }
 
     fn parquet_rows(&self, path: &Path) -> Result<u64, String> {
@@ -82,22 +72,10 @@ impl Catalog for DuckDbCatalog<'_> {
             "SELECT num_rows FROM parquet_file_metadata({})",
             literal(&path.to_string_lossy())
         );
-        let rows: i64 = self.host.with_connection(|con| {
-            con.query_row(&sql, [], |row| row.get(0))
-                .map_err(|e| e.to_string())
-        })?;
-        u64::try_from(rows).map_err(|_| format!("negative row count {rows}"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quoting() {
-        assert_eq!(identifier("in.c-crm.people"), "\"in.c-crm.people\"");
-        assert_eq!(identifier("a\"b"), "\"a\"\"b\"");
-        assert_eq!(literal("/ws/it's/x.parquet"), "'/ws/it''s/x.parquet'");
+        let rows = self.host.with_connection(|con| con.query(&sql))?;
+        let count = rows.first().and_then(|r| r.first().cloned().flatten());
+        count
+            .and_then(|n| n.parse::<u64>().ok())
+            .ok_or_else(|| format!("no row count in the footer of {}", path.display()))
     }
 }

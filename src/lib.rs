@@ -2,24 +2,27 @@
 //! sync engine, create views and emit rows. No sync logic lives here.
 
 mod catalog;
+mod entry;
 mod functions;
 mod host;
+mod interrupt;
 mod params;
 mod progress;
 mod rows;
+mod sql;
 
 use std::error::Error;
 
-use duckdb::{duckdb_entrypoint_c_api, Connection};
+use duckdb::{ffi, Connection};
 
-/// Entry point DuckDB calls once per database on `LOAD agnes`.
+/// Sets agnes up in a database that is loading it (src/entry.rs).
 ///
-/// The connection handed in is only valid during this call; `Host` opens its
-/// own connection now, while that is still allowed (DESIGN.md).
-#[duckdb_entrypoint_c_api(ext_name = "agnes", min_duckdb_version = "v1.2.0")]
-pub unsafe fn extension_entrypoint(con: Connection) -> Result<(), Box<dyn Error>> {
-    let host = host::Host::open(&con)?;
-    functions::register(&con, &host)?;
+/// `database` is only valid during this call; `Host` opens its own
+/// connection now, while that is still allowed (DESIGN.md).
+fn load(con: &Connection, database: ffi::duckdb_database) -> Result<(), Box<dyn Error>> {
+    // SAFETY: called from the entry point, with its live database handle.
+    let host = unsafe { host::Host::open(database)? };
+    functions::register(con, &host)?;
     attach_on_load(&host);
     Ok(())
 }

@@ -1,15 +1,19 @@
 //! Result rows for the table functions: declared once as columns, filled from
 //! engine reports, emitted in chunks.
 //!
-//! Each table function builds its whole result in bind (the work happens
-//! there, DESIGN.md) and streams it out here, `STANDARD_VECTOR_SIZE` rows at a
-//! time.
+//! Each table function does its work at the first call of its scan, once
+//! per execution, and emits the result `STANDARD_VECTOR_SIZE` rows at a time.
 
 use std::error::Error;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
+use agnes_engine::Cancel;
 use duckdb::core::{DataChunkHandle, Inserter, LogicalTypeHandle, LogicalTypeId};
-use duckdb::vtab::BindInfo;
+use duckdb::vtab::{BindInfo, InitInfo, TableFunctionInfo};
+
+use crate::host::Host;
+use crate::interrupt;
+use crate::params::{self, Parameter, Params};
 
 /// DuckDB's vector size: a chunk never holds more rows.
 const CHUNK_ROWS: usize = 2048;
@@ -66,47 +70,6 @@ pub fn declare(bind: &BindInfo, columns: &[(&str, Kind)]) {
     }
 }
 
-/// A finished result, emitted chunk by chunk, or the error to raise instead.
-pub struct Rows {
-    rows: Vec<Vec<Cell>>,
-    error: Option<String>,
-}
-
-impl Rows {
-    pub fn new(rows: Vec<Vec<Cell>>) -> Self {
-        Rows { rows, error: None }
-    }
-
-    /// A call that failed: the scan raises `error`.
-    pub fn failed(error: String) -> Self {
-        Rows {
-            rows: Vec::new(),
-            error: Some(error),
-        }
-    }
-
-    /// Writes the next chunk from `cursor` on; an empty chunk ends the scan.
-    pub fn emit(
-        &self,
-        cursor: &AtomicUsize,
-        output: &mut DataChunkHandle,
-    ) -> Result<(), Box<dyn Error>> {
-        if let Some(error) = &self.error {
-            return Err(error.clone().into());
-        }
-        let start = cursor.load(Ordering::Relaxed).min(self.rows.len());
-        let end = (start + CHUNK_ROWS).min(self.rows.len());
-        for (i, row) in self.rows[start..end].iter().enumerate() {
-            for (col, cell) in row.iter().enumerate() {
-                write_cell(output, col, i, cell);
-            }
-        }
-        output.set_len(end - start);
-        cursor.store(end, Ordering::Relaxed);
-        Ok(())
-    }
-}
-
 fn write_cell(output: &mut DataChunkHandle, col: usize, row: usize, cell: &Cell) {
     let mut vector = output.flat_vector(col);
     match cell {
@@ -118,52 +81,106 @@ fn write_cell(output: &mut DataChunkHandle, col: usize, row: usize, cell: &Cell)
     }
 }
 
-/// A table function whose whole result is computed in bind: the shape every
-/// agnes function has. `Adapter<F>` turns it into a DuckDB `VTab`.
+/// What an agnes function gets to work with at execution.
+pub struct Call {
+    pub params: Params,
+    pub host: Host,
+    pub cancel: Cancel,
+}
+
+/// The shape every agnes function has: parameters read at bind, all the work
+/// done at execution (never at bind: DuckDB binds for `EXPLAIN`, `DESCRIBE`,
+/// `PREPARE`, view definitions and Python relations, sometimes more than
+/// once per query), once per execution. `Adapter<F>` turns it into a `VTab`.
 pub trait RowFunction {
     const NAME: &'static str;
     const COLUMNS: &'static [(&'static str, Kind)];
+    /// Named parameters, in groups (params.rs).
+    const PARAMETERS: &'static [&'static [Parameter]] = &[];
 
-    fn named_parameters() -> Vec<(String, duckdb::core::LogicalTypeHandle)> {
-        Vec::new()
-    }
+    /// Does the work and returns the rows, each in `COLUMNS` order. Runs on
+    /// a thread of its own; stops early when `call.cancel` is cancelled.
+    fn run(call: Call) -> Result<Vec<Vec<Cell>>, String>;
+}
 
-    /// Does the work and returns the rows, each in `COLUMNS` order.
-    fn run(bind: &BindInfo, host: &crate::host::Host) -> Result<Vec<Vec<Cell>>, Box<dyn Error>>;
+/// What bind keeps: the parameters as given and the database's `Host`.
+pub struct Bound {
+    params: Params,
+    host: Host,
+}
+
+/// One execution: not started yet, its rows being emitted, or its error.
+pub enum Execution {
+    Pending,
+    Rows { rows: Vec<Vec<Cell>>, next: usize },
+    Failed(String),
 }
 
 pub struct Adapter<F>(std::marker::PhantomData<F>);
 
 impl<F: RowFunction> duckdb::vtab::VTab for Adapter<F> {
-    type BindData = Rows;
-    type InitData = AtomicUsize;
+    type BindData = Bound;
+    type InitData = Mutex<Execution>;
 
-    fn bind(bind: &BindInfo) -> Result<Rows, Box<dyn Error>> {
+    fn bind(bind: &BindInfo) -> Result<Bound, Box<dyn Error>> {
         declare(bind, F::COLUMNS);
         // SAFETY: every agnes function is registered with a `Host` as its
         // extra info (functions::register), which lives as long as DuckDB's catalog.
-        let host = unsafe { &*bind.get_extra_info::<crate::host::Host>() };
-        // A failure is raised by the scan, not here: DuckDB quotes the query
-        // under a bind error ("LINE 1: ... token := '...'"), which would
-        // show a token passed as a parameter (CONTRACT.md §2).
-        Ok(match F::run(bind, host) {
-            Ok(rows) => Rows::new(rows),
-            Err(e) => Rows::failed(e.to_string()),
+        let host = unsafe { &*bind.get_extra_info::<Host>() }.clone();
+        Ok(Bound {
+            params: Params::read(bind, F::PARAMETERS),
+            host,
         })
     }
 
-    fn init(_: &duckdb::vtab::InitInfo) -> Result<AtomicUsize, Box<dyn Error>> {
-        Ok(AtomicUsize::new(0))
+    fn init(_: &InitInfo) -> Result<Mutex<Execution>, Box<dyn Error>> {
+        Ok(Mutex::new(Execution::Pending))
     }
 
     fn func(
-        func: &duckdb::vtab::TableFunctionInfo<Self>,
+        func: &TableFunctionInfo<Self>,
         output: &mut DataChunkHandle,
     ) -> Result<(), Box<dyn Error>> {
-        func.get_bind_data().emit(func.get_init_data(), output)
+        let mut execution = func
+            .get_init_data()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Execution::Pending = *execution {
+            let bound = func.get_bind_data();
+            let (params, host) = (bound.params.clone(), bound.host.clone());
+            // Errors are raised here, by the scan, never at bind: DuckDB
+            // quotes the query under a bind error ("LINE 1: ... token :=
+            // '...'"), which would show a token passed as a parameter.
+            *execution = match interrupt::run(move |cancel| {
+                F::run(Call {
+                    params,
+                    host,
+                    cancel: cancel.clone(),
+                })
+            }) {
+                Ok(rows) => Execution::Rows { rows, next: 0 },
+                Err(e) => Execution::Failed(e),
+            };
+        }
+        match &mut *execution {
+            Execution::Pending => Ok(()),
+            Execution::Failed(e) => Err(e.clone().into()),
+            Execution::Rows { rows, next } => {
+                let start = (*next).min(rows.len());
+                let end = (start + CHUNK_ROWS).min(rows.len());
+                for (i, row) in rows[start..end].iter().enumerate() {
+                    for (col, cell) in row.iter().enumerate() {
+                        write_cell(output, col, i, cell);
+                    }
+                }
+                output.set_len(end - start);
+                *next = end;
+                Ok(())
+            }
+        }
     }
 
-    fn named_parameters() -> Option<Vec<(String, duckdb::core::LogicalTypeHandle)>> {
-        Some(F::named_parameters())
+    fn named_parameters() -> Option<Vec<(String, LogicalTypeHandle)>> {
+        Some(params::named(F::PARAMETERS))
     }
 }

@@ -1,15 +1,10 @@
 //! `agnes_manifest()`: what the server offers and how each table compares
 //! with this workspace. Reads only.
 
-use std::error::Error;
-
 use agnes_engine::{inspect, Settings};
-use duckdb::core::LogicalTypeHandle;
-use duckdb::vtab::BindInfo;
 
-use crate::host::Host;
-use crate::params;
-use crate::rows::{Cell, Kind, RowFunction};
+use crate::params::{self, Parameter};
+use crate::rows::{Call, Cell, Kind, RowFunction};
 
 pub struct Manifest;
 
@@ -28,13 +23,12 @@ impl RowFunction for Manifest {
         ("error", Kind::Text),
     ];
 
-    fn named_parameters() -> Vec<(String, LogicalTypeHandle)> {
-        params::named(&[params::CONNECTION, params::TIMEOUT])
-    }
+    const PARAMETERS: &'static [&'static [Parameter]] = &[params::CONNECTION, params::TIMEOUTS];
 
-    fn run(bind: &BindInfo, _: &Host) -> Result<Vec<Vec<Cell>>, Box<dyn Error>> {
-        let settings = Settings::resolve(&params::overrides(bind))?;
-        let rows = inspect(&settings, params::timeouts(bind)?)?;
+    fn run(call: Call) -> Result<Vec<Vec<Cell>>, String> {
+        let p = &call.params;
+        let settings = Settings::resolve(&p.overrides()).map_err(|e| e.to_string())?;
+        let rows = inspect(&settings, p.timeouts()?, &call.cancel).map_err(|e| e.to_string())?;
         Ok(rows
             .into_iter()
             .map(|r| {

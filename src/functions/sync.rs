@@ -1,20 +1,29 @@
 //! `agnes_sync()`: verified downloads, views in this database, rules; one row
 //! per table considered, then the rules step and any notices.
 
-use std::error::Error;
-
 use agnes_engine::{
     attach_local, sync, NoProgress, Progress, Scope, Settings, SyncOptions, SyncReport,
     TableOutcome,
 };
-use duckdb::core::{LogicalTypeHandle, LogicalTypeId};
-use duckdb::vtab::BindInfo;
+use duckdb::core::LogicalTypeId;
 
 use crate::catalog::DuckDbCatalog;
-use crate::host::Host;
-use crate::params;
+use crate::params::{self, Parameter};
 use crate::progress::StderrProgress;
-use crate::rows::{Cell, Kind, RowFunction};
+use crate::rows::{Call, Cell, Kind, RowFunction};
+
+const OWN: &[Parameter] = &[
+    // `table` is a reserved word: `"table" := 'x'`, or the alias.
+    ("table", LogicalTypeId::Varchar),
+    ("table_id", LogicalTypeId::Varchar),
+    ("docs_only", LogicalTypeId::Boolean),
+    ("dry_run", LogicalTypeId::Boolean),
+    ("offline", LogicalTypeId::Boolean),
+    ("threads", LogicalTypeId::Bigint),
+    ("lock_timeout", LogicalTypeId::Double),
+    // Per-table byte progress on stderr (`da` on a terminal).
+    ("progress", LogicalTypeId::Boolean),
+];
 
 pub struct Sync;
 
@@ -32,53 +41,41 @@ impl RowFunction for Sync {
         ("note", Kind::Text),
     ];
 
-    fn named_parameters() -> Vec<(String, LogicalTypeHandle)> {
-        const OWN: &[params::Parameter] = &[
-            // `table` is a reserved word: `"table" := 'x'`, or the alias.
-            ("table", LogicalTypeId::Varchar),
-            ("table_id", LogicalTypeId::Varchar),
-            ("docs_only", LogicalTypeId::Boolean),
-            ("dry_run", LogicalTypeId::Boolean),
-            ("offline", LogicalTypeId::Boolean),
-            ("threads", LogicalTypeId::Bigint),
-            ("lock_timeout", LogicalTypeId::Double),
-            // Per-table byte progress on stderr (`da` on a terminal).
-            ("progress", LogicalTypeId::Boolean),
-        ];
-        params::named(&[params::CONNECTION, params::TIMEOUT, OWN])
-    }
+    const PARAMETERS: &'static [&'static [Parameter]] =
+        &[params::CONNECTION, params::TIMEOUTS, OWN];
 
-    fn run(bind: &BindInfo, host: &Host) -> Result<Vec<Vec<Cell>>, Box<dyn Error>> {
-        let settings = Settings::resolve(&params::overrides(bind))?;
-        let catalog = DuckDbCatalog { host };
-        if params::flag(bind, "offline") {
-            return Ok(attach_local(&settings, &catalog)?
-                .iter()
-                .map(table_row)
-                .collect());
+    fn run(call: Call) -> Result<Vec<Vec<Cell>>, String> {
+        let p = &call.params;
+        let settings = Settings::resolve(&p.overrides()).map_err(|e| e.to_string())?;
+        let catalog = DuckDbCatalog { host: &call.host };
+        if p.flag("offline") {
+            let outcomes = attach_local(&settings, &catalog).map_err(|e| e.to_string())?;
+            return Ok(outcomes.iter().map(table_row).collect());
         }
         let mut options = SyncOptions {
-            dry_run: params::flag(bind, "dry_run"),
-            timeouts: params::timeouts(bind)?,
+            dry_run: p.flag("dry_run"),
+            timeouts: p.timeouts()?,
+            cancel: call.cancel.clone(),
             ..Default::default()
         };
-        let table = params::text(bind, "table").or_else(|| params::text(bind, "table_id"));
-        options.scope = match (table, params::flag(bind, "docs_only")) {
+        let table = p.text("table").or_else(|| p.text("table_id"));
+        options.scope = match (table, p.flag("docs_only")) {
             (_, true) => Scope::DocsOnly,
             (Some(table), false) => Scope::Table(table),
             (None, false) => Scope::All,
         };
-        if let Some(threads) = params::count(bind, "threads")? {
+        if let Some(threads) = p.count("threads")? {
             options.threads = threads;
         }
-        if let Some(wait) = params::seconds(bind, "lock_timeout")? {
+        if let Some(wait) = p.seconds("lock_timeout")? {
             options.lock_wait = wait;
         }
-        let progress: Box<dyn Progress> = match params::flag(bind, "progress") {
+        let progress: Box<dyn Progress> = match p.flag("progress") {
             true => Box::new(StderrProgress::new()),
             false => Box::new(NoProgress),
         };
-        let report = sync(&settings, &options, &catalog, progress.as_ref())?;
+        let report =
+            sync(&settings, &options, &catalog, progress.as_ref()).map_err(|e| e.to_string())?;
         Ok(report_rows(&report))
     }
 }

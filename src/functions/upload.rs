@@ -1,15 +1,13 @@
 //! `agnes_upload()`: session transcripts and personal notes back to the
 //! server, each once; one row per file, then any notices.
 
-use std::error::Error;
-
 use agnes_engine::{upload, Settings, UploadOptions, UploadOutcome, UploadReport};
-use duckdb::core::{LogicalTypeHandle, LogicalTypeId};
-use duckdb::vtab::BindInfo;
+use duckdb::core::LogicalTypeId;
 
-use crate::host::Host;
-use crate::params;
-use crate::rows::{Cell, Kind, RowFunction};
+use crate::params::{self, Parameter};
+use crate::rows::{Call, Cell, Kind, RowFunction};
+
+const OWN: &[Parameter] = &[("dry_run", LogicalTypeId::Boolean)];
 
 pub struct Upload;
 
@@ -23,19 +21,20 @@ impl RowFunction for Upload {
         ("error", Kind::Text),
     ];
 
-    fn named_parameters() -> Vec<(String, LogicalTypeHandle)> {
-        const OWN: &[params::Parameter] = &[("dry_run", LogicalTypeId::Boolean)];
-        params::named(&[params::CONNECTION, params::TIMEOUT, OWN])
-    }
+    const PARAMETERS: &'static [&'static [Parameter]] =
+        &[params::CONNECTION, params::TIMEOUTS, OWN];
 
-    fn run(bind: &BindInfo, _: &Host) -> Result<Vec<Vec<Cell>>, Box<dyn Error>> {
-        let settings = Settings::resolve(&params::overrides(bind))?;
+    fn run(call: Call) -> Result<Vec<Vec<Cell>>, String> {
+        let p = &call.params;
+        let settings = Settings::resolve(&p.overrides()).map_err(|e| e.to_string())?;
         let options = UploadOptions {
-            dry_run: params::flag(bind, "dry_run"),
-            timeouts: params::timeouts(bind)?,
+            dry_run: p.flag("dry_run"),
+            timeouts: p.timeouts()?,
+            cancel: call.cancel.clone(),
             ..Default::default()
         };
-        Ok(report_rows(&upload(&settings, &options)?))
+        let report = upload(&settings, &options).map_err(|e| e.to_string())?;
+        Ok(report_rows(&report))
     }
 }
 

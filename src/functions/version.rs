@@ -1,11 +1,6 @@
 //! `agnes_version()`: the extension's version and the DuckDB it runs in.
 
-use std::error::Error;
-
-use duckdb::vtab::BindInfo;
-
-use crate::host::Host;
-use crate::rows::{Cell, Kind, RowFunction};
+use crate::rows::{Call, Cell, Kind, RowFunction};
 
 pub struct Version;
 
@@ -16,9 +11,8 @@ impl RowFunction for Version {
         ("duckdb_version", Kind::Text),
     ];
 
-    fn run(_: &BindInfo, host: &Host) -> Result<Vec<Vec<Cell>>, Box<dyn Error>> {
-        let duckdb_version =
-            host.with_connection(|con| con.version().map_err(|e| e.to_string()))?;
+    fn run(_: Call) -> Result<Vec<Vec<Cell>>, String> {
+        let duckdb_version = crate::sql::library_version();
         Ok(vec![vec![
             agnes_engine::VERSION.into(),
             duckdb_version.into(),

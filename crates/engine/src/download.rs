@@ -11,6 +11,7 @@ use reqwest::StatusCode;
 
 use crate::catalog::Catalog;
 use crate::digest::Md5;
+use crate::exchange::Stop;
 use crate::http::{retrying, Failure, ServerClient};
 use crate::manifest::{HashKind, TableEntry};
 use crate::progress::Progress;
@@ -19,9 +20,6 @@ use crate::progress::Progress;
 /// never matched by `*.parquet`, and swept at the start of the next sync.
 pub const TEMP_PREFIX: &str = ".agnes-";
 pub const TEMP_SUFFIX: &str = ".part";
-
-/// Large enough that a fast link is not limited by syscalls.
-const BUFFER_BYTES: usize = 256 * 1024;
 
 /// The result of fetching one table.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,8 +43,10 @@ pub fn fetch(
     catalog: &dyn Catalog,
     progress: &dyn Progress,
 ) -> Result<Fetched, String> {
-    retrying(|| fetch_once(client, entry, if_none_match, target, catalog, progress))
-        .map_err(|f| f.message)
+    retrying(client.cancel(), || {
+        fetch_once(client, entry, if_none_match, target, catalog, progress)
+    })
+    .map_err(|f| f.message)
 }
 
 fn fetch_once(
@@ -103,33 +103,34 @@ fn fetch_once(
     };
 
     let mut hasher = Md5::new();
-    let mut buf = vec![0u8; BUFFER_BYTES];
     let mut bytes = 0u64;
     loop {
-        let n = match response.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            // A cut connection or a stall: worth another try.
+        let chunk = match response.next_chunk() {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            // Interrupted: not retried. A cut connection, a stall or a
+            // trickle: worth another try.
             Err(e) => {
-                return Err(Failure {
-                    status: None,
-                    transient: true,
-                    message: format!(
-                        "download interrupted after {bytes} bytes: {}",
-                        crate::http::describe(&e)
-                    ),
+                return Err(match Stop::of(&e) {
+                    Some(Stop::Cancelled) => Failure::interrupted(),
+                    _ => Failure {
+                        status: None,
+                        transient: true,
+                        message: format!(
+                            "download interrupted after {bytes} bytes: {}",
+                            crate::http::describe(&e)
+                        ),
+                    },
                 })
             }
         };
-        hasher.update(&buf[..n]);
+        hasher.update(&chunk);
         // Through the `File`: the temporary's own `Write` appends its path
         // to errors, which the message already gives.
-        tmp.as_file_mut()
-            .write_all(&buf[..n])
-            .map_err(write_failed)?;
-        bytes += n as u64;
-        progress.advance(&entry.id, n as u64);
+        tmp.as_file_mut().write_all(&chunk).map_err(write_failed)?;
+        bytes += chunk.len() as u64;
+        progress.advance(&entry.id, chunk.len() as u64);
+        response.recycle(chunk);
     }
     if let Some(len) = expected_len.filter(|len| *len != bytes) {
         return Err(Failure {

@@ -47,6 +47,9 @@ pub enum Error {
     #[error("{path} is not valid JSON settings ({reason}); left it untouched: fix it, then run `da hooks install` again")]
     InvalidSettings { path: PathBuf, reason: String },
 
+    #[error("interrupted: what had finished is kept, the rest is as it was before")]
+    Interrupted,
+
     #[error("state file {path} is damaged: {reason}")]
     State { path: PathBuf, reason: String },
 }

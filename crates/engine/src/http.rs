@@ -3,15 +3,16 @@
 //! failures retried with backoff (CONTRACT.md §4.4).
 
 use std::io::Read;
-use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use reqwest::blocking::{Client, RequestBuilder, Response};
+use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::header::{HeaderValue, ACCEPT_ENCODING, AUTHORIZATION, IF_NONE_MATCH};
 use reqwest::StatusCode;
 
+use crate::cancel::{Cancel, TICK};
 use crate::config::{Settings, Token};
 use crate::error::{Error, Result};
+use crate::exchange::{self, Bounds, Reply, SendError, Stop};
 use crate::ids::truncate;
 
 /// Waits between attempts: 0.3 s, 1 s, 3 s (CONTRACT.md §4.4).
@@ -23,14 +24,20 @@ pub const BACKOFF: [Duration; 3] = [
 
 /// Runs `attempt` until it succeeds, fails for good, or the waits in
 /// `BACKOFF` are spent; transient failures only are tried again. The last
-/// failure's message says how many attempts were made.
-pub fn retrying<T>(mut attempt: impl FnMut() -> Result<T, Failure>) -> Result<T, Failure> {
+/// failure's message says how many attempts were made. A cancelled run
+/// stops waiting at once.
+pub fn retrying<T>(
+    cancel: &Cancel,
+    mut attempt: impl FnMut() -> Result<T, Failure>,
+) -> Result<T, Failure> {
     let mut tries = 0;
     loop {
         match attempt() {
             Ok(value) => return Ok(value),
             Err(f) if f.transient && tries < BACKOFF.len() => {
-                sleep(BACKOFF[tries]);
+                if !pause(cancel, BACKOFF[tries]) {
+                    return Err(Failure::interrupted());
+                }
                 tries += 1;
             }
             Err(mut f) => {
@@ -40,6 +47,21 @@ pub fn retrying<T>(mut attempt: impl FnMut() -> Result<T, Failure>) -> Result<T,
                 return Err(f);
             }
         }
+    }
+}
+
+/// Sleeps `wait` in steps of `TICK`; false when cancelled meanwhile.
+pub fn pause(cancel: &Cancel, wait: Duration) -> bool {
+    let until = Instant::now() + wait;
+    loop {
+        if cancel.is_cancelled() {
+            return false;
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(TICK));
     }
 }
 
@@ -58,6 +80,14 @@ pub struct Timeouts {
     /// The manifest and bundle calls stop retrying when the next wait would
     /// end past this, so that a dead server costs seconds, not minutes.
     pub metadata_deadline: Duration,
+    /// A manifest or bundle, all attempts and the whole body, takes at most
+    /// this long: a server that trickles a byte at a time cannot hold a
+    /// sync (or a hook) forever.
+    pub metadata_total: Duration,
+    /// A download slower than `min_rate` bytes/s over `rate_window` is
+    /// given up and tried again, as curl's `--speed-limit`/`--speed-time`.
+    pub min_rate: u64,
+    pub rate_window: Duration,
 }
 
 impl Default for Timeouts {
@@ -66,6 +96,9 @@ impl Default for Timeouts {
             connect: Duration::from_millis(1500),
             read: Duration::from_secs(30),
             metadata_deadline: Duration::from_secs(3),
+            metadata_total: Duration::from_secs(60),
+            min_rate: 1024,
+            rate_window: Duration::from_secs(30),
         }
     }
 }
@@ -79,13 +112,31 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn transport(e: &reqwest::Error) -> Failure {
-        // Connect, read and timeout errors are all worth another try.
+    /// Connect, read and timeout errors are all worth another try; a run
+    /// that was interrupted is not.
+    fn unsent(e: SendError) -> Failure {
+        match e {
+            SendError::Transport(message) => Failure {
+                status: None,
+                transient: true,
+                message,
+            },
+            SendError::Stopped(stop) => Failure::stopped(stop),
+        }
+    }
+
+    /// This side gave up: the deadline or rate bounds are worth another
+    /// try, an interruption is not.
+    pub fn stopped(stop: Stop) -> Failure {
         Failure {
             status: None,
-            transient: true,
-            message: describe(e),
+            transient: stop != Stop::Cancelled,
+            message: stop.to_string(),
         }
+    }
+
+    pub fn interrupted() -> Failure {
+        Failure::stopped(Stop::Cancelled)
     }
 
     pub fn io(action: &str, e: &std::io::Error) -> Failure {
@@ -96,7 +147,7 @@ impl Failure {
         }
     }
 
-    fn from_status(status: StatusCode, response: Response) -> Failure {
+    fn from_status(status: StatusCode, response: Reply) -> Failure {
         let detail = error_detail(response);
         Failure {
             status: Some(status.as_u16()),
@@ -126,7 +177,7 @@ pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// The `detail` of a JSON error body, or an excerpt of any other body.
-fn error_detail(response: Response) -> Option<String> {
+fn error_detail(response: Reply) -> Option<String> {
     let mut body = Vec::new();
     response.take(4096).read_to_end(&mut body).ok()?;
     let text = String::from_utf8_lossy(&body);
@@ -149,10 +200,12 @@ pub struct ServerClient {
     base: String,
     token: Token,
     timeouts: Timeouts,
+    cancel: Cancel,
 }
 
 impl ServerClient {
-    pub fn new(settings: &Settings, timeouts: Timeouts) -> Result<ServerClient> {
+    /// A client whose every wait also ends when `cancel` is cancelled.
+    pub fn new(settings: &Settings, timeouts: Timeouts, cancel: &Cancel) -> Result<ServerClient> {
         let token = settings.require_token()?.clone();
         let client = Client::builder()
             .connect_timeout(timeouts.connect)
@@ -168,7 +221,23 @@ impl ServerClient {
             base: settings.server.clone(),
             token,
             timeouts,
+            cancel: cancel.clone(),
         })
+    }
+
+    pub fn cancel(&self) -> &Cancel {
+        &self.cancel
+    }
+
+    /// The bounds of one exchange: the client's stall and rate limits, and
+    /// `deadline` for the whole of it.
+    fn bounds(&self, deadline: Option<Instant>) -> Bounds {
+        Bounds {
+            deadline,
+            stall: self.timeouts.read,
+            min_rate: self.timeouts.min_rate,
+            rate_window: self.timeouts.rate_window,
+        }
     }
 
     /// The full URL of `path`; it never contains the token.
@@ -200,13 +269,12 @@ impl ServerClient {
     pub fn get_json(&self, path: &str, what: &'static str) -> Result<Vec<u8>> {
         let url = self.url(path);
         let started = Instant::now();
+        let bounds = self.bounds(Some(started + self.timeouts.metadata_total));
         let mut attempt = 0;
         loop {
-            let result = self
-                .get(path)
-                .header(ACCEPT_ENCODING, "gzip")
-                .send()
-                .map_err(|e| Failure::transport(&e))
+            let request = self.get(path).header(ACCEPT_ENCODING, "gzip");
+            let result = exchange::send(request, &self.cancel, bounds)
+                .map_err(Failure::unsent)
                 .and_then(|response| match response.status() {
                     StatusCode::OK => {
                         let announced = response.content_length();
@@ -216,6 +284,7 @@ impl ServerClient {
                 });
             match result {
                 Ok(body) => return Ok(body),
+                Err(_) if self.cancel.is_cancelled() => return Err(Error::Interrupted),
                 Err(f) if f.status == Some(401) => {
                     return Err(Error::Unauthorized {
                         url,
@@ -227,7 +296,8 @@ impl ServerClient {
                     match wait.filter(|w| {
                         f.transient && started.elapsed() + *w < self.timeouts.metadata_deadline
                     }) {
-                        Some(wait) => sleep(wait),
+                        Some(wait) if pause(&self.cancel, wait) => {}
+                        Some(_) => return Err(Error::Interrupted),
                         None => {
                             return Err(Error::Http {
                                 what,
@@ -243,16 +313,13 @@ impl ServerClient {
     }
 
     /// One GET of a table's parquet; the caller reads and retries.
-    pub fn download(
-        &self,
-        table_id: &str,
-        if_none_match: Option<&str>,
-    ) -> Result<Response, Failure> {
+    pub fn download(&self, table_id: &str, if_none_match: Option<&str>) -> Result<Reply, Failure> {
         let mut request = self.get(&download_path(table_id));
         if let Some(etag) = if_none_match {
             request = request.header(IF_NONE_MATCH, etag);
         }
-        let response = request.send().map_err(|e| Failure::transport(&e))?;
+        let response =
+            exchange::send(request, &self.cancel, self.bounds(None)).map_err(Failure::unsent)?;
         match response.status() {
             StatusCode::OK | StatusCode::NOT_MODIFIED => Ok(response),
             status => Err(Failure::from_status(status, response)),
@@ -260,8 +327,9 @@ impl ServerClient {
     }
 
     /// Sends a request built by `build`, classifying failures.
-    pub fn send(&self, request: RequestBuilder) -> Result<Response, Failure> {
-        let response = request.send().map_err(|e| Failure::transport(&e))?;
+    pub fn send(&self, request: RequestBuilder) -> Result<Reply, Failure> {
+        let response =
+            exchange::send(request, &self.cancel, self.bounds(None)).map_err(Failure::unsent)?;
         match response.status() {
             s if s.is_success() => Ok(response),
             status => Err(Failure::from_status(status, response)),
@@ -285,14 +353,17 @@ fn read_capped(body: impl Read, announced: Option<u64>, cap: u64) -> Result<Vec<
     let mut bytes = Vec::new();
     body.take(cap + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| Failure {
-            status: None,
-            transient: true,
-            message: format!(
-                "reading the body after {} bytes: {}",
-                bytes.len(),
-                describe(&e)
-            ),
+        .map_err(|e| match Stop::of(&e) {
+            Some(stop) => Failure::stopped(stop.clone()),
+            None => Failure {
+                status: None,
+                transient: true,
+                message: format!(
+                    "reading the body after {} bytes: {}",
+                    bytes.len(),
+                    describe(&e)
+                ),
+            },
         })?;
     if bytes.len() as u64 > cap {
         return Err(too_big(format!("the body goes on past {cap} bytes")));

@@ -5,11 +5,13 @@
 //! (views, parquet footers) comes in through the `Catalog` trait. Uploads
 //! of transcripts and notes need no database at all.
 
+pub mod cancel;
 pub mod catalog;
 pub mod config;
 pub mod digest;
 pub mod download;
 pub mod error;
+pub mod exchange;
 pub mod hooks;
 pub mod http;
 pub mod ids;
@@ -23,6 +25,7 @@ pub mod state;
 pub mod sync;
 pub mod upload;
 
+pub use cancel::Cancel;
 pub use catalog::{Catalog, Existing};
 pub use config::{Overrides, Settings};
 pub use error::{Error, Result};

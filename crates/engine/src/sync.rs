@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::cancel::Cancel;
 use crate::catalog::{Catalog, Existing};
 use crate::config::Settings;
 use crate::download::{self, Fetched};
@@ -32,6 +33,9 @@ pub struct SyncOptions {
     pub timeouts: Timeouts,
     /// How long to wait for another sync on the same workspace.
     pub lock_wait: Duration,
+    /// Stops the run: downloads in flight are abandoned, what finished is
+    /// kept (state and views), nothing else is started.
+    pub cancel: Cancel,
 }
 
 impl Default for SyncOptions {
@@ -42,6 +46,7 @@ impl Default for SyncOptions {
             threads: 4,
             timeouts: Timeouts::default(),
             lock_wait: Duration::from_secs(30),
+            cancel: Cancel::new(),
         }
     }
 }
@@ -133,7 +138,7 @@ pub fn sync(
     progress: &dyn Progress,
 ) -> Result<SyncReport> {
     let workspace = Workspace::new(&settings.workspace);
-    let client = ServerClient::new(settings, options.timeouts)?;
+    let client = ServerClient::new(settings, options.timeouts, &options.cancel)?;
     // A dry run writes nothing, not even the lock file.
     let _lock = match options.dry_run {
         true => None,
@@ -181,12 +186,20 @@ pub fn sync(
         catalog,
         progress,
     );
-    let removed = remove_revoked(&plan.removed, &workspace, &mut state, catalog);
+    let cancelled = options.cancel.is_cancelled();
+    // Interrupted: nothing more is removed, but what was downloaded is kept.
+    let removed = match cancelled {
+        true => Vec::new(),
+        false => remove_revoked(&plan.removed, &workspace, &mut state, catalog),
+    };
     // A no-op sync writes nothing: the hook path runs at every session start.
     if state.state.tables != before || state.is_new() {
         state.save()?;
     }
     attach_views(&mut outcomes, &workspace, &state, catalog);
+    if cancelled {
+        return Err(Error::Interrupted);
+    }
     outcomes.extend(removed);
     let rules = write_rules(&client, &workspace);
     Ok(SyncReport {
@@ -264,6 +277,9 @@ fn download_all(
         for _ in 0..threads.clamp(1, 64).min(todo.len()) {
             scope.spawn(|| {
                 while let Some(t) = todo.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    if client.cancel().is_cancelled() {
+                        break;
+                    }
                     let target = workspace.parquet_file(&t.entry.id);
                     let result = download::fetch(
                         client,
@@ -489,9 +505,13 @@ pub struct ManifestRow {
 
 /// What the server offers and how each table compares with this workspace.
 /// Reads only; writes nothing.
-pub fn inspect(settings: &Settings, timeouts: Timeouts) -> Result<Vec<ManifestRow>> {
+pub fn inspect(
+    settings: &Settings,
+    timeouts: Timeouts,
+    cancel: &Cancel,
+) -> Result<Vec<ManifestRow>> {
     let workspace = Workspace::new(&settings.workspace);
-    let client = ServerClient::new(settings, timeouts)?;
+    let client = ServerClient::new(settings, timeouts, cancel)?;
     let manifest = fetch_manifest(&client)?;
     let state = StateFile::load(&workspace, &settings.server, &settings.config_dir, true)?;
     let plan = plan::plan(&manifest, &state.state, &Scope::All, &|id| {

@@ -17,12 +17,13 @@ use std::time::Duration;
 
 use crate::digest::{md5_hex, Md5};
 use reqwest::blocking::multipart::{Form, Part};
-use reqwest::blocking::Response;
 use reqwest::header::CONTENT_TYPE;
 use serde::{Deserialize, Serialize};
 
+use crate::cancel::Cancel;
 use crate::config::Settings;
 use crate::error::{Error, Result};
+use crate::exchange::Reply;
 use crate::http::{retrying, Failure, ServerClient, Timeouts};
 use crate::ids::truncate;
 use crate::layout::Workspace;
@@ -52,6 +53,8 @@ pub struct UploadOptions {
     pub timeouts: Timeouts,
     /// How long to wait for a sync or upload on the same workspace.
     pub lock_wait: Duration,
+    /// Stops the call between files and inside a transfer.
+    pub cancel: Cancel,
 }
 
 impl Default for UploadOptions {
@@ -60,6 +63,7 @@ impl Default for UploadOptions {
             dry_run: false,
             timeouts: Timeouts::default(),
             lock_wait: Duration::from_secs(30),
+            cancel: Cancel::new(),
         }
     }
 }
@@ -341,7 +345,11 @@ pub fn upload(settings: &Settings, options: &UploadOptions) -> Result<UploadRepo
     // A dry run talks to no server, so it needs no token.
     let client = match options.dry_run {
         true => None,
-        false => Some(ServerClient::new(settings, options.timeouts)?),
+        false => Some(ServerClient::new(
+            settings,
+            options.timeouts,
+            &options.cancel,
+        )?),
     };
     let mut report = UploadReport {
         server: settings.server.clone(),
@@ -378,6 +386,10 @@ pub fn upload(settings: &Settings, options: &UploadOptions) -> Result<UploadRepo
     let mut dirty = state.keep_only(&found);
 
     for f in &found {
+        // What was sent is recorded file by file, so stopping here loses nothing.
+        if options.cancel.is_cancelled() {
+            return Err(Error::Interrupted);
+        }
         let mut outcome = UploadOutcome {
             kind: f.kind,
             path: f.path.clone(),
@@ -404,6 +416,9 @@ pub fn upload(settings: &Settings, options: &UploadOptions) -> Result<UploadRepo
                         // Saved file by file: a hook killed half way does
                         // not send everything again next time.
                         dirty = !save(&state_path, &mut state, &mut report.notices);
+                    }
+                    Err(Refused::Failed(_)) if options.cancel.is_cancelled() => {
+                        return Err(Error::Interrupted)
                     }
                     Err(Refused::Failed(reason)) => outcome.error = Some(reason),
                     Err(Refused::Unauthorized(e)) => return Err(e),
@@ -462,7 +477,7 @@ impl Sender {
             Kind::LocalMd => LOCAL_MD_PATH,
         };
         // A 401 is not transient: it comes back at once, not retried.
-        let result = retrying(|| match f.kind {
+        let result = retrying(self.client.cancel(), || match f.kind {
             Kind::Session => self.send_session(f),
             Kind::LocalMd => self.send_notes(f),
         });
@@ -486,9 +501,11 @@ impl Sender {
         }
     }
 
-    /// One multipart POST of a transcript, streamed from disk and hashed on
-    /// the way, so that the state records exactly what was sent even when
-    /// the file grows meanwhile.
+    /// One multipart POST of a transcript. The body is built in memory (a
+    /// transcript is at most 50 MiB, checked first) from one read of the
+    /// file, so the state records exactly what was sent even when the file
+    /// grows meanwhile; and a body sent in one piece lets a refused
+    /// connection be reported as such (a streamed body races it in reqwest).
     fn send_session(&self, f: &Found) -> std::result::Result<Sent, Failure> {
         let cannot_read =
             |e: std::io::Error| Failure::io(&format!("cannot read {}", f.path.display()), &e);
@@ -497,16 +514,24 @@ impl Sender {
         if let Some(reason) = over_limit(&f.name, size) {
             return Err(refusal(reason));
         }
-        let reader = Hashing::new(file.take(size));
-        let digest = reader.digest.clone();
-        let part = Part::reader_with_length(reader, size).file_name(f.name.clone());
+        let mut content = Vec::with_capacity(size as usize);
+        file.take(size)
+            .read_to_end(&mut content)
+            .map_err(cannot_read)?;
+        let (md5, sent) = (md5_hex(&content), content.len() as u64);
+        let form = Form::new().part("file", Part::bytes(content).file_name(f.name.clone()));
+        let content_type = format!("multipart/form-data; boundary={}", form.boundary());
+        let mut body = Vec::with_capacity(sent as usize + 512);
+        form.into_reader()
+            .read_to_end(&mut body)
+            .map_err(cannot_read)?;
         let request = self
             .client
             .post(SESSIONS_PATH)
-            .timeout(self.time_limit(size))
-            .multipart(Form::new().part("file", part));
+            .timeout(self.time_limit(sent))
+            .header(CONTENT_TYPE, content_type)
+            .body(body);
         confirm(self.client.send(request)?)?;
-        let (md5, sent) = digest.finish();
         Ok(Sent {
             md5,
             size: sent,
@@ -549,7 +574,7 @@ fn refusal(message: String) -> Failure {
 
 /// A `200` whose body is the upload confirmation `{"status": "ok", ...}`;
 /// anything else (a proxy's page, say) is not taken as stored.
-fn confirm(mut response: Response) -> std::result::Result<(), Failure> {
+fn confirm(mut response: Reply) -> std::result::Result<(), Failure> {
     let status = response.status();
     let mut body = Vec::new();
     let read = (&mut response).take(64 * 1024).read_to_end(&mut body);

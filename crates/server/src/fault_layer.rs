@@ -114,6 +114,9 @@ pub async fn inject(State(app): State<Arc<App>>, req: Request, next: Next) -> Re
             let half = body_len(&resp) / 2;
             wrap(resp, Mode::Stall { at: half, ms })
         }
+        FaultKind::Trickle { bytes, every_ms } => {
+            wrap(next.run(req).await, Mode::Trickle { bytes, every_ms })
+        }
         FaultKind::Cut { after_bytes } => {
             wrap(next.run(req).await, Mode::Cut { after: after_bytes })
         }
@@ -161,6 +164,7 @@ enum Mode {
     Cut { after: u64 },
     Corrupt { from: u64, to: u64 },
     Stall { at: u64, ms: u64 },
+    Trickle { bytes: u64, every_ms: u64 },
 }
 
 fn wrap(resp: Response, mode: Mode) -> Response {
@@ -238,6 +242,13 @@ impl FaultBody {
                 self.held = Some(rest);
                 (!data.is_empty()).then_some(data)
             }
+            Mode::Trickle { bytes, every_ms } => {
+                let mut data = data;
+                let rest = data.split_off((bytes as usize).min(data.len()));
+                self.held = (!rest.is_empty()).then_some(rest);
+                self.sleep_for(Duration::from_millis(every_ms));
+                (!data.is_empty()).then_some(data)
+            }
         }
     }
 }
@@ -260,8 +271,16 @@ impl http_body::Body for FaultBody {
                 return Poll::Ready(Some(Err("fault: connection cut".into())));
             }
             if let Some(rest) = this.held.take() {
-                this.pos += rest.len() as u64;
-                return Poll::Ready(Some(Ok(Frame::data(rest))));
+                // A trickle hands on its held data a piece at a time too.
+                let out = match this.mode {
+                    Mode::Trickle { .. } => this.transform(rest),
+                    _ => Some(rest),
+                };
+                if let Some(out) = out {
+                    this.pos += out.len() as u64;
+                    return Poll::Ready(Some(Ok(Frame::data(out))));
+                }
+                continue;
             }
             let frame = match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
                 None => return Poll::Ready(None),
@@ -373,6 +392,22 @@ mod tests {
             .map(|(i, b)| if (2..5).contains(&i) { b ^ 0xff } else { *b })
             .collect();
         assert_eq!(out, want);
+    }
+
+    #[tokio::test]
+    async fn trickle_sends_every_byte_a_piece_at_a_time() {
+        let started = std::time::Instant::now();
+        let (out, failed) = run(
+            Mode::Trickle {
+                bytes: 3,
+                every_ms: 20,
+            },
+            &[b"abcdefgh", b"ij"],
+        )
+        .await;
+        assert_eq!((out.as_slice(), failed), (&b"abcdefghij"[..], false));
+        // Four pieces (abc, def, gh, ij), each followed by a wait.
+        assert!(started.elapsed() >= Duration::from_millis(80));
     }
 
     #[tokio::test]

@@ -75,6 +75,9 @@ pub enum FaultKind {
     Corrupt,
     /// Sleep before the headers or after half the body.
     Stall { ms: u64, at: StallAt },
+    /// The normal headers and length, then the body `bytes` at a time with
+    /// `every_ms` between: a server (or link) that trickles.
+    Trickle { bytes: u64, every_ms: u64 },
     /// A redirect (302 unless `status` says otherwise) to `location`.
     Redirect {
         location: String,
@@ -171,6 +174,10 @@ impl Fault {
                     }
                 },
             },
+            "trickle" => FaultKind::Trickle {
+                bytes: number("bytes")?.unwrap_or(1).max(1),
+                every_ms: number("every_ms")?.ok_or("\"every_ms\" is required")?,
+            },
             "redirect" => {
                 let status = status("status", Some(302))?;
                 if !status.is_redirection() {
@@ -190,7 +197,7 @@ impl Fault {
             },
             other => {
                 return Err(format!(
-                    "unknown kind {other:?} (status, cut, corrupt, stall, redirect, body)"
+                    "unknown kind {other:?} (status, cut, corrupt, stall, trickle, redirect, body)"
                 ))
             }
         };
@@ -231,6 +238,9 @@ impl Fault {
             FaultKind::Corrupt => json!({"kind": "corrupt"}),
             FaultKind::Stall { ms, at } => json!({"kind": "stall", "ms": ms,
                 "at": if *at == StallAt::Before { "before" } else { "middle" }}),
+            FaultKind::Trickle { bytes, every_ms } => {
+                json!({"kind": "trickle", "bytes": bytes, "every_ms": every_ms})
+            }
             FaultKind::Redirect { location, status } => {
                 json!({"kind": "redirect", "location": location, "status": status.as_u16()})
             }

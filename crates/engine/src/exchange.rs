@@ -1,0 +1,325 @@
+//! One HTTP exchange that the caller can walk away from at any moment.
+//!
+//! A blocking `reqwest` call cannot be stopped from outside: a stalled read
+//! waits for its whole timeout, and a read timeout alone does not bound a
+//! server that trickles a byte every few seconds. So the request is sent and
+//! its body read on a thread of its own, which hands the body over in chunks;
+//! the caller waits on those chunks in short steps and checks, each step, its
+//! `Cancel`, how long the body has stalled, the overall deadline and the
+//! minimum rate (as curl's `--speed-limit`/`--speed-time`). When it gives
+//! up, it just stops listening: the thread ends at its next read, within
+//! reqwest's own timeout, holding no file.
+
+use std::io::{self, Read};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::RequestBuilder;
+use reqwest::header::HeaderMap;
+use reqwest::StatusCode;
+
+use crate::cancel::{Cancel, TICK};
+
+/// Size of the chunks the reading thread hands over: large enough that a
+/// fast link is not limited by hand-overs.
+pub const CHUNK_BYTES: usize = 256 * 1024;
+
+/// Chunks in flight between the reading thread and the caller.
+const IN_FLIGHT: usize = 4;
+
+/// How long an exchange may take, beyond the client's own timeouts.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    /// The whole exchange, headers and body, ends by then.
+    pub deadline: Option<Instant>,
+    /// A body that brings no byte for this long is given up.
+    pub stall: Duration,
+    /// A body slower than `min_rate` bytes/s over `rate_window` is given up.
+    pub min_rate: u64,
+    pub rate_window: Duration,
+}
+
+/// Why an exchange was given up by this side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    Cancelled,
+    Deadline(Duration),
+    Stalled(Duration),
+    TooSlow {
+        rate: u64,
+        min_rate: u64,
+        window: Duration,
+    },
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stop::Cancelled => write!(f, "interrupted"),
+            Stop::Deadline(d) => write!(f, "not done within {:.1} s in all", d.as_secs_f64()),
+            Stop::Stalled(d) => write!(f, "no data for {:.1} s", d.as_secs_f64()),
+            Stop::TooSlow {
+                rate,
+                min_rate,
+                window,
+            } => write!(
+                f,
+                "{rate} bytes/s over the last {:.0} s, below the minimum of {min_rate} bytes/s",
+                window.as_secs_f64()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Stop {}
+
+impl Stop {
+    /// The `Stop` an `io::Error` from `Reply::read` carries, if any.
+    pub fn of(e: &io::Error) -> Option<&Stop> {
+        e.get_ref().and_then(|inner| inner.downcast_ref::<Stop>())
+    }
+
+    fn into_io(self) -> io::Error {
+        let kind = match self {
+            Stop::Cancelled => io::ErrorKind::Other,
+            _ => io::ErrorKind::TimedOut,
+        };
+        io::Error::new(kind, self)
+    }
+}
+
+enum Event {
+    Head(StatusCode, HeaderMap),
+    Chunk(Vec<u8>),
+    End,
+    SendFailed(String),
+    ReadFailed(io::Error),
+}
+
+/// How sending failed, before any response.
+#[derive(Debug)]
+pub enum SendError {
+    /// Connecting or sending failed, or the server sent no response in time:
+    /// the message with its causes.
+    Transport(String),
+    /// This side gave up.
+    Stopped(Stop),
+}
+
+/// A response whose body is read through the bounds and the `Cancel`.
+pub struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    events: Receiver<Event>,
+    recycle: SyncSender<Vec<u8>>,
+    cancel: Cancel,
+    bounds: Bounds,
+    /// The chunk being read by `Read`, and how far.
+    current: Option<(Vec<u8>, usize)>,
+    finished: bool,
+    started: Instant,
+    last_data: Instant,
+    window_start: Instant,
+    window_bytes: u64,
+}
+
+/// Sends `request` on a thread of its own and waits for the response head.
+pub fn send(request: RequestBuilder, cancel: &Cancel, bounds: Bounds) -> Result<Reply, SendError> {
+    let (events_tx, events) = mpsc::sync_channel(IN_FLIGHT);
+    let (recycle, recycled) = mpsc::sync_channel::<Vec<u8>>(IN_FLIGHT + 1);
+    thread::Builder::new()
+        .name("agnes-http".into())
+        .spawn(move || exchange(request, events_tx, recycled))
+        .map_err(|e| SendError::Transport(format!("cannot start a thread: {e}")))?;
+    let started = Instant::now();
+    loop {
+        if cancel.is_cancelled() {
+            return Err(SendError::Stopped(Stop::Cancelled));
+        }
+        let wait = remaining(bounds.deadline).min(TICK);
+        if wait.is_zero() {
+            return Err(SendError::Stopped(Stop::Deadline(started.elapsed())));
+        }
+        match events.recv_timeout(wait) {
+            Ok(Event::Head(status, headers)) => {
+                let now = Instant::now();
+                return Ok(Reply {
+                    status,
+                    headers,
+                    events,
+                    recycle,
+                    cancel: cancel.clone(),
+                    bounds,
+                    current: None,
+                    finished: false,
+                    started,
+                    last_data: now,
+                    window_start: now,
+                    window_bytes: 0,
+                });
+            }
+            Ok(Event::SendFailed(e)) => return Err(SendError::Transport(e)),
+            Ok(_) | Err(RecvTimeoutError::Disconnected) => {
+                return Err(SendError::Transport(
+                    "the HTTP exchange ended without a response".into(),
+                ))
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+    }
+}
+
+fn remaining(deadline: Option<Instant>) -> Duration {
+    deadline.map_or(Duration::MAX, |d| {
+        d.saturating_duration_since(Instant::now())
+    })
+}
+
+/// The reading thread: sends the request, then hands the body over chunk by
+/// chunk until it ends, fails, or nobody listens any more.
+fn exchange(request: RequestBuilder, events: SyncSender<Event>, recycled: Receiver<Vec<u8>>) {
+    let mut response = match request.send() {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = events.send(Event::SendFailed(crate::http::describe(&e)));
+            return;
+        }
+    };
+    if events
+        .send(Event::Head(response.status(), response.headers().clone()))
+        .is_err()
+    {
+        return;
+    }
+    loop {
+        let mut buf = recycled.try_recv().unwrap_or_default();
+        buf.resize(CHUNK_BYTES, 0);
+        let event = match response.read(&mut buf) {
+            Ok(0) => Event::End,
+            Ok(n) => {
+                buf.truncate(n);
+                Event::Chunk(buf)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => Event::ReadFailed(e),
+        };
+        let last = !matches!(event, Event::Chunk(_));
+        if events.send(event).is_err() || last {
+            return;
+        }
+    }
+}
+
+impl Reply {
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The length the server announced for the body, as received (none when
+    /// the body is decompressed on the way).
+    pub fn content_length(&self) -> Option<u64> {
+        self.headers
+            .get(reqwest::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+    }
+
+    /// The next chunk of the body, `None` at its end. Give the chunk back
+    /// with `recycle` to spare an allocation.
+    pub fn next_chunk(&mut self) -> io::Result<Option<Vec<u8>>> {
+        if let Some((chunk, pos)) = self.current.take() {
+            if pos < chunk.len() {
+                return Ok(Some(chunk[pos..].to_vec()));
+            }
+        }
+        if self.finished {
+            return Ok(None);
+        }
+        loop {
+            self.check_bounds()?;
+            let wait = remaining(self.bounds.deadline).min(TICK);
+            match self.events.recv_timeout(wait) {
+                Ok(Event::Chunk(chunk)) => {
+                    let now = Instant::now();
+                    self.last_data = now;
+                    self.window_bytes += chunk.len() as u64;
+                    return Ok(Some(chunk));
+                }
+                Ok(Event::End) => {
+                    self.finished = true;
+                    return Ok(None);
+                }
+                Ok(Event::ReadFailed(e)) => {
+                    self.finished = true;
+                    return Err(e);
+                }
+                Ok(Event::Head(..)) | Ok(Event::SendFailed(_)) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.finished = true;
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the HTTP exchange ended mid-body",
+                    ));
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+
+    /// Hands a chunk's buffer back to the reading thread.
+    pub fn recycle(&self, chunk: Vec<u8>) {
+        let _ = self.recycle.try_send(chunk);
+    }
+
+    /// Whether to give up now: interrupted, past the deadline, stalled, or
+    /// too slow over the last window.
+    fn check_bounds(&mut self) -> io::Result<()> {
+        if self.cancel.is_cancelled() {
+            return Err(Stop::Cancelled.into_io());
+        }
+        let now = Instant::now();
+        if let Some(deadline) = self.bounds.deadline {
+            if now >= deadline {
+                return Err(Stop::Deadline(now.duration_since(self.started)).into_io());
+            }
+        }
+        let quiet = now.duration_since(self.last_data);
+        if quiet >= self.bounds.stall {
+            return Err(Stop::Stalled(quiet).into_io());
+        }
+        let window = now.duration_since(self.window_start);
+        if self.bounds.min_rate > 0 && window >= self.bounds.rate_window {
+            let rate = (self.window_bytes as f64 / window.as_secs_f64()) as u64;
+            if rate < self.bounds.min_rate {
+                return Err(Stop::TooSlow {
+                    rate,
+                    min_rate: self.bounds.min_rate,
+                    window,
+                }
+                .into_io());
+            }
+            (self.window_start, self.window_bytes) = (now, 0);
+        }
+        Ok(())
+    }
+}
+
+impl Read for Reply {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let (chunk, pos) = match self.current.take() {
+            Some((chunk, pos)) if pos < chunk.len() => (chunk, pos),
+            _ => match self.next_chunk()? {
+                Some(chunk) => (chunk, 0),
+                None => return Ok(0),
+            },
+        };
+        let n = buf.len().min(chunk.len() - pos);
+        buf[..n].copy_from_slice(&chunk[pos..pos + n]);
+        self.current = Some((chunk, pos + n));
+        Ok(n)
+    }
+}
