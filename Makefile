@@ -15,6 +15,8 @@ VENV := configure/venv
 VENV_OLD := configure/venv-1.5.6
 # The long-term-support line many notebooks pin; the oldest host tested.
 VENV_LTS := configure/venv-1.4.4
+# Older than agnes supports: a test checks that it refuses agnes cleanly.
+VENV_REFUSED := configure/venv-1.3.2
 PY := $(VENV)/bin/python
 PY_OLD := $(VENV_OLD)/bin/python
 PY_LTS := $(VENV_LTS)/bin/python
@@ -28,7 +30,7 @@ CARGO ?= cargo
 
 all: debug
 
-configure: $(VENV)/.done $(VENV_OLD)/.done $(VENV_LTS)/.done
+configure: $(VENV)/.done $(VENV_OLD)/.done $(VENV_LTS)/.done $(VENV_REFUSED)/.done
 
 $(VENV)/.done: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +45,11 @@ $(VENV_OLD)/.done:
 $(VENV_LTS)/.done:
 	$(PYTHON) -m venv $(VENV_LTS)
 	$(VENV_LTS)/bin/pip install -q duckdb==1.4.4
+	touch $@
+
+$(VENV_REFUSED)/.done:
+	$(PYTHON) -m venv $(VENV_REFUSED)
+	$(VENV_REFUSED)/bin/pip install -q duckdb==1.3.2
 	touch $@
 
 debug:

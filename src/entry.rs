@@ -23,6 +23,13 @@ use duckdb::Connection;
 /// The C API version agnes is written against, as the footer declares it.
 pub const C_API_VERSION: &CStr = c"v1.2.0";
 
+/// The oldest DuckDB agnes runs in. The C API band is older, but agnes must
+/// see when the user has closed every connection (src/host.rs), and only
+/// DuckDB 1.4 and later can say (`duckdb_connection_count()`); in 1.3 a
+/// reopen of the same file in Python would hang. So older hosts are refused
+/// at `LOAD`, with this said.
+pub const MIN_DUCKDB: (u64, u64, u64) = (1, 4, 0);
+
 /// Bytes of the function table that the v1.2.0 band covers: every slot
 /// before the first function DuckDB added after it.
 const STABLE_BAND_BYTES: usize = offset_of!(duckdb_ext_api_v1, duckdb_create_instance_cache);
@@ -69,6 +76,7 @@ unsafe fn init(
     ptr::write_bytes(stable, 0, size_of::<duckdb_ext_api_v1>());
     ptr::copy_nonoverlapping(host_api, stable, STABLE_BAND_BYTES);
 
+    check_host_version()?;
     let narrowed = duckdb_extension_access {
         set_error: (*access).set_error,
         get_database: (*access).get_database,
@@ -90,6 +98,35 @@ unsafe fn init(
     Ok(true)
 }
 
+/// Refuses a DuckDB older than `MIN_DUCKDB`, naming both versions.
+unsafe fn check_host_version() -> Result<(), String> {
+    // `duckdb_library_version` is the table's 8th slot, in every host.
+    let api = &*ptr::addr_of!(STABLE_API).cast::<duckdb_ext_api_v1>();
+    let Some(library_version) = api.duckdb_library_version else {
+        return Ok(());
+    };
+    let version = CStr::from_ptr(library_version())
+        .to_string_lossy()
+        .into_owned();
+    match parse_version(&version) {
+        Some(found) if found < MIN_DUCKDB => {
+            let (major, minor, patch) = MIN_DUCKDB;
+            Err(format!(
+                "agnes needs DuckDB {major}.{minor}.{patch} or newer; this is DuckDB {version}. \
+                 Upgrade DuckDB (pip install -U duckdb) to use agnes"
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `v1.4.4` or `1.5.0-dev123` as numbers.
+fn parse_version(text: &str) -> Option<(u64, u64, u64)> {
+    let mut parts = text.trim_start_matches('v').split(['.', '-']);
+    let mut next = || parts.next()?.parse::<u64>().ok();
+    Some((next()?, next()?, next().unwrap_or(0)))
+}
+
 /// `get_api` as the crate sees it: the cut-down table.
 unsafe extern "C" fn stable_api(_: duckdb_extension_info, _: *const c_char) -> *const c_void {
     ptr::addr_of!(STABLE_API) as *const c_void
@@ -98,6 +135,16 @@ unsafe extern "C" fn stable_api(_: duckdb_extension_info, _: *const c_char) -> *
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_compare_as_numbers() {
+        assert_eq!(parse_version("v1.4.4"), Some((1, 4, 4)));
+        assert_eq!(parse_version("v1.10.0"), Some((1, 10, 0)));
+        assert_eq!(parse_version("1.5.0-dev123"), Some((1, 5, 0)));
+        assert!(parse_version("v1.3.2").unwrap() < MIN_DUCKDB);
+        assert!(parse_version("v2.0.0").unwrap() >= MIN_DUCKDB);
+        assert_eq!(parse_version("nightly"), None);
+    }
 
     #[test]
     fn the_band_ends_where_the_later_functions_start() {

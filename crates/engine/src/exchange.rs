@@ -323,3 +323,121 @@ impl Read for Reply {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
+    /// A one-request HTTP server on loopback that sends a `len`-byte body
+    /// `piece` bytes at a time, `every` apart; returns its URL.
+    fn server(len: usize, piece: usize, every: Duration) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let mut out = stream;
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n");
+            let _ = out.write_all(head.as_bytes());
+            let mut sent = 0;
+            while sent < len {
+                thread::sleep(every);
+                let n = piece.min(len - sent);
+                if out.write_all(&vec![b'x'; n]).is_err() {
+                    return;
+                }
+                sent += n;
+            }
+        });
+        url
+    }
+
+    fn bounds() -> Bounds {
+        Bounds {
+            deadline: None,
+            stall: Duration::from_secs(10),
+            min_rate: 0,
+            rate_window: Duration::from_secs(30),
+        }
+    }
+
+    fn read_all(url: &str, cancel: &Cancel, bounds: Bounds) -> (io::Result<usize>, Duration) {
+        let started = Instant::now();
+        let client = reqwest::blocking::Client::new();
+        let mut reply = send(client.get(url), cancel, bounds)
+            .map_err(|e| format!("{e:?}"))
+            .unwrap();
+        let mut body = Vec::new();
+        (reply.read_to_end(&mut body), started.elapsed())
+    }
+
+    fn stop_of(result: io::Result<usize>) -> Stop {
+        Stop::of(&result.unwrap_err()).expect("a Stop").clone()
+    }
+
+    #[test]
+    fn a_body_within_its_bounds_arrives_whole() {
+        let url = server(600_000, 200_000, Duration::from_millis(10));
+        let (read, _) = read_all(&url, &Cancel::new(), bounds());
+        assert_eq!(read.unwrap(), 600_000);
+    }
+
+    #[test]
+    fn a_trickle_below_the_minimum_rate_is_given_up() {
+        let url = server(1_000_000, 10, Duration::from_millis(50));
+        let limits = Bounds {
+            min_rate: 1000,
+            rate_window: Duration::from_millis(300),
+            ..bounds()
+        };
+        let (read, took) = read_all(&url, &Cancel::new(), limits);
+        assert!(matches!(
+            stop_of(read),
+            Stop::TooSlow { min_rate: 1000, .. }
+        ));
+        assert!(took < Duration::from_secs(3), "{took:?}");
+    }
+
+    #[test]
+    fn the_deadline_ends_a_body_that_keeps_coming() {
+        let url = server(1_000_000, 100, Duration::from_millis(20));
+        let limits = Bounds {
+            deadline: Some(Instant::now() + Duration::from_millis(300)),
+            ..bounds()
+        };
+        let (read, took) = read_all(&url, &Cancel::new(), limits);
+        assert!(matches!(stop_of(read), Stop::Deadline(_)));
+        assert!(took < Duration::from_secs(3), "{took:?}");
+    }
+
+    #[test]
+    fn a_stalled_body_is_given_up() {
+        let url = server(100, 100, Duration::from_secs(30));
+        let limits = Bounds {
+            stall: Duration::from_millis(300),
+            ..bounds()
+        };
+        let (read, _) = read_all(&url, &Cancel::new(), limits);
+        assert!(matches!(stop_of(read), Stop::Stalled(_)));
+    }
+
+    #[test]
+    fn a_cancel_ends_a_stalled_read_at_once() {
+        let url = server(100, 100, Duration::from_secs(30));
+        let cancel = Cancel::new();
+        let canceller = cancel.clone();
+        thread::spawn(move || {
+            thread::sleep(Duration::from_millis(200));
+            canceller.cancel();
+        });
+        let (read, took) = read_all(&url, &cancel, bounds());
+        assert_eq!(stop_of(read), Stop::Cancelled);
+        assert!(took < Duration::from_secs(2), "{took:?}");
+    }
+}
