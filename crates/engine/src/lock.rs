@@ -5,6 +5,7 @@ use std::fs::{self, File, TryLockError};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::layout::Workspace;
 
@@ -14,8 +15,9 @@ pub struct WorkspaceLock {
     _file: File,
 }
 
-/// Takes the workspace lock, waiting at most `wait`, then reports busy.
-pub fn lock(workspace: &Workspace, wait: Duration) -> Result<WorkspaceLock> {
+/// Takes the workspace lock, waiting at most `wait` (or until cancelled),
+/// then reports busy.
+pub fn lock(workspace: &Workspace, wait: Duration, cancel: &Cancel) -> Result<WorkspaceLock> {
     let path = workspace.lock_file();
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(Error::io("create", dir))?;
@@ -30,6 +32,9 @@ pub fn lock(workspace: &Workspace, wait: Duration) -> Result<WorkspaceLock> {
     loop {
         match file.try_lock() {
             Ok(()) => return Ok(WorkspaceLock { _file: file }),
+            Err(TryLockError::WouldBlock) if cancel.is_cancelled() => {
+                return Err(Error::Interrupted)
+            }
             Err(TryLockError::WouldBlock) if started.elapsed() < wait => {
                 sleep(Duration::from_millis(25))
             }
@@ -52,13 +57,21 @@ mod tests {
     fn second_lock_waits_then_reports_busy_and_succeeds_after_release() {
         let dir = tempfile::tempdir().unwrap();
         let ws = Workspace::new(dir.path());
-        let first = lock(&ws, Duration::ZERO).unwrap();
+        let none = Cancel::new();
+        let first = lock(&ws, Duration::ZERO, &none).unwrap();
         let started = Instant::now();
-        let busy = lock(&ws, Duration::from_millis(200)).unwrap_err();
+        let busy = lock(&ws, Duration::from_millis(200), &none).unwrap_err();
         assert!(started.elapsed() >= Duration::from_millis(200));
         assert!(matches!(busy, Error::Busy(..)), "{busy}");
         assert!(busy.to_string().contains("another agnes sync is running"));
+        // A cancelled wait ends at once, long before its 30 s.
+        let cancelled = Cancel::new();
+        cancelled.cancel();
+        let started = Instant::now();
+        let stopped = lock(&ws, Duration::from_secs(30), &cancelled).unwrap_err();
+        assert!(matches!(stopped, Error::Interrupted), "{stopped}");
+        assert!(started.elapsed() < Duration::from_secs(1));
         drop(first);
-        lock(&ws, Duration::ZERO).unwrap();
+        lock(&ws, Duration::ZERO, &none).unwrap();
     }
 }

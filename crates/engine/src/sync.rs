@@ -142,7 +142,7 @@ pub fn sync(
     // A dry run writes nothing, not even the lock file.
     let _lock = match options.dry_run {
         true => None,
-        false => Some(lock::lock(&workspace, options.lock_wait)?),
+        false => Some(lock::lock(&workspace, options.lock_wait, &options.cancel)?),
     };
     let manifest = fetch_manifest(&client)?;
     let mut state = StateFile::load(

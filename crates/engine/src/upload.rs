@@ -364,7 +364,7 @@ pub fn upload(settings: &Settings, options: &UploadOptions) -> Result<UploadRepo
     // A dry run writes nothing, not even the lock file.
     let _lock = match options.dry_run {
         true => None,
-        false => Some(lock::lock(&workspace, options.lock_wait)?),
+        false => Some(lock::lock(&workspace, options.lock_wait, &options.cancel)?),
     };
     let state_path = workspace.upload_state_file(&settings.server);
     let mut state = match read_json::<UploadState>(&state_path) {
