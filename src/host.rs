@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use duckdb::ffi;
 
+use crate::names::SyncedNames;
 use crate::sql::{Prepared, RawConnection};
 
 /// How often the watchdog looks while things change, and at the slowest.
@@ -52,6 +53,8 @@ struct Slot {
 #[derive(Clone)]
 pub struct Host {
     inner: Arc<Slot>,
+    /// The workspace's synced tables, as the replacement scan sees them.
+    pub names: Arc<SyncedNames>,
 }
 
 impl Host {
@@ -60,7 +63,10 @@ impl Host {
     ///
     /// # Safety
     /// `database` must be the live handle DuckDB passed to the entry point.
-    pub unsafe fn open(database: ffi::duckdb_database) -> Result<Self, String> {
+    pub unsafe fn open(
+        database: ffi::duckdb_database,
+        names: Arc<SyncedNames>,
+    ) -> Result<Self, String> {
         let connection = RawConnection::connect(database)?;
         let probe = connection.prepare(PROBE).ok();
         let watched = probe.is_some();
@@ -76,7 +82,7 @@ impl Host {
                 .name("agnes-watchdog".into())
                 .spawn(move || watch(weak));
         }
-        Ok(Host { inner })
+        Ok(Host { inner, names })
     }
 
     /// Runs `f` on the connection, one caller at a time.

@@ -3,6 +3,7 @@
 
 mod manifest;
 mod sync;
+mod tables;
 mod upload;
 mod version;
 
@@ -19,6 +20,7 @@ pub fn register(con: &Connection, host: &Host) -> Result<(), Box<dyn Error>> {
     add::<manifest::Manifest>(con, host)?;
     add::<sync::Sync>(con, host)?;
     add::<upload::Upload>(con, host)?;
+    add::<tables::Tables>(con, host)?;
     Ok(())
 }
 

@@ -23,6 +23,7 @@ pub mod progress;
 pub mod rules;
 pub mod state;
 pub mod sync;
+pub mod synced;
 pub mod upload;
 
 pub use cancel::Cancel;
@@ -36,6 +37,7 @@ pub use sync::{
     attach_local, inspect, sync, Action, ManifestRow, RulesOutcome, SyncOptions, SyncReport,
     TableOutcome,
 };
+pub use synced::{synced_tables, SyncedTable};
 pub use upload::{
     upload, Action as UploadAction, Kind as UploadKind, UploadOptions, UploadOutcome, UploadReport,
 };
