@@ -24,17 +24,24 @@ impl RowFunction for Upload {
     ];
 
     fn named_parameters() -> Vec<(String, LogicalTypeHandle)> {
-        const OWN: &[params::Parameter] = &[("dry_run", LogicalTypeId::Boolean)];
+        const OWN: &[params::Parameter] = &[
+            ("dry_run", LogicalTypeId::Boolean),
+            ("lock_timeout", LogicalTypeId::Double),
+        ];
         params::named(&[params::CONNECTION, params::TIMEOUT, OWN])
     }
 
     fn run(bind: &BindInfo, _: &Host) -> Result<Vec<Vec<Cell>>, Box<dyn Error>> {
         let settings = Settings::resolve(&params::overrides(bind))?;
-        let options = UploadOptions {
+        let mut options = UploadOptions {
             dry_run: params::flag(bind, "dry_run"),
             timeouts: params::timeouts(bind)?,
             ..Default::default()
         };
+        // `da`'s detached runs wait longer: nobody is waiting for them.
+        if let Some(wait) = params::seconds(bind, "lock_timeout")? {
+            options.lock_wait = wait;
+        }
         Ok(report_rows(&upload(&settings, &options)?))
     }
 }
