@@ -45,7 +45,10 @@ pub fn run(cli: &Cli, args: &SyncArgs) -> Result<Outcome, Failure> {
         let path = runs::file(&workspace, &id, extension);
         File::create(&path)
             .map(|file| (path.clone(), file))
-            .map_err(|e| quiet(Failure::new(format!("cannot create {}: {e}", path.display()))))
+            .map_err(|e| match record::is_read_only(&e) {
+                true => quiet(record::read_only(&root, &e)),
+                false => quiet(Failure::new(format!("cannot create {}: {e}", path.display()))),
+            })
     };
     let (out_path, out) = output("out")?;
     let (err_path, err) = output("err")?;

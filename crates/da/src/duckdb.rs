@@ -115,7 +115,7 @@ impl DuckDb {
         let succeeded = ran.status.success() || (answered && database.is_some());
         if !succeeded {
             let message = ran.message;
-            if let Some(signal) = ran.status.signal() {
+            if let Some(signal) = died_of(ran.status) {
                 return Err(self.killed(signal, &message).into());
             }
             if message.contains("Could not set lock on file") {
@@ -125,7 +125,7 @@ impl DuckDb {
             }
             if is_newer_database(&message) {
                 return Err(QueryError::NewerDatabase {
-                    detail: message.lines().next().unwrap_or_default().to_string(),
+                    detail: storage_versions(&message),
                 });
             }
             if let Some(read_only) = read_only(&message, database) {
@@ -173,6 +173,7 @@ impl DuckDb {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        signals::own_group(&mut command);
         signals::die_with_parent(&mut command);
         let mut child = command.spawn().map_err(|e| {
             Failure::new(format!(
@@ -299,7 +300,7 @@ impl DuckDb {
         });
         let version = documents.next().and_then(|rows| rows.into_iter().next());
         let Some(version) = version else {
-            if let Some(signal) = ran.status.signal() {
+            if let Some(signal) = died_of(ran.status) {
                 return Err(self.killed(signal, &ran.message).message);
             }
             return Err(self.load_failure(&ran.message).message);
@@ -308,7 +309,7 @@ impl DuckDb {
             (Some(rows), true) => Ok(rows),
             // An empty result prints nothing in some DuckDB versions.
             (None, true) => Ok(Vec::new()),
-            (_, false) => Err(match ran.status.signal() {
+            (_, false) => Err(match died_of(ran.status) {
                 Some(signal) => self.killed(signal, &ran.message).message,
                 None => agnes_message(&ran.message),
             }),
@@ -443,6 +444,21 @@ fn agnes_message(message: &str) -> String {
         .to_string()
 }
 
+/// The signal `duckdb` died of. DuckDB itself exits 0 or 1; a launcher in
+/// between (pip's `duckdb` is a Python script running the real binary)
+/// reports its child's death by a signal as an exit status instead: 128+N
+/// (shells) or 256-N (Python's `sys.exit(-N)`).
+fn died_of(status: std::process::ExitStatus) -> Option<i32> {
+    if let Some(signal) = status.signal() {
+        return Some(signal);
+    }
+    match status.code()? {
+        code @ 129..=159 => Some(code - 128),
+        code @ 225..=255 => Some(256 - code),
+        _ => None,
+    }
+}
+
 /// DuckDB's "Trying to read a database file with version number 69, but we
 /// can only read versions between 64 and 68. The database file was created
 /// with a newer version of DuckDB."
@@ -450,6 +466,30 @@ fn is_newer_database(message: &str) -> bool {
     message.contains("created with a newer version of DuckDB")
         || (message.contains("Trying to read a database file with version number")
             && message.contains("but we can only read"))
+}
+
+/// "its storage version is 69, this duckdb reads 64 to 68" from DuckDB's
+/// message, or its first line without the "IO Error: " in front.
+fn storage_versions(message: &str) -> String {
+    let number_after = |marker: &str| {
+        let rest = message.split_once(marker)?.1;
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        (!digits.is_empty()).then_some(digits)
+    };
+    let found = (
+        number_after("version number "),
+        number_after("versions between "),
+        number_after(" and "),
+    );
+    match found {
+        (Some(file), Some(low), Some(high)) => {
+            format!("its storage version is {file}, this duckdb reads {low} to {high}")
+        }
+        _ => {
+            let first = message.lines().next().unwrap_or_default();
+            first.strip_prefix("IO Error: ").unwrap_or(first).to_string()
+        }
+    }
 }
 
 /// A database that cannot be written because its folder or file system is
@@ -557,5 +597,13 @@ mod tests {
             "another process (PID 28784)"
         );
         assert_eq!(literal("/it's"), "'/it''s'");
+        let newer = "IO Error: Trying to read a database file with version number 69, but we can only read \
+                     versions between 64 and 68.\nThe database file was created with a newer version of DuckDB.";
+        assert!(is_newer_database(newer));
+        assert_eq!(
+            storage_versions(newer),
+            "its storage version is 69, this duckdb reads 64 to 68"
+        );
+        assert!(!is_newer_database("IO Error: Could not set lock on file"));
     }
 }

@@ -34,11 +34,9 @@ impl Recorder {
         let root = workspace_dir(args.target.workspace.as_deref())?;
         let workspace = Workspace::new(&root);
         if let Err(e) = runs::prepare(&workspace) {
-            return match e.kind() {
-                ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => {
-                    Err(read_only(&root, &e))
-                }
-                _ => Ok(None),
+            return match is_read_only(&e) {
+                true => Err(read_only(&root, &e)),
+                false => Ok(None),
             };
         }
         let command = command_line(args);
@@ -52,10 +50,7 @@ impl Recorder {
             started: Instant::now(),
         };
         if let Err(e) = runs::save(&recorder.workspace, &recorder.run) {
-            if matches!(
-                e.kind(),
-                ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem
-            ) {
+            if is_read_only(&e) {
                 return Err(read_only(&root, &e));
             }
         }
@@ -176,10 +171,26 @@ pub fn command_line(args: &SyncArgs) -> String {
     line
 }
 
+/// The failure for a workspace da cannot write in.
 pub fn read_only(root: &Path, e: &std::io::Error) -> Failure {
+    // The OS's own words, without the temporary file's path that some
+    // errors carry.
+    let why = match e.kind() {
+        ErrorKind::ReadOnlyFilesystem => "read-only file system".to_string(),
+        ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => e.to_string(),
+    };
     Failure::new(format!(
-        "the workspace {} is read-only ({e}): da keeps the tables, the database and its run \
+        "the workspace {} is read-only ({why}): da keeps the tables, the database and its run \
          reports there; make it writable, or pass --workspace DIR for one that is",
         root.display()
     ))
+}
+
+/// Whether an error writing in the workspace means it is read-only.
+pub fn is_read_only(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem
+    )
 }

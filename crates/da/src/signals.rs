@@ -4,6 +4,11 @@
 //! Otherwise an orphaned `duckdb` would go on syncing and hold the workspace
 //! lock, and the next sync would wait for it and fail "busy".
 //!
+//! The child runs in a process group of its own and the signal goes to the
+//! whole group: a `duckdb` on PATH is often a launcher (pip's `duckdb` is a
+//! Python script that runs the real binary as its child), and the real one
+//! must go too. (After a SIGKILL of `da`, only the direct child is told.)
+//!
 //! A detached run (`da sync --detach`) is deliberately not covered: it runs
 //! in a session of its own and outlives the `da` that started it.
 
@@ -36,7 +41,7 @@ extern "C" fn forward(signal: libc::c_int) {
     let child = CHILD.load(Ordering::SeqCst);
     // SAFETY: kill, signal and raise are async-signal-safe.
     unsafe {
-        if child > 0 {
+        if child > 0 && libc::kill(-child, libc::SIGTERM) != 0 {
             libc::kill(child, libc::SIGTERM);
         }
         libc::signal(signal, libc::SIG_DFL);
@@ -85,6 +90,12 @@ pub fn die_with_parent(command: &mut Command) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = command;
+}
+
+/// Puts `command`'s process in a process group of its own (its pid), which
+/// the signal handler signals as a whole.
+pub fn own_group(command: &mut Command) {
+    command.process_group(0);
 }
 
 /// Puts `command`'s process in a new session (and so a new process group,

@@ -190,10 +190,10 @@ fn summarize(cli: &Cli, args: &SyncArgs, mode: Mode) -> Result<SyncSummary, Fail
                 .and_then(|v| v.split_whitespace().next().map(str::to_string))
                 .unwrap_or_default();
             let pending = format!(
-                "{} was written by a newer DuckDB than {} {version} can open ({detail}); \
+                "{} was written by a newer DuckDB than {} ({version}) can open ({detail}); \
                  the files, state and rules are synced, but no views were made in it: \
-                 run da with that newer duckdb (--duckdb PATH or AGNES_DUCKDB=PATH), \
-                 or run agnes_sync() in that DuckDB",
+                 run da with a duckdb as new as the one that wrote it (--duckdb PATH or \
+                 AGNES_DUCKDB=PATH), or run agnes_sync() in that DuckDB",
                 database.map(Path::display).map(|d| d.to_string()).unwrap_or_default(),
                 duckdb.executable().display(),
             );
