@@ -47,14 +47,20 @@ pub fn run(cli: &Cli, args: &SyncArgs) -> Result<Outcome, Failure> {
             .map(|file| (path.clone(), file))
             .map_err(|e| match record::is_read_only(&e) {
                 true => quiet(record::read_only(&root, &e)),
-                false => quiet(Failure::new(format!("cannot create {}: {e}", path.display()))),
+                false => quiet(Failure::new(format!(
+                    "cannot create {}: {e}",
+                    path.display()
+                ))),
             })
     };
     let (out_path, out) = output("out")?;
     let (err_path, err) = output("err")?;
 
-    let exe = std::env::current_exe()
-        .map_err(|e| quiet(Failure::new(format!("cannot find da's own executable: {e}"))))?;
+    let exe = std::env::current_exe().map_err(|e| {
+        quiet(Failure::new(format!(
+            "cannot find da's own executable: {e}"
+        )))
+    })?;
     let mut command = Command::new(&exe);
     command
         .args(worker_args(cli, args, &root, &id))

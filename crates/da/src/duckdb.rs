@@ -53,6 +53,9 @@ pub enum QueryError {
     Failed(Failure),
 }
 
+/// The rows of the query `probe` ran after `agnes_version()`, or its error.
+pub type Probed = Result<Vec<Row>, String>;
+
 /// What one `duckdb` run gave back.
 struct Ran {
     /// The JSON documents on stdout, one per statement that printed rows.
@@ -279,10 +282,7 @@ impl DuckDb {
     /// Loads the extension in memory and runs `agnes_version()`, then
     /// `then` (a query whose rows are wanted, or none). Gives the version
     /// row, then `then`'s rows or its error.
-    pub fn probe(
-        &self,
-        then: Option<&str>,
-    ) -> Result<(Row, Option<Result<Vec<Row>, String>>), String> {
+    pub fn probe(&self, then: Option<&str>) -> Result<(Row, Option<Probed>), String> {
         let mut sql = format!("{}; SELECT * FROM agnes_version()", self.load_statement());
         if let Some(query) = then {
             sql = format!("{sql}; {query}");
@@ -487,7 +487,10 @@ fn storage_versions(message: &str) -> String {
         }
         _ => {
             let first = message.lines().next().unwrap_or_default();
-            first.strip_prefix("IO Error: ").unwrap_or(first).to_string()
+            first
+                .strip_prefix("IO Error: ")
+                .unwrap_or(first)
+                .to_string()
         }
     }
 }

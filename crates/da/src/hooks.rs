@@ -32,11 +32,7 @@ pub fn install(args: &HooksArgs) -> Result<Outcome, Failure> {
             false => "Also there: the Agnes CLI's hooks, which sync this same workspace, so both would sync it:\n",
         };
         for hook in theirs {
-            text += &format!(
-                "  {}: {}\n",
-                one_line(&hook.event),
-                one_line(&hook.command)
-            );
+            text += &format!("  {}: {}\n", one_line(&hook.event), one_line(&hook.command));
         }
         if !args.replace_agnes_hooks {
             text += "Run `da hooks install --replace-agnes-hooks` to remove them.\n";

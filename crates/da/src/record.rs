@@ -81,7 +81,10 @@ impl Recorder {
             count("failed"),
         ));
         if !s.rules.action.is_empty() {
-            self.did(format!("rules: {} ({} files)", s.rules.action, s.rules.files));
+            self.did(format!(
+                "rules: {} ({} files)",
+                s.rules.action, s.rules.files
+            ));
         }
         for t in s.failed() {
             self.error(format!(

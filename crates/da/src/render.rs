@@ -124,12 +124,19 @@ fn sync_quiet_line(summary: &SyncSummary) -> Option<String> {
 /// `da sync --upload-first`: the upload's result, then the sync's; in JSON
 /// the sync's document with the upload's under `upload`; quiet, one line
 /// for whichever failed (the sync first).
-pub fn sync_after_upload(summary: &SyncSummary, upload: &Result<UploadSummary, Failure>, mode: Mode) {
+pub fn sync_after_upload(
+    summary: &SyncSummary,
+    upload: &Result<UploadSummary, Failure>,
+    mode: Mode,
+) {
     match mode {
         Mode::Quiet => {
             let line = sync_quiet_line(summary).or_else(|| match upload {
                 Ok(u) => upload_quiet_line(u),
-                Err(f) => Some(format!("da sync --upload-first: upload: {}\n", one_line(&f.message))),
+                Err(f) => Some(format!(
+                    "da sync --upload-first: upload: {}\n",
+                    one_line(&f.message)
+                )),
             });
             if let Some(line) = line {
                 err(&line);

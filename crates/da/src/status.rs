@@ -223,7 +223,10 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<Outcome, Failure> {
     } else {
         let mut lines: Vec<(String, String)> = Vec::new();
         let mut line = |label: &str, value: String| lines.push((label.to_string(), value));
-        line("da", format!("{}  {}", env!("CARGO_PKG_VERSION"), da_path()));
+        line(
+            "da",
+            format!("{}  {}", env!("CARGO_PKG_VERSION"), da_path()),
+        );
         line(
             "extension",
             match (&p.extension_version, &p.extension_source) {
@@ -281,9 +284,11 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<Outcome, Failure> {
                 ),
                 "missing" => format!(
                     "NONE: {}",
-                    plain(token_detail.as_deref().unwrap_or(
-                        "set AGNES_TOKEN or run `da login`"
-                    ))
+                    plain(
+                        token_detail
+                            .as_deref()
+                            .unwrap_or("set AGNES_TOKEN or run `da login`")
+                    )
                 ),
                 _ => format!("not checked{from}{whose}"),
             },
@@ -341,8 +346,7 @@ fn count_tables(workspace: &Workspace) -> usize {
                 .filter(|e| {
                     let name = e.file_name();
                     let name = name.to_string_lossy();
-                    !name.starts_with('.')
-                        && (name.ends_with(".parquet") || e.path().is_dir())
+                    !name.starts_with('.') && (name.ends_with(".parquet") || e.path().is_dir())
                 })
                 .count()
         })
@@ -357,7 +361,9 @@ fn hooks_json(path: &Path, hooks: &Result<Option<HooksReport>, String>) -> Value
     };
     match hooks {
         Err(e) => json!({"settings": path, "error": e}),
-        Ok(None) => json!({"settings": path, "session_start": "missing", "session_end": "missing", "agnes_cli": []}),
+        Ok(None) => {
+            json!({"settings": path, "session_start": "missing", "session_end": "missing", "agnes_cli": []})
+        }
         Ok(Some(r)) => json!({
             "settings": path,
             "session_start": state(r.session_start),
@@ -430,16 +436,21 @@ fn runs_human(workspace: &Workspace, runs: &[Run]) -> String {
             workspace.runs_dir().display()
         );
     }
-    let mut text = format!("last runs  newest first ({}):\n", workspace.runs_dir().display());
+    let mut text = format!(
+        "last runs  newest first ({}):\n",
+        workspace.runs_dir().display()
+    );
     for run in runs {
         let when = run.started.replace('T', " ");
         let when = when.split('.').next().unwrap_or(&when);
         let how = match (run.outcome, is_running(run)) {
             (runs::Outcome::Running, true) => format!("still running (PID {})", run.pid),
-            (runs::Outcome::Running, false) => {
-                "ended without a report (killed?)".to_string()
-            }
-            (outcome, _) => format!("{} in {:.1} s", outcome.as_str(), run.seconds.unwrap_or(0.0)),
+            (runs::Outcome::Running, false) => "ended without a report (killed?)".to_string(),
+            (outcome, _) => format!(
+                "{} in {:.1} s",
+                outcome.as_str(),
+                run.seconds.unwrap_or(0.0)
+            ),
         };
         let detached = if run.detached { " (detached)" } else { "" };
         text += &format!("  {when}  {}{detached}: {how}\n", plain(&run.command));

@@ -100,7 +100,11 @@ impl SyncSummary {
 
 /// Runs `da sync` (not `--upload-only`); with `--upload-first`, the upload
 /// goes first, and its failure does not stop the sync.
-pub fn run(cli: &Cli, args: &SyncArgs, mut record: Option<&mut Recorder>) -> Result<Outcome, Failure> {
+pub fn run(
+    cli: &Cli,
+    args: &SyncArgs,
+    mut record: Option<&mut Recorder>,
+) -> Result<Outcome, Failure> {
     let mode = Mode::of(args.json, args.quiet);
     let upload = match args.upload_first {
         true => Some(upload::summarize(cli, args)),
@@ -194,7 +198,10 @@ fn summarize(cli: &Cli, args: &SyncArgs, mode: Mode) -> Result<SyncSummary, Fail
                  the files, state and rules are synced, but no views were made in it: \
                  run da with a duckdb as new as the one that wrote it (--duckdb PATH or \
                  AGNES_DUCKDB=PATH), or run agnes_sync() in that DuckDB",
-                database.map(Path::display).map(|d| d.to_string()).unwrap_or_default(),
+                database
+                    .map(Path::display)
+                    .map(|d| d.to_string())
+                    .unwrap_or_default(),
                 duckdb.executable().display(),
             );
             quiet_warning = Some(pending.clone());

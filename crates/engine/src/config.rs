@@ -231,7 +231,12 @@ pub fn config_dir_candidates(env: &dyn Fn(&str) -> Option<String>) -> Result<Vec
         ));
     }
     let mut dirs: Vec<PathBuf> = Vec::new();
-    let order = [(&home, "da"), (&xdg, "da"), (&xdg, "agnes"), (&home, "agnes")];
+    let order = [
+        (&home, "da"),
+        (&xdg, "da"),
+        (&xdg, "agnes"),
+        (&home, "agnes"),
+    ];
     for (base, name) in order {
         if let Some(base) = base {
             let dir = base.join(name);
@@ -510,7 +515,11 @@ mod tests {
         put(&home.path().join(".config/da"), "http://home-da");
         assert_eq!(dir_of(&both).server, "http://home-da");
         // CONTRACT.md §2's variables still come first.
-        let explicit = [("HOME", h), ("XDG_CONFIG_HOME", x), ("DA_CONFIG_DIR", "/none")];
+        let explicit = [
+            ("HOME", h),
+            ("XDG_CONFIG_HOME", x),
+            ("DA_CONFIG_DIR", "/none"),
+        ];
         assert_eq!(dir_of(&explicit).config_dir, Path::new("/none"));
 
         // No HOME, but XDG_CONFIG_HOME: enough.
@@ -533,7 +542,10 @@ mod tests {
         assert_eq!(claims.subject.as_deref(), Some("u-42"));
         assert_eq!(claims.expires, Some(1_800_000_000));
         let only_sub = format!("{}.{}.s", b64("{}"), b64(r#"{"sub":"u-7"}"#));
-        assert_eq!(Token::new(only_sub).unwrap().claims().unwrap().owner(), Some("u-7"));
+        assert_eq!(
+            Token::new(only_sub).unwrap().claims().unwrap().owner(),
+            Some("u-7")
+        );
         for not_jwt in ["demo-token", "a.b.c", "a.b", &format!("x.{}.y", b64("[1]"))] {
             assert_eq!(Token::new(not_jwt).unwrap().claims(), None, "{not_jwt}");
         }

@@ -525,7 +525,10 @@ mod tests {
         // Not replaced: theirs stay, ours are added.
         let kept = merged(WITH_AGNES_CLI);
         assert_eq!(kept["hooks"]["SessionStart"].as_array().unwrap().len(), 3);
-        assert_eq!(kept["hooks"]["Stop"][0]["hooks"][0]["command"], "cd ~/ws && agnes push");
+        assert_eq!(
+            kept["hooks"]["Stop"][0]["hooks"][0]["command"],
+            "cd ~/ws && agnes push"
+        );
 
         // Replaced: only their commands go; a mixed entry keeps the rest,
         // an event left empty goes, other hooks stay.

@@ -77,7 +77,11 @@ pub struct Run {
 impl Run {
     /// A run starting now in this process.
     pub fn start(command: impl Into<String>, detached: bool) -> Run {
-        Run::start_as(new_id(SystemTime::now(), std::process::id()), command, detached)
+        Run::start_as(
+            new_id(SystemTime::now(), std::process::id()),
+            command,
+            detached,
+        )
     }
 
     /// A run starting now under an id chosen before (by the process that
@@ -110,7 +114,9 @@ impl Run {
 /// A run id: the start time in UTC, file-name safe and sorting like time,
 /// then the process id (two runs may start in one millisecond).
 pub fn new_id(at: SystemTime, pid: u32) -> String {
-    let stamp = humantime::format_rfc3339_millis(at).to_string().replace(':', "");
+    let stamp = humantime::format_rfc3339_millis(at)
+        .to_string()
+        .replace(':', "");
     format!("{stamp}-{pid}")
 }
 
@@ -200,7 +206,7 @@ mod tests {
         let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_465_955_625);
         let a = new_id(t, 99);
         let b = new_id(t + Duration::from_millis(1), 1);
-        assert_eq!(a, "2026-11-24T163235.625Z-99");
+        assert_eq!(a, "2026-11-23T203235.625Z-99");
         assert!(a < b);
         assert!(!a.contains(':') && !a.contains('/'));
     }
