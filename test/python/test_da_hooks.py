@@ -209,7 +209,7 @@ def test_session_start_waits_for_a_small_sync_and_uploads_what_session_end_misse
     ]
 
 
-def test_a_hook_that_goes_on_in_the_background_says_so_when_not_quiet(da, server, workspace):
+def test_a_detached_run_that_goes_on_says_so_and_two_never_overlap(da, server, workspace):
     server.set_faults([{"endpoint": "download", "kind": "stall", "ms": 3000}])
     result = da("sync", "--detach", "--wait", "0.2")
     assert result.returncode == 0 and result.stderr == ""
@@ -217,13 +217,29 @@ def test_a_hook_that_goes_on_in_the_background_says_so_when_not_quiet(da, server
     assert result.stdout.endswith("`da status` shows how it ended\n")
     doc = json.loads(da("sync", "--detach", "--wait", "0", "--json").stdout)
     assert (workspace / ".agnes" / "runs" / f"{doc['background']['run']}.json") == Path(doc["background"]["report"])
-    for command in ("da sync",):
-        wait_for(lambda: len([r for r in reports(workspace) if r["outcome"] != "running"]) == 2,
-                 what="both runs to end")
-    # The two never ran at once: the second waited for the first's lock.
-    first, second = reports(workspace)
-    assert first["finished"] <= second["finished"]
-    assert {first["outcome"], second["outcome"]} == {"done"}
+    wait_for(lambda: len([r for r in reports(workspace) if r["outcome"] != "running"]) == 2,
+             what="both runs to end")
+    assert {r["outcome"] for r in reports(workspace)} == {"done"}
+    # The second waited for the first's workspace lock: it began after the
+    # first had fetched its rules, and found every table already there.
+    paths = [r["path"] for r in server.requests()]
+    assert paths.count("/api/sync/manifest") == 2
+    second_manifest = len(paths) - 1 - paths[::-1].index("/api/sync/manifest")
+    assert paths.index("/api/memory/bundle") < second_manifest
+    assert len([p for p in paths if p.endswith("/download")]) == 4
+
+
+def test_a_hook_that_cannot_work_returns_and_its_report_says_why(da, workspace):
+    assert da("hooks", "install").returncode == 0
+    hook = run_hook(da, "SessionStart", env={"AGNES_TOKEN": ""})
+    assert (hook.returncode, hook.stdout, hook.stderr) == (0, "", "")
+    report = finished(workspace, "da sync --upload-first")
+    assert report["outcome"] == "failed" and report["detached"] is True
+    assert report["errors"][-1].startswith("no Agnes token")
+    result = da("status", env={"AGNES_TOKEN": ""})
+    assert result.returncode == 1
+    assert "  da sync --upload-first (detached): failed in " in result.stdout
+    assert "      error: no Agnes token" in result.stdout
 
 
 # -- killing da -------------------------------------------------------------
@@ -242,6 +258,10 @@ def test_killing_da_leaves_no_duckdb_running(da, server, workspace, sig):
     proc.communicate(timeout=30)
     assert proc.returncode == -sig
     wait_for(lambda: not duckdb_processes(workspace), timeout=5, what="duckdb to go")
+    # Its report stays "running", and status tells that it is not.
+    (killed,) = json.loads(da("status", "--json").stdout)["runs"]
+    assert (killed["outcome"], killed["alive"]) == ("running", False)
+    assert ": ended without a report (killed?)" in da("status").stdout
 
     # The next sync does not wait for a lock nobody holds any more.
     server.clear_faults()
