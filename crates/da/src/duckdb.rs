@@ -184,7 +184,7 @@ impl DuckDb {
                 self.executable.display()
             ))
         })?;
-        let _tracked = signals::Tracked::new(child.id());
+        let tracked = signals::Tracked::new(child.id());
         let mut stderr = child.stderr.take().expect("stderr is piped");
         let forwarder = std::thread::spawn(move || {
             let mut filter = ProgressFilter::new(progress);
@@ -206,6 +206,8 @@ impl DuckDb {
             .expect("stdout is piped")
             .read_to_end(&mut stdout);
         let status = child.wait();
+        // Reaped: its pid (and group id) may now be anyone's.
+        drop(tracked);
         let stderr = forwarder.join().unwrap_or_default();
         let status = status.map_err(|e| Failure::new(format!("waiting for duckdb: {e}")))?;
         read.map_err(|e| Failure::new(format!("reading duckdb's output: {e}")))?;
@@ -585,6 +587,16 @@ mod tests {
         f.feed(b"one\x1b");
         f.feed(b"[K\r\x1b[KBinder Error: no\x1b[1m luck\n");
         assert_eq!(f.kept, b"Binder Error: no\x1b[1m luck\n");
+    }
+
+    #[test]
+    fn deaths_by_signal_are_told_directly_or_through_a_launcher() {
+        use std::process::ExitStatus;
+        assert_eq!(died_of(ExitStatus::from_raw(11)), Some(11));
+        assert_eq!(died_of(ExitStatus::from_raw(245 << 8)), Some(11)); // Python: exit(-11)
+        assert_eq!(died_of(ExitStatus::from_raw(143 << 8)), Some(15)); // shell: 128 + 15
+        assert_eq!(died_of(ExitStatus::from_raw(1 << 8)), None);
+        assert_eq!(died_of(ExitStatus::from_raw(0)), None);
     }
 
     #[test]
