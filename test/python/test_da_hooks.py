@@ -241,6 +241,14 @@ def test_a_hook_that_cannot_work_returns_and_its_report_says_why(da, workspace):
     assert "  da sync --upload-first (detached): failed in " in result.stdout
     assert "      error: no Agnes token" in result.stdout
 
+    # A bound that is not a number stops the hook before anything detaches:
+    # that too is in a report.
+    hook = run_hook(da, "SessionStart", env={"AGNES_HOOK_WAIT": "soon"})
+    assert (hook.returncode, hook.stdout, hook.stderr) == (0, "", "")
+    report = reports(workspace)[-1]
+    assert (report["outcome"], report["errors"]) == (
+        "failed", ['AGNES_HOOK_WAIT: expected a number of seconds from 0 to 3600, got "soon"'])
+
 
 # -- killing da -------------------------------------------------------------
 

@@ -131,10 +131,23 @@ pub struct SyncArgs {
     pub wait: Option<f64>,
     /// Set on the detached process by the one that started it: the id of
     /// its run report
-    #[arg(long, hide = true, value_name = "ID")]
+    #[arg(long, hide = true, value_name = "ID", value_parser = run_id)]
     pub detached_run: Option<String>,
     #[command(flatten)]
     pub target: Target,
+}
+
+/// A run id as `runs::new_id` makes them: it names files in the runs folder.
+fn run_id(text: &str) -> Result<String, String> {
+    let fits = text.starts_with(|c: char| c.is_ascii_digit())
+        && text.len() <= 64
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    match fits {
+        true => Ok(text.to_string()),
+        false => Err(format!("not a run id: {text:?}")),
+    }
 }
 
 /// Seconds to wait: a number from 0 to one hour.
@@ -190,6 +203,16 @@ pub struct LoginArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_ids_are_plain_file_names() {
+        assert!(run_id("2026-11-24T091044.406Z-11660").is_ok());
+        for bad in ["../x", "x", "1/2", "", "1\n"] {
+            assert!(run_id(bad).is_err(), "{bad}");
+        }
+        assert_eq!(wait_seconds(" 2.5 "), Ok(2.5));
+        assert!(wait_seconds("-1").is_err() && wait_seconds("soon").is_err());
+    }
 
     #[test]
     fn the_command_line_is_consistent() {

@@ -36,10 +36,17 @@ pub fn run(cli: &Cli, args: &SyncArgs) -> Result<Outcome, Failure> {
         f.quiet = mode == Mode::Quiet;
         f
     };
-    let wait = wait_bound(args).map_err(quiet)?;
     let root = workspace_dir(args.target.workspace.as_deref()).map_err(|e| quiet(e.into()))?;
     let workspace = Workspace::new(&root);
     runs::prepare(&workspace).map_err(|e| quiet(record::read_only(&root, &e)))?;
+    // A hook's output goes nowhere: what stops it here goes into a report.
+    let wait = wait_bound(args).map_err(|f| {
+        let mut run = runs::Run::start(record::command_line(args), false);
+        run.errors.push(f.message.clone());
+        run.finish(runs::Outcome::Failed, Duration::ZERO);
+        let _ = runs::save(&workspace, &run);
+        quiet(f)
+    })?;
     let id = runs::new_id(SystemTime::now(), std::process::id());
     let output = |extension: &str| {
         let path = runs::file(&workspace, &id, extension);
