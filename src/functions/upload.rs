@@ -7,7 +7,10 @@ use duckdb::core::LogicalTypeId;
 use crate::params::{self, Parameter};
 use crate::rows::{Call, Cell, Kind, RowFunction};
 
-const OWN: &[Parameter] = &[("dry_run", LogicalTypeId::Boolean)];
+const OWN: &[Parameter] = &[
+    ("dry_run", LogicalTypeId::Boolean),
+    ("lock_timeout", LogicalTypeId::Double),
+];
 
 pub struct Upload;
 
@@ -27,12 +30,16 @@ impl RowFunction for Upload {
     fn run(call: Call) -> Result<Vec<Vec<Cell>>, String> {
         let p = &call.params;
         let settings = Settings::resolve(&p.overrides()).map_err(|e| e.to_string())?;
-        let options = UploadOptions {
+        let mut options = UploadOptions {
             dry_run: p.flag("dry_run"),
             timeouts: p.timeouts()?,
             cancel: call.cancel.clone(),
             ..Default::default()
         };
+        // `da`'s detached runs wait longer: nobody is waiting for them.
+        if let Some(wait) = p.seconds("lock_timeout")? {
+            options.lock_wait = wait;
+        }
         let report = upload(&settings, &options).map_err(|e| e.to_string())?;
         Ok(report_rows(&report))
     }

@@ -37,7 +37,7 @@ HOOKS_JSON = """{
         "hooks": [
           {
             "type": "command",
-            "command": "da sync --quiet 2>/dev/null || true"
+            "command": "da sync --upload-first --detach --quiet 2>/dev/null || true"
           }
         ]
       }
@@ -47,7 +47,7 @@ HOOKS_JSON = """{
         "hooks": [
           {
             "type": "command",
-            "command": "da sync --upload-only --quiet 2>/dev/null || true"
+            "command": "da sync --upload-only --detach --wait 0 --quiet 2>/dev/null || true"
           }
         ]
       }
@@ -131,20 +131,30 @@ def assert_one_error_line(result, *, contains: str):
 # -- --help, --version ------------------------------------------------------
 
 
-def test_version(da_env, workspace):
+def test_version_names_the_extension_and_duckdb_it_would_use(da_env, workspace):
     result = Da(da_env, workspace)("--version")
-    assert (result.returncode, result.stdout, result.stderr) == (0, f"da {VERSION}\n", "")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.splitlines() == [
+        f"da {VERSION}",
+        f"extension {VERSION} ({EXTENSION})",
+        f"duckdb v1.5.6 (Variegata) 069cc9f9b5 ({DUCKDB_CLI})",
+    ]
+    # What cannot be found is said, and da's own version still comes first.
+    lost = Da(da_env, workspace)("-V", env={"AGNES_DUCKDB": "/nowhere/duckdb"})
+    assert lost.returncode == 0
+    assert lost.stdout.splitlines()[0] == f"da {VERSION}"
+    assert "duckdb: AGNES_DUCKDB names /nowhere/duckdb, which is not an executable file" in lost.stdout
 
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["sync"], ["manifest"], ["hooks"], ["hooks", "install"], ["login"]],
+    [[], ["sync"], ["manifest"], ["hooks"], ["hooks", "install"], ["login"], ["status"], ["completions"]],
     ids=lambda c: " ".join(c) or "da",
 )
 def test_help_on_everything(da_env, workspace, command):
     result = Da(da_env, workspace)(*command, "--help")
     assert result.returncode == 0 and result.stderr == ""
-    assert result.stdout.startswith(("Sync an analyst", "Download", "What", "The Claude", "Write", "Store"))
+    assert result.stdout.startswith(("Sync an analyst", "Download", "What", "The Claude", "Write", "Store", "Print"))
     assert "Usage: da" in result.stdout
     if command in ([], ["sync"], ["manifest"]):
         for line in ["Exit status:", "  0  all good", "  1  nothing could be done", "  2  the run went through"]:
@@ -555,9 +565,9 @@ def test_hooks_install_merges_into_an_existing_file(da_env, workspace, tmp_path)
     assert list(doc["hooks"]) == ["PreToolUse", "SessionStart", "SessionEnd"]
     assert doc["hooks"]["PreToolUse"][0]["hooks"][0]["command"] == "echo pre"
     commands = [[h["command"] for h in e["hooks"]] for e in doc["hooks"]["SessionStart"]]
-    assert commands == [["echo hello"], ["da sync --quiet 2>/dev/null || true"]]
+    assert commands == [["echo hello"], ["da sync --upload-first --detach --quiet 2>/dev/null || true"]]
     assert doc["hooks"]["SessionEnd"] == [
-        {"hooks": [{"type": "command", "command": "da sync --upload-only --quiet 2>/dev/null || true"}]}
+        {"hooks": [{"type": "command", "command": "da sync --upload-only --detach --wait 0 --quiet 2>/dev/null || true"}]}
     ]
     before = path.read_bytes()
     again = Da(da_env, workspace)("hooks", "install")

@@ -109,3 +109,23 @@ def test_a_401_on_the_notes_stops_the_call(con, server, workspace):
     with pytest.raises(duckdb.Error, match=r"local-md refused the token \(401\)"):
         upload(con, server, workspace)
     assert len(uploads(server)) == 1
+
+
+def test_lock_timeout_bounds_the_wait_for_another_run(con, server, workspace):
+    """`lock_timeout` (seconds) as in agnes_sync(): `da`'s detached runs wait
+    longer; anyone may wait less."""
+    import fcntl
+    import time
+
+    lock = workspace / ".agnes" / "lock"
+    lock.parent.mkdir()
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        started = time.monotonic()
+        with pytest.raises(duckdb.Error, match=r"another agnes sync is running .* \(waited 0\.5 s\)"):
+            upload(con, server, workspace, lock_timeout=0.5)
+        assert 0.5 <= time.monotonic() - started < 5
+    assert uploads(server) == []
+    with pytest.raises(duckdb.Error, match="lock_timeout must be a number of seconds between 0 and 86400"):
+        upload(con, server, workspace, lock_timeout=-1)
+    assert [r[1] for r in upload(con, server, workspace, lock_timeout=0)] == ["uploaded"] * 3

@@ -16,19 +16,30 @@ Environment:
   AGNES_CONFIG_DIR / DA_CONFIG_DIR  folder of config.yaml and token.json (~/.config/da)
   AGNES_LOCAL_DIR / DA_LOCAL_DIR    workspace (else the current directory)
   AGNES_DUCKDB                      the duckdb executable (else duckdb on PATH)
-  AGNES_EXTENSION                   agnes.duckdb_extension (else beside da, else `LOAD agnes`)";
+  AGNES_EXTENSION                   agnes.duckdb_extension (else beside da, else `LOAD agnes`)
+  AGNES_HOOK_WAIT                   seconds `da sync --detach` waits for its work (else 5)
+
+Config folder without AGNES_CONFIG_DIR / DA_CONFIG_DIR: the first of ~/.config/da,
+$XDG_CONFIG_HOME/da, $XDG_CONFIG_HOME/agnes, ~/.config/agnes that holds config.yaml
+or token.json. Every sync and upload leaves a report in <workspace>/.agnes/runs;
+`da status` shows the last ones.";
 
 /// Sync an analyst's Agnes data into DuckDB: the command line of the agnes
 /// extension, for the Claude Code hooks and for scripts.
 #[derive(Debug, Parser)]
-#[command(name = "da", version, after_help = EXIT_STATUS)]
+#[command(name = "da", disable_version_flag = true, after_help = EXIT_STATUS)]
 pub struct Cli {
     /// The duckdb executable to run [default: $AGNES_DUCKDB, then duckdb on PATH]
     #[arg(long, global = true, value_name = "PATH")]
     pub duckdb: Option<PathBuf>,
 
+    /// Print the versions of da, of the agnes extension and of the duckdb it
+    /// would run, with their paths
+    #[arg(short = 'V', long)]
+    pub version: bool,
+
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -47,6 +58,32 @@ pub enum Command {
     },
     /// Store the server URL and your token for the other commands
     Login(LoginArgs),
+    /// What da would use and how its last runs went: versions, server,
+    /// token, workspace, the last runs, the hooks
+    #[command(after_help = STATUS_EXIT)]
+    Status(StatusArgs),
+    /// Print a shell completion script: `da completions bash > ~/.local/share/bash-completion/completions/da`
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+const STATUS_EXIT: &str = "\
+Exit status:
+  0  the server answers and accepts the token, and duckdb and the extension run
+  1  something on the list does not work; the report says what";
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print one JSON document
+    #[arg(long)]
+    pub json: bool,
+    /// How many of the last runs to show
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub runs: usize,
+    #[command(flatten)]
+    pub target: Target,
 }
 
 /// Where a command goes: the server and the workspace.
@@ -78,10 +115,49 @@ pub struct SyncArgs {
     #[arg(long)]
     pub quiet: bool,
     /// Upload session transcripts and CLAUDE.local.md instead of downloading
-    #[arg(long)]
+    #[arg(long, conflicts_with = "upload_first")]
     pub upload_only: bool,
+    /// Upload session transcripts and CLAUDE.local.md first, then sync
+    /// (for SessionStart: what an earlier SessionEnd missed)
+    #[arg(long, conflicts_with_all = ["dry_run", "docs_only", "table"])]
+    pub upload_first: bool,
+    /// Do the work in a process of its own that carries on when da returns
+    /// or is killed (for hooks); wait for it at most --wait seconds
+    #[arg(long, conflicts_with = "dry_run")]
+    pub detach: bool,
+    /// With --detach: seconds to wait for the work before leaving it to
+    /// finish in the background [default: $AGNES_HOOK_WAIT, then 5]
+    #[arg(long, value_name = "SECONDS", requires = "detach", value_parser = wait_seconds)]
+    pub wait: Option<f64>,
+    /// Set on the detached process by the one that started it: the id of
+    /// its run report
+    #[arg(long, hide = true, value_name = "ID", value_parser = run_id)]
+    pub detached_run: Option<String>,
     #[command(flatten)]
     pub target: Target,
+}
+
+/// A run id as `runs::new_id` makes them: it names files in the runs folder.
+fn run_id(text: &str) -> Result<String, String> {
+    let fits = text.starts_with(|c: char| c.is_ascii_digit())
+        && text.len() <= 64
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    match fits {
+        true => Ok(text.to_string()),
+        false => Err(format!("not a run id: {text:?}")),
+    }
+}
+
+/// Seconds to wait: a number from 0 to one hour.
+pub fn wait_seconds(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(s) if (0.0..=3600.0).contains(&s) => Ok(s),
+        _ => Err(format!(
+            "expected a number of seconds from 0 to 3600, got {text:?}"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -95,9 +171,10 @@ pub struct ManifestArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum HooksCommand {
-    /// Write the SessionStart and SessionEnd hooks (`da sync --quiet`,
-    /// `da sync --upload-only --quiet`) into <workspace>/.claude/settings.json,
-    /// keeping everything else in it
+    /// Write the SessionStart hook (upload what was missed, then sync,
+    /// waiting a few seconds at most) and the SessionEnd hook (upload in
+    /// the background) into <workspace>/.claude/settings.json, keeping
+    /// everything else in it
     Install(HooksArgs),
 }
 
@@ -106,6 +183,10 @@ pub struct HooksArgs {
     /// The workspace folder [default: $AGNES_LOCAL_DIR, then the current directory]
     #[arg(long, value_name = "DIR")]
     pub workspace: Option<String>,
+    /// Also remove the hooks of the Agnes CLI (`agnes pull`, `agnes push`,
+    /// `agnes update`), which sync the same workspace
+    #[arg(long)]
+    pub replace_agnes_hooks: bool,
 }
 
 #[derive(Debug, Args)]
@@ -122,6 +203,16 @@ pub struct LoginArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_ids_are_plain_file_names() {
+        assert!(run_id("2026-11-24T091044.406Z-11660").is_ok());
+        for bad in ["../x", "x", "1/2", "", "1\n"] {
+            assert!(run_id(bad).is_err(), "{bad}");
+        }
+        assert_eq!(wait_seconds(" 2.5 "), Ok(2.5));
+        assert!(wait_seconds("-1").is_err() && wait_seconds("soon").is_err());
+    }
 
     #[test]
     fn the_command_line_is_consistent() {

@@ -9,11 +9,13 @@
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::{Map, Value};
 
+use crate::signals;
 use crate::Failure;
 
 /// One result row, column name to value.
@@ -44,8 +46,25 @@ pub enum QueryError {
     /// The database file is held by another process (a notebook); DuckDB's
     /// message names it.
     Locked { holder: String },
+    /// The database file was written by a newer DuckDB than this `duckdb`
+    /// can read; `detail` is DuckDB's first line, with the storage versions.
+    NewerDatabase { detail: String },
     /// Anything else, already worded for the user.
     Failed(Failure),
+}
+
+/// The rows of the query `probe` ran after `agnes_version()`, or its error.
+pub type Probed = Result<Vec<Row>, String>;
+
+/// What one `duckdb` run gave back.
+struct Ran {
+    /// The JSON documents on stdout, one per statement that printed rows.
+    documents: Vec<Value>,
+    /// Stdout went on with something that is not JSON.
+    unparsed: bool,
+    /// What was left on stderr after the progress frames, cleaned.
+    message: String,
+    status: std::process::ExitStatus,
 }
 
 impl From<Failure> for QueryError {
@@ -90,6 +109,58 @@ impl DuckDb {
             "{}; SELECT extension_version FROM agnes_version(); {query}{checkpoint}",
             self.load_statement()
         );
+        let ran = self.run(database, &sql, progress)?;
+        let mut documents = ran.documents.into_iter();
+        let loaded = documents.next().is_some();
+        let rows = documents.next();
+        let answered = matches!(rows, Some(Value::Array(_)));
+        // A failed CHECKPOINT after the rows does not undo the sync.
+        let succeeded = ran.status.success() || (answered && database.is_some());
+        if !succeeded {
+            let message = ran.message;
+            if let Some(signal) = died_of(ran.status) {
+                return Err(self.killed(signal, &message).into());
+            }
+            if message.contains("Could not set lock on file") {
+                return Err(QueryError::Locked {
+                    holder: holder(&message),
+                });
+            }
+            if is_newer_database(&message) {
+                return Err(QueryError::NewerDatabase {
+                    detail: storage_versions(&message),
+                });
+            }
+            if let Some(read_only) = read_only(&message, database) {
+                return Err(read_only.into());
+            }
+            return Err(match loaded {
+                true => Failure::new(agnes_message(&message)),
+                false => self.load_failure(&message),
+            }
+            .into());
+        }
+        // Some DuckDB versions print nothing at all for an empty result.
+        match rows {
+            None if !ran.unparsed => Ok(Vec::new()),
+            Some(Value::Array(rows)) => Ok(rows
+                .into_iter()
+                .filter_map(|r| match r {
+                    Value::Object(row) => Some(row),
+                    _ => None,
+                })
+                .collect()),
+            _ => Err(Failure::new(format!(
+                "duckdb at {} printed something other than JSON rows; is it the DuckDB CLI?",
+                self.executable.display()
+            ))
+            .into()),
+        }
+    }
+
+    /// Runs `sql` in a `duckdb` child on `database` (in memory when
+    /// `None`). The child dies with `da` (signals.rs).
+    fn run(&self, database: Option<&Path>, sql: &str, progress: bool) -> Result<Ran, Failure> {
         let mut command = Command::new(&self.executable);
         // -init /dev/null: the user's ~/.duckdbrc must not change the output mode.
         command.args(["-init", "/dev/null", "-unsigned", "-json"]);
@@ -97,7 +168,7 @@ impl DuckDb {
             Some(path) => path.as_os_str().to_owned(),
             None => OsString::from(":memory:"),
         });
-        command.arg("-c").arg(&sql);
+        command.arg("-c").arg(sql);
         // The query that follows makes the views itself: attaching them at
         // LOAD first would be the same work twice on the hook path.
         command.env("AGNES_ATTACH_ON_LOAD", "0");
@@ -105,12 +176,15 @@ impl DuckDb {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        signals::own_group(&mut command);
+        signals::die_with_parent(&mut command);
         let mut child = command.spawn().map_err(|e| {
             Failure::new(format!(
                 "cannot run duckdb at {}: {e}; pass --duckdb PATH or set AGNES_DUCKDB",
                 self.executable.display()
             ))
         })?;
+        let tracked = signals::Tracked::new(child.id());
         let mut stderr = child.stderr.take().expect("stderr is piped");
         let forwarder = std::thread::spawn(move || {
             let mut filter = ProgressFilter::new(progress);
@@ -132,46 +206,117 @@ impl DuckDb {
             .expect("stdout is piped")
             .read_to_end(&mut stdout);
         let status = child.wait();
+        // Reaped: its pid (and group id) may now be anyone's.
+        drop(tracked);
         let stderr = forwarder.join().unwrap_or_default();
         let status = status.map_err(|e| Failure::new(format!("waiting for duckdb: {e}")))?;
         read.map_err(|e| Failure::new(format!("reading duckdb's output: {e}")))?;
-
         let stdout = String::from_utf8_lossy(&stdout);
-        let mut documents = serde_json::Deserializer::from_str(&stdout).into_iter::<Value>();
-        let loaded = matches!(documents.next(), Some(Ok(_)));
-        let rows = documents.next();
-        let answered = matches!(rows, Some(Ok(Value::Array(_))));
-        // A failed CHECKPOINT after the rows does not undo the sync.
-        let succeeded = status.success() || (answered && database.is_some());
-        if !succeeded {
-            let message = clean(&String::from_utf8_lossy(&stderr));
-            if message.contains("Could not set lock on file") {
-                return Err(QueryError::Locked {
-                    holder: holder(&message),
-                });
+        let mut documents = Vec::new();
+        let mut unparsed = false;
+        for document in serde_json::Deserializer::from_str(&stdout).into_iter::<Value>() {
+            match document {
+                Ok(value) => documents.push(value),
+                Err(_) => {
+                    unparsed = true;
+                    break;
+                }
             }
-            return Err(match loaded {
-                true => Failure::new(agnes_message(&message)),
-                false => self.load_failure(&message),
-            }
-            .into());
         }
-        // Some DuckDB versions print nothing at all for an empty result.
-        match rows {
-            None => Ok(Vec::new()),
-            Some(Ok(Value::Array(rows))) => Ok(rows
+        Ok(Ran {
+            documents,
+            unparsed,
+            message: clean(&String::from_utf8_lossy(&stderr)),
+            status,
+        })
+    }
+
+    /// `duckdb` died of a signal: a crash, or killed from outside.
+    fn killed(&self, signal: i32, message: &str) -> Failure {
+        let how = match signals::is_crash(signal) {
+            true => "crashed with",
+            false => "was killed by",
+        };
+        let mut text = format!(
+            "duckdb at {} {how} {}",
+            self.executable.display(),
+            signals::describe(signal)
+        );
+        if let Some(first) = message.lines().find(|l| !l.trim().is_empty()) {
+            text += &format!(" (it said: {})", first.trim());
+        }
+        Failure::new(text)
+    }
+
+    /// The executable's own version line, e.g. `v1.5.6 (Variegata) 069cc9f9b5`.
+    pub fn cli_version(&self) -> Result<String, String> {
+        let mut command = Command::new(&self.executable);
+        command
+            .arg("--version")
+            .stdin(Stdio::null())
+            .stderr(Stdio::null());
+        signals::die_with_parent(&mut command);
+        let output = command
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", self.executable.display()))?;
+        let text = String::from_utf8_lossy(&output.stdout).trim().to_string();
+        match output.status.success() && !text.is_empty() {
+            true => Ok(text),
+            false => Err(format!(
+                "{} --version did not answer",
+                self.executable.display()
+            )),
+        }
+    }
+
+    pub fn executable(&self) -> &Path {
+        &self.executable
+    }
+
+    /// Where the extension is loaded from, for people.
+    pub fn extension_source(&self) -> String {
+        match &self.extension {
+            Extension::File(path) => path.display().to_string(),
+            Extension::Installed => "LOAD agnes (installed in duckdb)".to_string(),
+        }
+    }
+
+    /// Loads the extension in memory and runs `agnes_version()`, then
+    /// `then` (a query whose rows are wanted, or none). Gives the version
+    /// row, then `then`'s rows or its error.
+    pub fn probe(&self, then: Option<&str>) -> Result<(Row, Option<Probed>), String> {
+        let mut sql = format!("{}; SELECT * FROM agnes_version()", self.load_statement());
+        if let Some(query) = then {
+            sql = format!("{sql}; {query}");
+        }
+        let ran = self.run(None, &sql, false).map_err(|f| f.message)?;
+        let mut documents = ran.documents.into_iter().map(|d| match d {
+            Value::Array(rows) => rows
                 .into_iter()
                 .filter_map(|r| match r {
                     Value::Object(row) => Some(row),
                     _ => None,
                 })
-                .collect()),
-            Some(_) => Err(Failure::new(format!(
-                "duckdb at {} printed something other than JSON rows; is it the DuckDB CLI?",
-                self.executable.display()
-            ))
-            .into()),
-        }
+                .collect::<Vec<Row>>(),
+            _ => Vec::new(),
+        });
+        let version = documents.next().and_then(|rows| rows.into_iter().next());
+        let Some(version) = version else {
+            if let Some(signal) = died_of(ran.status) {
+                return Err(self.killed(signal, &ran.message).message);
+            }
+            return Err(self.load_failure(&ran.message).message);
+        };
+        let then = then.map(|_| match (documents.next(), ran.status.success()) {
+            (Some(rows), true) => Ok(rows),
+            // An empty result prints nothing in some DuckDB versions.
+            (None, true) => Ok(Vec::new()),
+            (_, false) => Err(match died_of(ran.status) {
+                Some(signal) => self.killed(signal, &ran.message).message,
+                None => agnes_message(&ran.message),
+            }),
+        });
+        Ok((version, then))
     }
 
     fn load_statement(&self) -> String {
@@ -301,6 +446,74 @@ fn agnes_message(message: &str) -> String {
         .to_string()
 }
 
+/// The signal `duckdb` died of. DuckDB itself exits 0 or 1; a launcher in
+/// between (pip's `duckdb` is a Python script running the real binary)
+/// reports its child's death by a signal as an exit status instead: 128+N
+/// (shells) or 256-N (Python's `sys.exit(-N)`).
+fn died_of(status: std::process::ExitStatus) -> Option<i32> {
+    if let Some(signal) = status.signal() {
+        return Some(signal);
+    }
+    match status.code()? {
+        code @ 129..=159 => Some(code - 128),
+        code @ 225..=255 => Some(256 - code),
+        _ => None,
+    }
+}
+
+/// DuckDB's "Trying to read a database file with version number 69, but we
+/// can only read versions between 64 and 68. The database file was created
+/// with a newer version of DuckDB."
+fn is_newer_database(message: &str) -> bool {
+    message.contains("created with a newer version of DuckDB")
+        || (message.contains("Trying to read a database file with version number")
+            && message.contains("but we can only read"))
+}
+
+/// "its storage version is 69, this duckdb reads 64 to 68" from DuckDB's
+/// message, or its first line without the "IO Error: " in front.
+fn storage_versions(message: &str) -> String {
+    let number_after = |marker: &str| {
+        let rest = message.split_once(marker)?.1;
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        (!digits.is_empty()).then_some(digits)
+    };
+    let found = (
+        number_after("version number "),
+        number_after("versions between "),
+        number_after(" and "),
+    );
+    match found {
+        (Some(file), Some(low), Some(high)) => {
+            format!("its storage version is {file}, this duckdb reads {low} to {high}")
+        }
+        _ => {
+            let first = message.lines().next().unwrap_or_default();
+            first
+                .strip_prefix("IO Error: ")
+                .unwrap_or(first)
+                .to_string()
+        }
+    }
+}
+
+/// A database that cannot be written because its folder or file system is
+/// read-only, worded as such.
+fn read_only(message: &str, database: Option<&Path>) -> Option<Failure> {
+    let database = database?;
+    let first = message.lines().next().unwrap_or_default();
+    let read_only = first.contains("Read-only file system")
+        || (first.contains("Permission denied") && first.contains("open"));
+    read_only.then(|| {
+        Failure::new(format!(
+            "{} cannot be written: the workspace is read-only ({}); make it writable, or pass \
+             --workspace DIR for one that is",
+            database.display(),
+            first.trim()
+        ))
+    })
+}
+
 /// "another process (PID 1234)" from DuckDB's lock message.
 fn holder(message: &str) -> String {
     let pid = message
@@ -377,6 +590,16 @@ mod tests {
     }
 
     #[test]
+    fn deaths_by_signal_are_told_directly_or_through_a_launcher() {
+        use std::process::ExitStatus;
+        assert_eq!(died_of(ExitStatus::from_raw(11)), Some(11));
+        assert_eq!(died_of(ExitStatus::from_raw(245 << 8)), Some(11)); // Python: exit(-11)
+        assert_eq!(died_of(ExitStatus::from_raw(143 << 8)), Some(15)); // shell: 128 + 15
+        assert_eq!(died_of(ExitStatus::from_raw(1 << 8)), None);
+        assert_eq!(died_of(ExitStatus::from_raw(0)), None);
+    }
+
+    #[test]
     fn messages() {
         assert_eq!(clean("\x1b[90m-- x\n\x1b[00m\n"), "-- x");
         assert_eq!(agnes_message("Binder Error: no token"), "no token");
@@ -389,5 +612,13 @@ mod tests {
             "another process (PID 28784)"
         );
         assert_eq!(literal("/it's"), "'/it''s'");
+        let newer = "IO Error: Trying to read a database file with version number 69, but we can only read \
+                     versions between 64 and 68.\nThe database file was created with a newer version of DuckDB.";
+        assert!(is_newer_database(newer));
+        assert_eq!(
+            storage_versions(newer),
+            "its storage version is 69, this duckdb reads 64 to 68"
+        );
+        assert!(!is_newer_database("IO Error: Could not set lock on file"));
     }
 }

@@ -1,5 +1,7 @@
 //! `da hooks install`: the merge itself is the engine's (`hooks::install`,
-//! CONTRACT.md §6); this says what it did.
+//! CONTRACT.md §6); this says what it did, and what else there is: hooks of
+//! the current Agnes CLI sync the same workspace, so both would run on every
+//! session (`--replace-agnes-hooks` removes theirs).
 
 use agnes_engine::config::workspace_dir;
 use agnes_engine::hooks::{self, Change};
@@ -11,16 +13,39 @@ use crate::{Failure, Outcome};
 pub fn install(args: &HooksArgs) -> Result<Outcome, Failure> {
     let workspace = workspace_dir(args.workspace.as_deref())?;
     let path = workspace.join(".claude").join("settings.json");
-    let said = match hooks::install(&path)? {
+    let installed = hooks::install_with(&path, args.replace_agnes_hooks)?;
+    let said = match installed.change {
         Change::Created => "Created",
         Change::Updated => "Installed the hooks in",
         Change::Unchanged => "The hooks are already installed in",
     };
-    render::out(&format!(
+    let mut text = format!(
         "{said} {}\n  SessionStart: {}\n  SessionEnd:   {}\n",
         path.display(),
         hooks::SESSION_START_COMMAND,
         hooks::SESSION_END_COMMAND
-    ));
+    );
+    let theirs = &installed.agnes_cli_hooks;
+    if !theirs.is_empty() {
+        text += match args.replace_agnes_hooks {
+            true => "Removed the Agnes CLI's hooks:\n",
+            false => "Also there: the Agnes CLI's hooks, which sync this same workspace, so both would sync it:\n",
+        };
+        for hook in theirs {
+            text += &format!("  {}: {}\n", one_line(&hook.event), one_line(&hook.command));
+        }
+        if !args.replace_agnes_hooks {
+            text += "Run `da hooks install --replace-agnes-hooks` to remove them.\n";
+        }
+    }
+    text += "`da status` shows what the hooks did.\n";
+    render::out(&text);
     Ok(Outcome::Done)
+}
+
+/// A command from the settings file on one line, without control characters.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }

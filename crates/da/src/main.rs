@@ -4,11 +4,15 @@
 //! extension (and its engine); nothing here talks to the server.
 
 mod args;
+mod detach;
 mod duckdb;
 mod hooks;
 mod login;
 mod manifest;
+mod record;
 mod render;
+mod signals;
+mod status;
 mod sync;
 mod upload;
 
@@ -46,7 +50,7 @@ impl Failure {
     }
 
     /// A failure whose message was already printed (clap's usage errors).
-    fn reported() -> Failure {
+    pub fn reported() -> Failure {
         Failure::new("")
     }
 }
@@ -89,13 +93,43 @@ fn try_main() -> Result<Outcome, Failure> {
             return Err(Failure::reported());
         }
     };
-    match &cli.command {
-        Command::Sync(a) if a.upload_only => upload::run(&cli, a),
-        Command::Sync(a) => sync::run(&cli, a),
+    signals::install();
+    if cli.version {
+        return status::version(&cli);
+    }
+    let Some(command) = &cli.command else {
+        use clap::CommandFactory;
+        let e = Cli::command().error(
+            clap::error::ErrorKind::MissingSubcommand,
+            "a command is needed: sync, manifest, status, hooks, login or completions",
+        );
+        render::err(&e.render().to_string());
+        return Err(Failure::reported());
+    };
+    match command {
+        Command::Sync(a) if a.detach && a.detached_run.is_none() => detach::run(&cli, a),
+        Command::Sync(a) => {
+            let result = record::around(a, |record| match a.upload_only {
+                true => upload::run(&cli, a, record),
+                false => sync::run(&cli, a, record),
+            });
+            if a.detached_run.is_some() {
+                detach::tidy(a);
+            }
+            result
+        }
         Command::Manifest(a) => manifest::run(&cli, a),
         Command::Hooks {
             command: HooksCommand::Install(a),
         } => hooks::install(a),
         Command::Login(a) => login::run(a),
+        Command::Status(a) => status::run(&cli, a),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "da", &mut out);
+            render::out(&String::from_utf8_lossy(&out));
+            Ok(Outcome::Done)
+        }
     }
 }

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use crate::duckdb::Row;
 use crate::sync::{SyncSummary, TableRow};
 use crate::upload::UploadSummary;
+use crate::Failure;
 
 /// How a command prints its result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,21 +92,71 @@ pub fn sync(summary: &SyncSummary, mode: Mode) {
     }
 }
 
-/// Quiet: one stderr line when tables failed, nothing otherwise.
+/// Quiet: one stderr line when tables failed (or the database cannot be
+/// opened by this duckdb), nothing otherwise.
 fn sync_quiet(summary: &SyncSummary) {
+    if let Some(line) = sync_quiet_line(summary) {
+        err(&line);
+    }
+}
+
+fn sync_quiet_line(summary: &SyncSummary) -> Option<String> {
     let failed = summary.failed();
-    if let Some(first) = failed.first() {
-        let more = match failed.len() {
-            1 => String::new(),
-            n => format!(" (and {} more)", n - 1),
-        };
-        err(&format!(
-            "da sync: {} of {} tables failed: {}: {}{more}\n",
-            failed.len(),
-            summary.tables.len(),
-            first.table,
-            one_line(first.error.as_deref().unwrap_or("failed")),
-        ));
+    let Some(first) = failed.first() else {
+        return summary
+            .quiet_warning
+            .as_ref()
+            .map(|w| format!("da sync: {}\n", one_line(w)));
+    };
+    let more = match failed.len() {
+        1 => String::new(),
+        n => format!(" (and {} more)", n - 1),
+    };
+    Some(format!(
+        "da sync: {} of {} tables failed: {}: {}{more}\n",
+        failed.len(),
+        summary.tables.len(),
+        first.table,
+        one_line(first.error.as_deref().unwrap_or("failed")),
+    ))
+}
+
+/// `da sync --upload-first`: the upload's result, then the sync's; in JSON
+/// the sync's document with the upload's under `upload`; quiet, one line
+/// for whichever failed (the sync first).
+pub fn sync_after_upload(
+    summary: &SyncSummary,
+    upload: &Result<UploadSummary, Failure>,
+    mode: Mode,
+) {
+    match mode {
+        Mode::Quiet => {
+            let line = sync_quiet_line(summary).or_else(|| match upload {
+                Ok(u) => upload_quiet_line(u),
+                Err(f) => Some(format!(
+                    "da sync --upload-first: upload: {}\n",
+                    one_line(&f.message)
+                )),
+            });
+            if let Some(line) = line {
+                err(&line);
+            }
+        }
+        Mode::Json => {
+            let mut doc = sync_json(summary);
+            doc["upload"] = match upload {
+                Ok(u) => upload_json(u),
+                Err(f) => json!({"error": f.message}),
+            };
+            out(&json_document(&doc));
+        }
+        Mode::Human => {
+            match upload {
+                Ok(u) => self::upload(u, mode),
+                Err(f) => err(&format!("Upload failed: {}\n", f.message)),
+            }
+            sync(summary, mode);
+        }
     }
 }
 
@@ -268,14 +319,8 @@ pub fn upload(s: &UploadSummary, mode: Mode) {
     let failed = s.with("failed");
     match mode {
         Mode::Quiet => {
-            if let Some(first) = failed.first() {
-                err(&format!(
-                    "da sync --upload-only: {} of {} files failed: {}: {}\n",
-                    failed.len(),
-                    s.files.len(),
-                    first.path,
-                    one_line(first.error.as_deref().unwrap_or("failed"))
-                ));
+            if let Some(line) = upload_quiet_line(s) {
+                err(&line);
             }
         }
         Mode::Json => out(&json_document(&upload_json(s))),
@@ -319,6 +364,18 @@ pub fn upload(s: &UploadSummary, mode: Mode) {
             .map(|n| format!("Note: {n}\n"))
             .collect::<String>());
     }
+}
+
+fn upload_quiet_line(s: &UploadSummary) -> Option<String> {
+    let failed = s.with("failed");
+    let first = failed.first()?;
+    Some(format!(
+        "da sync --upload-only: {} of {} files failed: {}: {}\n",
+        failed.len(),
+        s.files.len(),
+        first.path,
+        one_line(first.error.as_deref().unwrap_or("failed"))
+    ))
 }
 
 fn upload_json(s: &UploadSummary) -> Value {

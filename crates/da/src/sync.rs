@@ -9,7 +9,9 @@ use agnes_engine::Settings;
 
 use crate::args::{Cli, SyncArgs, Target};
 use crate::duckdb::{literal, DuckDb, QueryError, Row};
+use crate::record::Recorder;
 use crate::render::{self, Mode};
+use crate::upload;
 use crate::{Failure, Outcome};
 
 /// One table's row of `agnes_sync()`.
@@ -44,6 +46,9 @@ pub struct SyncSummary {
     /// Set when the database was held by another process and the views
     /// could not be made in it: says where they will appear instead.
     pub views_pending: Option<String>,
+    /// Worth the one line `--quiet` allows even when nothing failed: a
+    /// database this `duckdb` cannot open will not get views by waiting.
+    pub quiet_warning: Option<String>,
 }
 
 impl SyncSummary {
@@ -93,12 +98,38 @@ impl SyncSummary {
     }
 }
 
-/// Runs `da sync` (not `--upload-only`).
-pub fn run(cli: &Cli, args: &SyncArgs) -> Result<Outcome, Failure> {
+/// Runs `da sync` (not `--upload-only`); with `--upload-first`, the upload
+/// goes first, and its failure does not stop the sync.
+pub fn run(
+    cli: &Cli,
+    args: &SyncArgs,
+    mut record: Option<&mut Recorder>,
+) -> Result<Outcome, Failure> {
     let mode = Mode::of(args.json, args.quiet);
+    let upload = match args.upload_first {
+        true => Some(upload::summarize(cli, args)),
+        false => None,
+    };
+    if let (Some(upload), Some(record)) = (&upload, record.as_deref_mut()) {
+        match upload {
+            Ok(u) => record.upload(u),
+            Err(f) => record.error(format!("upload: {}", f.message)),
+        }
+    }
     let summary = quietly(mode, summarize(cli, args, mode))?;
-    render::sync(&summary, mode);
-    Ok(match summary.failed().is_empty() {
+    if let Some(record) = record {
+        record.sync(&summary);
+    }
+    let upload_failed = match &upload {
+        None => false,
+        Some(Ok(u)) => !u.with("failed").is_empty(),
+        Some(Err(_)) => true,
+    };
+    match &upload {
+        Some(upload) => render::sync_after_upload(&summary, upload, mode),
+        None => render::sync(&summary, mode),
+    }
+    Ok(match summary.failed().is_empty() && !upload_failed {
         true => Outcome::Done,
         false => Outcome::Partial,
     })
@@ -118,6 +149,9 @@ fn summarize(cli: &Cli, args: &SyncArgs, mode: Mode) -> Result<SyncSummary, Fail
     if let Some(table) = &args.table {
         params.push(format!("\"table\" := {}", literal(table)));
     }
+    if args.detached_run.is_some() {
+        params.push(format!("lock_timeout := {DETACHED_LOCK_WAIT}"));
+    }
     for (on, param) in [
         (args.docs_only, "docs_only := true"),
         (args.dry_run, "dry_run := true"),
@@ -136,6 +170,7 @@ fn summarize(cli: &Cli, args: &SyncArgs, mode: Mode) -> Result<SyncSummary, Fail
     if let Some(db) = database {
         create_parent(db)?;
     }
+    let mut quiet_warning = None;
     let (rows, views_pending) = match duckdb.query(database, &query, progress) {
         Ok(rows) => (rows, None),
         // A notebook holds the file: sync in memory, so that the files,
@@ -149,6 +184,29 @@ fn summarize(cli: &Cli, args: &SyncArgs, mode: Mode) -> Result<SyncSummary, Fail
             );
             (rows, Some(pending))
         }
+        // A notebook on a newer DuckDB wrote the file: the same, and say
+        // how to get the views.
+        Err(QueryError::NewerDatabase { detail }) => {
+            let rows = duckdb.query(None, &query, progress).map_err(failure)?;
+            let version = duckdb
+                .cli_version()
+                .ok()
+                .and_then(|v| v.split_whitespace().next().map(str::to_string))
+                .unwrap_or_default();
+            let pending = format!(
+                "{} was written by a newer DuckDB than {} ({version}) can open ({detail}); \
+                 the files, state and rules are synced, but no views were made in it: \
+                 run da with a duckdb as new as the one that wrote it (--duckdb PATH or \
+                 AGNES_DUCKDB=PATH), or run agnes_sync() in that DuckDB",
+                database
+                    .map(Path::display)
+                    .map(|d| d.to_string())
+                    .unwrap_or_default(),
+                duckdb.executable().display(),
+            );
+            quiet_warning = Some(pending.clone());
+            (rows, Some(pending))
+        }
         Err(e) => return Err(failure(e)),
     };
     let mut summary = SyncSummary::from_rows(rows, args.dry_run);
@@ -159,6 +217,7 @@ fn summarize(cli: &Cli, args: &SyncArgs, mode: Mode) -> Result<SyncSummary, Fail
         }
         summary.views_pending = views_pending;
     }
+    summary.quiet_warning = quiet_warning;
     Ok(summary)
 }
 
@@ -187,8 +246,16 @@ pub fn failure(e: QueryError) -> Failure {
         QueryError::Locked { holder } => Failure::new(format!(
             "the database is held by {holder}; close it there, or try again"
         )),
+        QueryError::NewerDatabase { detail } => Failure::new(format!(
+            "the database was written by a newer DuckDB ({detail}); run da with that \
+             newer duckdb: --duckdb PATH or AGNES_DUCKDB=PATH"
+        )),
     }
 }
+
+/// Seconds a detached run waits for another sync or upload of the same
+/// workspace: nobody waits for it, and giving up would lose the upload.
+pub const DETACHED_LOCK_WAIT: u32 = 600;
 
 /// Marks a failure as one of `--quiet`, whose message stays on one line.
 pub fn quietly<T>(mode: Mode, result: Result<T, Failure>) -> Result<T, Failure> {

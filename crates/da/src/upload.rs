@@ -3,6 +3,7 @@
 
 use crate::args::{Cli, SyncArgs};
 use crate::duckdb::{literal, DuckDb, Row};
+use crate::record::Recorder;
 use crate::render::{self, Mode};
 use crate::sync::{failure, int, quietly, settings, text};
 use crate::{Failure, Outcome};
@@ -46,9 +47,12 @@ impl UploadSummary {
 }
 
 /// Runs `da sync --upload-only`.
-pub fn run(cli: &Cli, args: &SyncArgs) -> Result<Outcome, Failure> {
+pub fn run(cli: &Cli, args: &SyncArgs, record: Option<&mut Recorder>) -> Result<Outcome, Failure> {
     let mode = Mode::of(args.json, args.quiet);
     let summary = quietly(mode, summarize(cli, args))?;
+    if let Some(record) = record {
+        record.upload(&summary);
+    }
     render::upload(&summary, mode);
     Ok(match summary.with("failed").is_empty() {
         true => Outcome::Done,
@@ -56,7 +60,7 @@ pub fn run(cli: &Cli, args: &SyncArgs) -> Result<Outcome, Failure> {
     })
 }
 
-fn summarize(cli: &Cli, args: &SyncArgs) -> Result<UploadSummary, Failure> {
+pub fn summarize(cli: &Cli, args: &SyncArgs) -> Result<UploadSummary, Failure> {
     let settings = settings(&args.target)?;
     let duckdb = DuckDb::find(cli.duckdb.as_deref())?;
     let mut query = format!(
@@ -66,6 +70,9 @@ fn summarize(cli: &Cli, args: &SyncArgs) -> Result<UploadSummary, Failure> {
     );
     if args.dry_run {
         query += ", dry_run := true";
+    }
+    if args.detached_run.is_some() {
+        query += &format!(", lock_timeout := {}", crate::sync::DETACHED_LOCK_WAIT);
     }
     query += ")";
     // Uploads need no database: an in-memory one is never locked.

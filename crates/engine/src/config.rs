@@ -24,6 +24,54 @@ impl Token {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Who the token says it belongs to, when it is a JWT (Agnes issues
+    /// personal access tokens as JWTs, CONTRACT.md §1). The claims are read,
+    /// not verified: only the server can say whether it accepts the token.
+    /// `None` for anything that is not a JWT with a JSON object as payload.
+    pub fn claims(&self) -> Option<TokenClaims> {
+        use base64::Engine as _;
+        let mut parts = self.0.split('.');
+        let (_header, payload) = (parts.next()?, parts.next()?);
+        parts.next()?;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload.trim_end_matches('='))
+            .ok()?;
+        let claims: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&bytes).ok()?;
+        let text = |key: &str| {
+            claims
+                .get(key)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_string)
+        };
+        Some(TokenClaims {
+            subject: text("sub"),
+            email: text("email"),
+            name: text("name").or_else(|| text("preferred_username")),
+            expires: claims.get("exp").and_then(serde_json::Value::as_u64),
+        })
+    }
+}
+
+/// What a JWT token says about itself (`Token::claims`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TokenClaims {
+    pub subject: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    /// Seconds since the epoch.
+    pub expires: Option<u64>,
+}
+
+impl TokenClaims {
+    /// The most telling of email, name and subject.
+    pub fn owner(&self) -> Option<&str> {
+        self.email
+            .as_deref()
+            .or(self.name.as_deref())
+            .or(self.subject.as_deref())
+    }
 }
 
 impl fmt::Debug for Token {
@@ -74,13 +122,7 @@ impl Settings {
             None => read_server(&config_dir)?.unwrap_or_else(|| DEFAULT_SERVER.to_string()),
         };
         let server = normalize_server(&server)?;
-        let token = match nonblank(&overrides.token)
-            .or_else(|| env("AGNES_TOKEN"))
-            .or_else(|| env("DA_TOKEN"))
-        {
-            Some(token) => Token::new(token),
-            None => read_token(&config_dir)?,
-        };
+        let token = find_token(overrides, &env, &config_dir)?.map(|(token, _)| token);
         let workspace = workspace_dir_with(overrides.workspace.as_deref(), &env, cwd);
         Ok(Settings {
             server,
@@ -129,26 +171,122 @@ fn workspace_dir_with(
     }
 }
 
-/// The config dir alone, without reading anything in it (`da login` must
-/// work when the files there are broken): `AGNES_CONFIG_DIR`, then
-/// `DA_CONFIG_DIR`, then `~/.config/da`.
+/// Where `da login` stores the server and the token, without reading
+/// anything there (it must work when the files are broken):
+/// `AGNES_CONFIG_DIR`, then `DA_CONFIG_DIR`, then the first `da` folder of
+/// `config_dir_candidates` that already holds a file, else
+/// `$XDG_CONFIG_HOME/da` when that is set, else `~/.config/da`. Whatever it
+/// writes is then read first: it comes before the Agnes CLI's folder.
 pub fn config_dir() -> Result<PathBuf> {
-    config_dir_with(&|name| std::env::var(name).ok())
+    let env = |name: &str| std::env::var(name).ok();
+    if let Some(dir) = explicit_config_dir(&env) {
+        return Ok(dir);
+    }
+    let candidates = config_dir_candidates(&env)?;
+    let da_dirs: Vec<&PathBuf> = candidates.iter().filter(|d| d.ends_with("da")).collect();
+    if let Some(dir) = da_dirs.iter().find(|d| holds_config(d)) {
+        return Ok(dir.to_path_buf());
+    }
+    let xdg = xdg_config_home(&env).map(|x| x.join("da"));
+    Ok(xdg.unwrap_or_else(|| da_dirs[0].clone()))
 }
 
+/// The config dir to read (CONTRACT.md §2, then the newer places):
+/// `AGNES_CONFIG_DIR`, then `DA_CONFIG_DIR`; else the first folder of
+/// `config_dir_candidates` that holds a `config.yaml` or a `token.json`;
+/// else `~/.config/da`, the documented default. A folder is taken whole:
+/// the server and the token always come from the same one, so a token is
+/// never sent to another folder's server.
 fn config_dir_with(env: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf> {
+    if let Some(dir) = explicit_config_dir(env) {
+        return Ok(dir);
+    }
+    let candidates = config_dir_candidates(env)?;
+    Ok(candidates
+        .iter()
+        .find(|d| holds_config(d))
+        .unwrap_or(&candidates[0])
+        .clone())
+}
+
+fn explicit_config_dir(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
     let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-    match env("AGNES_CONFIG_DIR").or_else(|| env("DA_CONFIG_DIR")) {
-        Some(dir) => Ok(PathBuf::from(dir)),
-        None => {
-            let home = env("HOME").ok_or_else(|| {
-                Error::Config(
-                    "HOME is not set; set AGNES_CONFIG_DIR to the folder with config.yaml".into(),
-                )
-            })?;
-            Ok(Path::new(&home).join(".config").join("da"))
+    env("AGNES_CONFIG_DIR")
+        .or_else(|| env("DA_CONFIG_DIR"))
+        .map(PathBuf::from)
+}
+
+/// The folders looked in when no variable names one, in order:
+/// `~/.config/da` (the old CLI's, CONTRACT.md §2), `$XDG_CONFIG_HOME/da`,
+/// `$XDG_CONFIG_HOME/agnes`, `~/.config/agnes` (the current Agnes CLI's).
+/// The first is `~/.config/da`, or `$XDG_CONFIG_HOME/da` without a HOME.
+pub fn config_dir_candidates(env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<PathBuf>> {
+    let home = env("HOME")
+        .filter(|v| !v.trim().is_empty())
+        .map(|h| Path::new(&h).join(".config"));
+    let xdg = xdg_config_home(env);
+    if home.is_none() && xdg.is_none() {
+        return Err(Error::Config(
+            "HOME is not set; set AGNES_CONFIG_DIR to the folder with config.yaml".into(),
+        ));
+    }
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    let order = [
+        (&home, "da"),
+        (&xdg, "da"),
+        (&xdg, "agnes"),
+        (&home, "agnes"),
+    ];
+    for (base, name) in order {
+        if let Some(base) = base {
+            let dir = base.join(name);
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
         }
     }
+    Ok(dirs)
+}
+
+/// `$XDG_CONFIG_HOME`, when set to an absolute path (the XDG rule: a
+/// relative one is ignored).
+fn xdg_config_home(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    env("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+}
+
+fn holds_config(dir: &Path) -> bool {
+    dir.join("config.yaml").is_file() || dir.join("token.json").is_file()
+}
+
+/// The token and where it came from (`token :=`/`--token`, a variable's
+/// name, or the file), argument first (CONTRACT.md §2).
+fn find_token(
+    overrides: &Overrides,
+    env: &dyn Fn(&str) -> Option<String>,
+    config_dir: &Path,
+) -> Result<Option<(Token, String)>> {
+    if let Some(token) = nonblank(&overrides.token).and_then(Token::new) {
+        return Ok(Some((token, "argument".into())));
+    }
+    for name in ["AGNES_TOKEN", "DA_TOKEN"] {
+        if let Some(token) = env(name).and_then(Token::new) {
+            return Ok(Some((token, name.into())));
+        }
+    }
+    let file = config_dir.join("token.json");
+    Ok(read_token(config_dir)?.map(|t| (t, file.display().to_string())))
+}
+
+/// Where the token of `settings` comes from, for `da status`: `AGNES_TOKEN`,
+/// `DA_TOKEN`, the `token.json` path, or `argument`; `None` without one.
+pub fn token_source(overrides: &Overrides, settings: &Settings) -> Option<String> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    find_token(overrides, &env, &settings.config_dir)
+        .ok()
+        .flatten()
+        .map(|(_, source)| source)
 }
 
 fn nonblank(value: &Option<String>) -> Option<String> {
@@ -344,6 +482,73 @@ mod tests {
             ("https://arg:4", "arg-token")
         );
         assert_eq!(s.workspace, Path::new("/arg/ws"));
+    }
+
+    #[test]
+    fn config_dir_falls_back_to_xdg_and_the_agnes_cli_folder_in_order() {
+        let home = tempfile::tempdir().unwrap();
+        let xdg = tempfile::tempdir().unwrap();
+        let h = home.path().to_str().unwrap();
+        let x = xdg.path().to_str().unwrap();
+        let dir_of = |vars: &[(&str, &str)]| resolve(&Overrides::default(), vars).unwrap();
+        let put = |dir: &Path, server: &str| {
+            fs::create_dir_all(dir).unwrap();
+            fs::write(dir.join("config.yaml"), format!("server: {server}\n")).unwrap();
+        };
+        // Nothing anywhere: the documented default.
+        let s = dir_of(&[("HOME", h), ("XDG_CONFIG_HOME", x)]);
+        assert_eq!(s.config_dir, home.path().join(".config/da"));
+
+        // The fallbacks, last first: each one found hides the later ones.
+        put(&home.path().join(".config/agnes"), "http://home-agnes");
+        assert_eq!(dir_of(&[("HOME", h)]).server, "http://home-agnes");
+        put(&xdg.path().join("agnes"), "http://xdg-agnes");
+        let both = [("HOME", h), ("XDG_CONFIG_HOME", x)];
+        assert_eq!(dir_of(&both).server, "http://xdg-agnes");
+        // A relative XDG_CONFIG_HOME is ignored, as the XDG rules say.
+        assert_eq!(
+            dir_of(&[("HOME", h), ("XDG_CONFIG_HOME", "rel")]).server,
+            "http://home-agnes"
+        );
+        put(&xdg.path().join("da"), "http://xdg-da");
+        assert_eq!(dir_of(&both).server, "http://xdg-da");
+        put(&home.path().join(".config/da"), "http://home-da");
+        assert_eq!(dir_of(&both).server, "http://home-da");
+        // CONTRACT.md §2's variables still come first.
+        let explicit = [
+            ("HOME", h),
+            ("XDG_CONFIG_HOME", x),
+            ("DA_CONFIG_DIR", "/none"),
+        ];
+        assert_eq!(dir_of(&explicit).config_dir, Path::new("/none"));
+
+        // No HOME, but XDG_CONFIG_HOME: enough.
+        let s = dir_of(&[("XDG_CONFIG_HOME", x)]);
+        assert_eq!(s.server, "http://xdg-da");
+        assert!(resolve(&Overrides::default(), &[]).is_err());
+    }
+
+    #[test]
+    fn jwt_claims_say_whose_token_it_is_and_anything_else_says_nothing() {
+        use base64::Engine as _;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let jwt = format!(
+            "{}.{}.sig",
+            b64(r#"{"alg":"HS256"}"#),
+            b64(r#"{"sub":"u-42","email":"ana@example.com","exp":1800000000}"#)
+        );
+        let claims = Token::new(jwt).unwrap().claims().unwrap();
+        assert_eq!(claims.owner(), Some("ana@example.com"));
+        assert_eq!(claims.subject.as_deref(), Some("u-42"));
+        assert_eq!(claims.expires, Some(1_800_000_000));
+        let only_sub = format!("{}.{}.s", b64("{}"), b64(r#"{"sub":"u-7"}"#));
+        assert_eq!(
+            Token::new(only_sub).unwrap().claims().unwrap().owner(),
+            Some("u-7")
+        );
+        for not_jwt in ["demo-token", "a.b.c", "a.b", &format!("x.{}.y", b64("[1]"))] {
+            assert_eq!(Token::new(not_jwt).unwrap().claims(), None, "{not_jwt}");
+        }
     }
 
     #[test]

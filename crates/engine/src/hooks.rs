@@ -16,10 +16,18 @@ use serde_json::{json, Map, Value};
 use crate::error::{Error, Result};
 
 /// The hook commands. `|| true` and `2>/dev/null` keep a dead server from
-/// blocking or cluttering the editor; `da sync --quiet` already prints
-/// nothing on stdout.
-pub const SESSION_START_COMMAND: &str = "da sync --quiet 2>/dev/null || true";
-pub const SESSION_END_COMMAND: &str = "da sync --upload-only --quiet 2>/dev/null || true";
+/// blocking or cluttering the editor; `--quiet` prints nothing on stdout.
+///
+/// Both detach their work (CONTRACT.md §7: headless Claude Code ends a
+/// SessionEnd hook about a second after starting it). SessionStart first
+/// uploads what an earlier SessionEnd missed (SessionEnd does not fire when
+/// a terminal is closed), then syncs, waiting for that a few seconds at most
+/// (`--wait`, `AGNES_HOOK_WAIT`) and leaving a longer sync to go on in the
+/// background. SessionEnd returns at once and uploads in the background.
+pub const SESSION_START_COMMAND: &str =
+    "da sync --upload-first --detach --quiet 2>/dev/null || true";
+pub const SESSION_END_COMMAND: &str =
+    "da sync --upload-only --detach --wait 0 --quiet 2>/dev/null || true";
 
 /// The events and the command each one runs.
 pub const HOOKS: [(&str, &str); 2] = [
@@ -38,10 +46,32 @@ pub enum Change {
     Unchanged,
 }
 
+/// A hook of the current Agnes CLI (`agnes pull`, `agnes push`, `agnes
+/// update`): it syncs the same workspace as ours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgnesCliHook {
+    pub event: String,
+    pub command: String,
+}
+
+/// What `install` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Installed {
+    pub change: Change,
+    /// The Agnes CLI's hooks found: removed with `replace_agnes_hooks`,
+    /// else still there.
+    pub agnes_cli_hooks: Vec<AgnesCliHook>,
+}
+
 /// Writes the hooks into `settings` (`<workspace>/.claude/settings.json`),
 /// creating the file and its folder when missing. The new file replaces the
 /// old one atomically and keeps its permissions.
 pub fn install(settings: &Path) -> Result<Change> {
+    install_with(settings, false).map(|i| i.change)
+}
+
+/// `install`, also removing the Agnes CLI's hooks when `replace_agnes_hooks`.
+pub fn install_with(settings: &Path, replace_agnes_hooks: bool) -> Result<Installed> {
     let existing = match fs::read_to_string(settings) {
         Ok(text) => Some(text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -54,17 +84,131 @@ pub fn install(settings: &Path) -> Result<Change> {
         }
         Err(e) => return Err(Error::io("read", settings)(e)),
     };
-    let merged = merge(existing.as_deref()).map_err(|reason| Error::InvalidSettings {
+    let invalid = |reason| Error::InvalidSettings {
         path: settings.to_path_buf(),
         reason,
-    })?;
+    };
+    let agnes_cli_hooks = match &existing {
+        Some(text) => find_agnes_cli_hooks(text).map_err(invalid)?,
+        None => Vec::new(),
+    };
+    let merged = merge_with(existing.as_deref(), replace_agnes_hooks).map_err(invalid)?;
     let Some(text) = merged else {
-        return Ok(Change::Unchanged);
+        return Ok(Installed {
+            change: Change::Unchanged,
+            agnes_cli_hooks,
+        });
     };
     write_atomically(settings, text.as_bytes())?;
-    Ok(match existing {
+    let change = match existing {
         None => Change::Created,
         Some(_) => Change::Updated,
+    };
+    Ok(Installed {
+        change,
+        agnes_cli_hooks,
+    })
+}
+
+/// How one of our two hooks stands in a settings file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookState {
+    /// Today's command is there.
+    Installed,
+    /// A `da sync` entry of an earlier install (run synchronously): `da
+    /// hooks install` replaces it.
+    Outdated,
+    Missing,
+}
+
+/// What a settings file holds of ours and of the Agnes CLI's (`da status`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HooksReport {
+    pub session_start: HookState,
+    pub session_end: HookState,
+    pub agnes_cli_hooks: Vec<AgnesCliHook>,
+}
+
+/// Reads `settings` without changing it: `Ok(None)` when there is no file.
+pub fn inspect(settings: &Path) -> Result<Option<HooksReport>> {
+    let text = match fs::read_to_string(settings) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("read", settings)(e)),
+    };
+    let invalid = |reason| Error::InvalidSettings {
+        path: settings.to_path_buf(),
+        reason,
+    };
+    let agnes_cli_hooks = find_agnes_cli_hooks(&text).map_err(invalid)?;
+    let value = parse(&text).map_err(invalid)?;
+    let state = |event: &str, command: &str| {
+        let entries = value
+            .get("hooks")
+            .and_then(|h| h.get(event))
+            .and_then(Value::as_array);
+        let entries = entries.map(Vec::as_slice).unwrap_or_default();
+        let ours = |e: &Value| commands(e).any(|c| c == command);
+        match (entries.iter().any(ours), entries.iter().any(runs_da_sync)) {
+            (true, _) => HookState::Installed,
+            (false, true) => HookState::Outdated,
+            (false, false) => HookState::Missing,
+        }
+    };
+    Ok(Some(HooksReport {
+        session_start: state("SessionStart", SESSION_START_COMMAND),
+        session_end: state("SessionEnd", SESSION_END_COMMAND),
+        agnes_cli_hooks,
+    }))
+}
+
+fn parse(text: &str) -> std::result::Result<Value, String> {
+    if text.trim().is_empty() {
+        return Ok(Value::Object(Map::new()));
+    }
+    serde_json::from_str(text).map_err(|e| format!("line {}, column {}: {e}", e.line(), e.column()))
+}
+
+/// The Agnes CLI's hook commands in a settings text, in file order.
+fn find_agnes_cli_hooks(text: &str) -> std::result::Result<Vec<AgnesCliHook>, String> {
+    let value = parse(text)?;
+    let mut found = Vec::new();
+    if let Some(hooks) = value.get("hooks").and_then(Value::as_object) {
+        for (event, entries) in hooks {
+            for entry in entries.as_array().into_iter().flatten() {
+                for command in commands(entry).filter(|c| is_agnes_cli_command(c)) {
+                    found.push(AgnesCliHook {
+                        event: event.clone(),
+                        command: command.to_string(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The command strings of one hook entry.
+fn commands(entry: &Value) -> impl Iterator<Item = &str> {
+    entry
+        .get("hooks")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|h| h.get("command").and_then(Value::as_str))
+}
+
+/// A shell command that runs the Agnes CLI's `pull`, `push` or `update`
+/// (`agnes pull`, `/opt/bin/agnes push --quiet || true`, `cd x && agnes update`).
+pub fn is_agnes_cli_command(command: &str) -> bool {
+    let words: Vec<&str> = command
+        .split(|c: char| c.is_whitespace() || matches!(c, ';' | '&' | '|' | '(' | ')' | '`'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    words.windows(2).any(|pair| {
+        let program = pair[0].rsplit('/').next().unwrap_or(pair[0]);
+        let program = program.trim_matches(|c| c == '"' || c == '\'');
+        program == "agnes" && matches!(pair[1], "pull" | "push" | "update")
     })
 }
 
@@ -72,6 +216,16 @@ pub fn install(settings: &Path) -> Result<Change> {
 /// already has them exactly. `Err` says why `existing` cannot be merged
 /// into (not JSON, or `hooks` of the wrong shape).
 pub fn merge(existing: Option<&str>) -> std::result::Result<Option<String>, String> {
+    merge_with(existing, false)
+}
+
+/// `merge`, also removing the Agnes CLI's hook commands (from every event)
+/// when `replace_agnes_hooks`: an entry left without commands goes, and so
+/// does an event left without entries.
+pub fn merge_with(
+    existing: Option<&str>,
+    replace_agnes_hooks: bool,
+) -> std::result::Result<Option<String>, String> {
     let original = match existing {
         None => Value::Object(Map::new()),
         // An empty file is treated like a missing one: there is nothing to lose.
@@ -97,6 +251,9 @@ pub fn merge(existing: Option<&str>) -> std::result::Result<Option<String>, Stri
     let Value::Object(hooks) = hooks else {
         return Err(format!("\"hooks\" is {}, not an object", kind(hooks)));
     };
+    if replace_agnes_hooks {
+        remove_agnes_cli_hooks(hooks);
+    }
     for (event, command) in HOOKS {
         let entries = hooks
             .entry(event)
@@ -120,6 +277,35 @@ pub fn merge(existing: Option<&str>) -> std::result::Result<Option<String>, Stri
     let mut text = serde_json::to_string_pretty(&settings).map_err(|e| e.to_string())?;
     text.push('\n');
     Ok(Some(text))
+}
+
+fn remove_agnes_cli_hooks(hooks: &mut Map<String, Value>) {
+    let is_theirs = |h: &Value| {
+        h.get("command")
+            .and_then(Value::as_str)
+            .is_some_and(is_agnes_cli_command)
+    };
+    let mut emptied = Vec::new();
+    for (event, entries) in hooks.iter_mut() {
+        let Value::Array(entries) = entries else {
+            continue;
+        };
+        let before = entries.len();
+        entries.retain_mut(|entry| match entry.get_mut("hooks") {
+            Some(Value::Array(list)) if list.iter().any(is_theirs) => {
+                list.retain(|h| !is_theirs(h));
+                !list.is_empty()
+            }
+            _ => true,
+        });
+        let ours = HOOKS.iter().any(|(e, _)| e == event);
+        if entries.is_empty() && before > 0 && !ours {
+            emptied.push(event.clone());
+        }
+    }
+    for event in emptied {
+        hooks.shift_remove(&event);
+    }
 }
 
 /// Puts our entry where the first earlier `da sync` entry was (or at the
@@ -189,7 +375,7 @@ mod tests {
         "hooks": [
           {
             "type": "command",
-            "command": "da sync --quiet 2>/dev/null || true"
+            "command": "da sync --upload-first --detach --quiet 2>/dev/null || true"
           }
         ]
       }
@@ -199,7 +385,7 @@ mod tests {
         "hooks": [
           {
             "type": "command",
-            "command": "da sync --upload-only --quiet 2>/dev/null || true"
+            "command": "da sync --upload-only --detach --wait 0 --quiet 2>/dev/null || true"
           }
         ]
       }
@@ -288,6 +474,102 @@ mod tests {
         // A second install changes nothing.
         let again = merge(Some(&serde_json::to_string(&v).unwrap())).unwrap();
         assert_eq!(again, None);
+    }
+
+    const WITH_AGNES_CLI: &str = r#"{"hooks": {
+        "SessionStart": [
+            {"hooks": [{"type": "command", "command": "agnes pull --quiet || true"}]},
+            {"hooks": [{"type": "command", "command": "echo hi"}, {"type": "command", "command": "/opt/bin/agnes update"}]}
+        ],
+        "Stop": [{"hooks": [{"type": "command", "command": "cd ~/ws && agnes push"}]}],
+        "PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "echo agnes pulls"}]}]}}"#;
+
+    #[test]
+    fn agnes_cli_commands_are_recognised() {
+        for yes in [
+            "agnes pull",
+            "agnes push --quiet 2>/dev/null || true",
+            "/usr/local/bin/agnes update",
+            "cd /ws && agnes pull",
+            "(agnes push)",
+        ] {
+            assert!(is_agnes_cli_command(yes), "{yes}");
+        }
+        for no in [
+            "da sync --quiet",
+            "echo agnes pulls",
+            "agnes login",
+            "magnes pull",
+            "agnes",
+            SESSION_START_COMMAND,
+        ] {
+            assert!(!is_agnes_cli_command(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn agnes_cli_hooks_are_reported_and_kept_unless_replaced() {
+        let found = find_agnes_cli_hooks(WITH_AGNES_CLI).unwrap();
+        let found: Vec<(&str, &str)> = found
+            .iter()
+            .map(|h| (h.event.as_str(), h.command.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("SessionStart", "agnes pull --quiet || true"),
+                ("SessionStart", "/opt/bin/agnes update"),
+                ("Stop", "cd ~/ws && agnes push"),
+            ]
+        );
+        // Not replaced: theirs stay, ours are added.
+        let kept = merged(WITH_AGNES_CLI);
+        assert_eq!(kept["hooks"]["SessionStart"].as_array().unwrap().len(), 3);
+        assert_eq!(
+            kept["hooks"]["Stop"][0]["hooks"][0]["command"],
+            "cd ~/ws && agnes push"
+        );
+
+        // Replaced: only their commands go; a mixed entry keeps the rest,
+        // an event left empty goes, other hooks stay.
+        let text = merge_with(Some(WITH_AGNES_CLI), true).unwrap().unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let keys: Vec<&String> = v["hooks"].as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["SessionStart", "PreToolUse", "SessionEnd"]);
+        let start: Vec<Vec<&str>> = v["hooks"]["SessionStart"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| commands(e).collect())
+            .collect();
+        assert_eq!(start, [vec!["echo hi"], vec![SESSION_START_COMMAND]]);
+        assert!(find_agnes_cli_hooks(&text).unwrap().is_empty());
+        assert_eq!(merge_with(Some(&text), true).unwrap(), None);
+    }
+
+    #[test]
+    fn inspect_tells_installed_outdated_and_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.json");
+        assert_eq!(inspect(&path).unwrap(), None);
+        fs::write(
+            &path,
+            r#"{"hooks": {"SessionStart": [{"hooks": [{"type": "command", "command": "da sync --quiet 2>/dev/null || true"}]}],
+                          "Stop": [{"hooks": [{"type": "command", "command": "agnes push"}]}]}}"#,
+        )
+        .unwrap();
+        let report = inspect(&path).unwrap().unwrap();
+        assert_eq!(report.session_start, HookState::Outdated);
+        assert_eq!(report.session_end, HookState::Missing);
+        assert_eq!(report.agnes_cli_hooks.len(), 1);
+        install(&path).unwrap();
+        let report = inspect(&path).unwrap().unwrap();
+        assert_eq!(
+            (report.session_start, report.session_end),
+            (HookState::Installed, HookState::Installed)
+        );
+        fs::write(&path, "{").unwrap();
+        assert!(matches!(inspect(&path), Err(Error::InvalidSettings { .. })));
     }
 
     #[test]

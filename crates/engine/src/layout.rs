@@ -63,6 +63,11 @@ impl Workspace {
             .join(format!("upload-state-{}.json", server_key(server)))
     }
 
+    /// The reports of the last runs of `da` on this workspace (`runs.rs`).
+    pub fn runs_dir(&self) -> PathBuf {
+        self.agnes_dir().join("runs")
+    }
+
     /// Held for the length of a sync or upload on this workspace.
     pub fn lock_file(&self) -> PathBuf {
         self.agnes_dir().join("lock")

@@ -21,6 +21,7 @@ pub mod manifest;
 pub mod plan;
 pub mod progress;
 pub mod rules;
+pub mod runs;
 pub mod state;
 pub mod sync;
 pub mod synced;
