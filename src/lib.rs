@@ -1,6 +1,7 @@
 //! The DuckDB face of agnes: table functions that parse parameters, call the
 //! sync engine, create views and emit rows. No sync logic lives here.
 
+mod access;
 mod catalog;
 mod functions;
 mod host;
@@ -30,6 +31,9 @@ pub unsafe fn extension_entrypoint(con: Connection) -> Result<(), Box<dyn Error>
 /// means fewer views. `AGNES_ATTACH_ON_LOAD=0` turns it off.
 fn attach_on_load(host: &host::Host) {
     if std::env::var("AGNES_ATTACH_ON_LOAD").is_ok_and(|v| v == "0") {
+        return;
+    }
+    if access::check(host).is_err() {
         return;
     }
     let Ok(settings) = agnes_engine::Settings::resolve(&agnes_engine::Overrides::default()) else {

@@ -13,6 +13,9 @@ pub const CONNECTION: &[Parameter] = &[
     ("server", LogicalTypeId::Varchar),
     ("token", LogicalTypeId::Varchar),
     ("workspace", LogicalTypeId::Varchar),
+    // A `workspace :=` that agnes has not used and that is not the
+    // configured one must be asked for (engine config, issue 13).
+    ("new_workspace", LogicalTypeId::Boolean),
 ];
 
 /// `timeout`: seconds a response or body read may stall.
@@ -32,6 +35,7 @@ pub fn overrides(bind: &BindInfo) -> Overrides {
         server: text(bind, "server"),
         token: text(bind, "token"),
         workspace: text(bind, "workspace"),
+        new_workspace: flag(bind, "new_workspace"),
     }
 }
 

@@ -32,7 +32,8 @@ impl RowFunction for Manifest {
         params::named(&[params::CONNECTION, params::TIMEOUT])
     }
 
-    fn run(bind: &BindInfo, _: &Host) -> Result<Vec<Vec<Cell>>, Box<dyn Error>> {
+    fn run(bind: &BindInfo, host: &Host) -> Result<Vec<Vec<Cell>>, Box<dyn Error>> {
+        crate::access::check(host)?;
         let settings = Settings::resolve(&params::overrides(bind))?;
         let rows = inspect(&settings, params::timeouts(bind)?)?;
         Ok(rows

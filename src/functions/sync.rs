@@ -49,6 +49,7 @@ impl RowFunction for Sync {
     }
 
     fn run(bind: &BindInfo, host: &Host) -> Result<Vec<Vec<Cell>>, Box<dyn Error>> {
+        crate::access::check(host)?;
         let settings = Settings::resolve(&params::overrides(bind))?;
         let catalog = DuckDbCatalog { host };
         if params::flag(bind, "offline") {

@@ -28,7 +28,8 @@ impl RowFunction for Upload {
         params::named(&[params::CONNECTION, params::TIMEOUT, OWN])
     }
 
-    fn run(bind: &BindInfo, _: &Host) -> Result<Vec<Vec<Cell>>, Box<dyn Error>> {
+    fn run(bind: &BindInfo, host: &Host) -> Result<Vec<Vec<Cell>>, Box<dyn Error>> {
+        crate::access::check(host)?;
         let settings = Settings::resolve(&params::overrides(bind))?;
         let options = UploadOptions {
             dry_run: params::flag(bind, "dry_run"),

@@ -2,7 +2,7 @@
 //! CLAUDE.local.md back to the server) and reads its rows.
 
 use crate::args::{Cli, SyncArgs};
-use crate::duckdb::{literal, DuckDb, Row};
+use crate::duckdb::{DuckDb, Row};
 use crate::render::{self, Mode};
 use crate::sync::{failure, int, quietly, settings, text};
 use crate::{Failure, Outcome};
@@ -58,18 +58,13 @@ pub fn run(cli: &Cli, args: &SyncArgs) -> Result<Outcome, Failure> {
 
 fn summarize(cli: &Cli, args: &SyncArgs) -> Result<UploadSummary, Failure> {
     let settings = settings(&args.target)?;
-    let duckdb = DuckDb::find(cli.duckdb.as_deref())?;
-    let mut query = format!(
-        "SELECT * FROM agnes_upload(server := {}, workspace := {}",
-        literal(&settings.server),
-        literal(&settings.workspace.to_string_lossy())
-    );
-    if args.dry_run {
-        query += ", dry_run := true";
-    }
-    query += ")";
+    let duckdb = DuckDb::find(cli.duckdb.as_deref())?.for_target(&settings);
+    let query = match args.dry_run {
+        true => "SELECT * FROM agnes_upload(dry_run := true)",
+        false => "SELECT * FROM agnes_upload()",
+    };
     // Uploads need no database: an in-memory one is never locked.
-    let rows = duckdb.query(None, &query, false).map_err(|e| {
+    let rows = duckdb.query(None, query, false).map_err(|e| {
         let mut f = failure(e);
         if f.message.contains("agnes_upload does not exist") {
             f.message =

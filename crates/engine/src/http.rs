@@ -13,6 +13,7 @@ use reqwest::StatusCode;
 use crate::config::{Settings, Token};
 use crate::error::{Error, Result};
 use crate::ids::truncate;
+use crate::redact::Redactor;
 
 /// Waits between attempts: 0.3 s, 1 s, 3 s (CONTRACT.md §4.4).
 pub const BACKOFF: [Duration; 3] = [
@@ -47,6 +48,9 @@ pub fn retrying<T>(mut attempt: impl FnMut() -> Result<T, Failure>) -> Result<T,
 /// of 100 000 tables is about 10 MB; past this, a broken or hostile server
 /// (an endless body, a gzip bomb) would exhaust the analyst's memory.
 pub const MAX_JSON_BYTES: u64 = 256 << 20;
+
+/// The longest `ETag` kept (real ones are an MD5 or a short version).
+pub const MAX_ETAG_BYTES: usize = 256;
 
 /// Timeouts and retry budget of a client.
 #[derive(Debug, Clone, Copy)]
@@ -96,8 +100,8 @@ impl Failure {
         }
     }
 
-    fn from_status(status: StatusCode, response: Response) -> Failure {
-        let detail = error_detail(response);
+    fn from_status(status: StatusCode, response: Response, redactor: &Redactor) -> Failure {
+        let detail = error_detail(response, redactor);
         Failure {
             status: Some(status.as_u16()),
             transient: status.is_server_error(),
@@ -126,9 +130,11 @@ pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// The `detail` of a JSON error body, or an excerpt of any other body.
-fn error_detail(response: Response) -> Option<String> {
+fn error_detail(response: Response, redactor: &Redactor) -> Option<String> {
     let mut body = Vec::new();
     response.take(4096).read_to_end(&mut body).ok()?;
+    // Hidden before the excerpt is cut: a cut token would no longer match.
+    let body = redactor.hide_bytes(body);
     let text = String::from_utf8_lossy(&body);
     let detail = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
@@ -149,6 +155,7 @@ pub struct ServerClient {
     base: String,
     token: Token,
     timeouts: Timeouts,
+    redactor: Redactor,
 }
 
 impl ServerClient {
@@ -168,7 +175,15 @@ impl ServerClient {
             base: settings.server.clone(),
             token,
             timeouts,
+            redactor: settings.redactor(),
         })
+    }
+
+    /// Whether an `ETag` from the server may be stored and sent back: a
+    /// short one without the token (a hostile 64 KiB one would bloat the
+    /// state and every later request).
+    pub fn keeps_etag(&self, etag: &str) -> bool {
+        etag.len() <= MAX_ETAG_BYTES && !self.redactor.holds_token(etag)
     }
 
     /// The full URL of `path`; it never contains the token.
@@ -212,10 +227,12 @@ impl ServerClient {
                         let announced = response.content_length();
                         read_capped(response, announced, MAX_JSON_BYTES)
                     }
-                    status => Err(Failure::from_status(status, response)),
+                    status => Err(Failure::from_status(status, response, &self.redactor)),
                 });
             match result {
-                Ok(body) => return Ok(body),
+                // A body that echoes the token (a proxy's error page, a
+                // bundle) must not carry it into the state or the rules.
+                Ok(body) => return Ok(self.redactor.hide_bytes(body)),
                 Err(f) if f.status == Some(401) => {
                     return Err(Error::Unauthorized {
                         url,
@@ -255,7 +272,7 @@ impl ServerClient {
         let response = request.send().map_err(|e| Failure::transport(&e))?;
         match response.status() {
             StatusCode::OK | StatusCode::NOT_MODIFIED => Ok(response),
-            status => Err(Failure::from_status(status, response)),
+            status => Err(Failure::from_status(status, response, &self.redactor)),
         }
     }
 
@@ -264,7 +281,7 @@ impl ServerClient {
         let response = request.send().map_err(|e| Failure::transport(&e))?;
         match response.status() {
             s if s.is_success() => Ok(response),
-            status => Err(Failure::from_status(status, response)),
+            status => Err(Failure::from_status(status, response, &self.redactor)),
         }
     }
 }

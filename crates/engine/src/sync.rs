@@ -19,6 +19,7 @@ use crate::lock;
 use crate::manifest::{self, Manifest, QueryMode};
 use crate::plan::{self, Plan, PlannedTable, Scope, Status};
 use crate::progress::Progress;
+use crate::redact::Redactor;
 use crate::rules;
 use crate::state::{StateFile, TableState};
 
@@ -125,8 +126,45 @@ pub struct SyncReport {
     pub notices: Vec<String>,
 }
 
-/// Runs a sync into `catalog`.
+impl TableOutcome {
+    /// This row as it may be shown (`redact`).
+    pub fn redact(&mut self, r: &Redactor) {
+        self.table_id = r.text(&self.table_id);
+        for text in [
+            &mut self.hash,
+            &mut self.view,
+            &mut self.error,
+            &mut self.note,
+        ] {
+            r.option(text);
+        }
+    }
+}
+
+impl SyncReport {
+    fn redacted(mut self, r: &Redactor) -> SyncReport {
+        self.tables.iter_mut().for_each(|o| o.redact(r));
+        r.all(&mut self.rules.warnings);
+        r.all(&mut self.notices);
+        self
+    }
+}
+
+/// Runs a sync into `catalog`. Every text of the report and of an error is
+/// redacted (no token, control characters escaped), whatever its source.
 pub fn sync(
+    settings: &Settings,
+    options: &SyncOptions,
+    catalog: &dyn Catalog,
+    progress: &dyn Progress,
+) -> Result<SyncReport> {
+    let r = settings.redactor();
+    run(settings, options, catalog, progress)
+        .map(|report| report.redacted(&r))
+        .map_err(|e| e.redacted(&r))
+}
+
+fn run(
     settings: &Settings,
     options: &SyncOptions,
     catalog: &dyn Catalog,
@@ -490,6 +528,21 @@ pub struct ManifestRow {
 /// What the server offers and how each table compares with this workspace.
 /// Reads only; writes nothing.
 pub fn inspect(settings: &Settings, timeouts: Timeouts) -> Result<Vec<ManifestRow>> {
+    let r = settings.redactor();
+    let mut rows = inspect_unredacted(settings, timeouts).map_err(|e| e.redacted(&r))?;
+    for row in &mut rows {
+        let e = &mut row.entry;
+        for text in [&mut e.id, &mut e.hash, &mut e.source_type] {
+            *text = r.text(text);
+        }
+        r.option(&mut e.updated);
+        r.option(&mut e.invalid);
+        r.option(&mut row.local_hash);
+    }
+    Ok(rows)
+}
+
+fn inspect_unredacted(settings: &Settings, timeouts: Timeouts) -> Result<Vec<ManifestRow>> {
     let workspace = Workspace::new(&settings.workspace);
     let client = ServerClient::new(settings, timeouts)?;
     let manifest = fetch_manifest(&client)?;
@@ -512,6 +565,13 @@ pub fn inspect(settings: &Settings, timeouts: Timeouts) -> Result<Vec<ManifestRo
 /// the server, without asking it anything. For a fresh session (a notebook)
 /// while the server is unreachable.
 pub fn attach_local(settings: &Settings, catalog: &dyn Catalog) -> Result<Vec<TableOutcome>> {
+    let r = settings.redactor();
+    let mut outcomes = attach_unredacted(settings, catalog).map_err(|e| e.redacted(&r))?;
+    outcomes.iter_mut().for_each(|o| o.redact(&r));
+    Ok(outcomes)
+}
+
+fn attach_unredacted(settings: &Settings, catalog: &dyn Catalog) -> Result<Vec<TableOutcome>> {
     let workspace = Workspace::new(&settings.workspace);
     // No state, nothing synced: and no legacy migration (it hashes files) on
     // a path that runs at every LOAD.
