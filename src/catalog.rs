@@ -22,6 +22,25 @@ pub fn identifier(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// A path DuckDB's readers take literally: they expand `*`, `?` and `[...]`
+/// anywhere in a path (a workspace `ws[12]` read `ws1`'s files), and a
+/// one-character class (`[[]`, `[*]`, `[?]`) matches only that character.
+/// Checked on DuckDB 1.5.6 and 2.0.0.
+pub fn glob_literal(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        match c {
+            '[' | '*' | '?' => {
+                out.push('[');
+                out.push(c);
+                out.push(']');
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// `text` as a SQL string literal.
 pub fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
@@ -60,7 +79,7 @@ impl Catalog for DuckDbCatalog<'_> {
         let sql = format!(
             "BEGIN; CREATE OR REPLACE VIEW {view} AS SELECT * FROM read_parquet({file}); COMMENT ON VIEW {view} IS {mark}; COMMIT;",
             view = identifier(name),
-            file = literal(&path),
+            file = literal(&glob_literal(&path)),
             mark = literal(&format!("{MARK}{path}")),
         );
         self.host.with_connection(|con| {
@@ -80,7 +99,7 @@ impl Catalog for DuckDbCatalog<'_> {
     fn parquet_rows(&self, path: &Path) -> Result<u64, String> {
         let sql = format!(
             "SELECT num_rows FROM parquet_file_metadata({})",
-            literal(&path.to_string_lossy())
+            literal(&glob_literal(&path.to_string_lossy()))
         );
         let rows: i64 = self.host.with_connection(|con| {
             con.query_row(&sql, [], |row| row.get(0))
@@ -99,5 +118,6 @@ mod tests {
         assert_eq!(identifier("in.c-crm.people"), "\"in.c-crm.people\"");
         assert_eq!(identifier("a\"b"), "\"a\"\"b\"");
         assert_eq!(literal("/ws/it's/x.parquet"), "'/ws/it''s/x.parquet'");
+        assert_eq!(glob_literal("/a[12]/*?/]x"), "/a[[]12]/[*][?]/]x");
     }
 }

@@ -1353,6 +1353,102 @@ def test_hooks_install_keeps_numbers_and_links(make_world, record):
     record("the link stays a link and its target gets the hooks; every number is written back exactly as it was")
 
 
+@case(
+    "`LOAD agnes` from another workspace's folder (issue 13, case 6)",
+    "the database's views point into workspace A; a second workspace B synced a newer `orders`; the database "
+    "is opened with B as the current workspace and attach-at-load on",
+)
+def test_load_in_other_workspace_keeps_views(world, record):
+    other = world.tmp / "other"
+    world.change("orders")
+    synced = world.sync(db=world.tmp / "other.duckdb", workspace=str(other), new_workspace=True).assert_ok()
+    assert synced.table("orders")["rows"] == NEW_ROWS
+    views_before = world.query(
+        "SELECT view_name, comment FROM duckdb_views() WHERE comment LIKE 'agnes: %' ORDER BY 1"
+    )
+    run = world.run_sql(
+        LOAD + "SELECT count(*) AS n FROM orders;",
+        env={"AGNES_ATTACH_ON_LOAD": "1", "AGNES_LOCAL_DIR": str(other)},
+    ).assert_ok()
+    assert run.rows == [{"n": BASE["orders"]}], run.rows
+    offline = world.run_sql(
+        LOAD + "SELECT * FROM agnes_sync(offline := true);", env={"AGNES_LOCAL_DIR": str(other)}
+    ).assert_ok()
+    notes = [r["note"] for r in offline.rows]
+    assert all(n and "a file of another workspace; left as is" in n for n in notes), notes
+    assert world.query(
+        "SELECT view_name, comment FROM duckdb_views() WHERE comment LIKE 'agnes: %' ORDER BY 1"
+    ) == views_before
+    world.check(run, BASE)
+    record(
+        "the views still read workspace A's files (`orders` answers 5000 rows, not B's 4321); "
+        f"an offline attach from B says so on each row: {code(world.norm(offline.table('orders')['note']))}"
+    )
+
+
+@case(
+    "Glob characters in the workspace path (issue 13, case 7)",
+    "workspace `ws[12]*?`, beside a folder `ws1zz` (which that path matches as a glob) holding 7-row parquets "
+    "under the same names",
+)
+def test_glob_characters_in_workspace(make_world, record):
+    world = make_world("ws[12]*?")
+    # DuckDB cannot commit to a database file whose path holds `?` (it cuts
+    # the WAL's path there), so the database lives outside the workspace.
+    world.db = world.tmp / "analytics.duckdb"
+    decoy = world.tmp / "ws1zz" / "server" / "parquet"
+    decoy.mkdir(parents=True)
+    con = duckdb.connect()
+    for table in BASE:
+        con.execute(f"COPY (SELECT range AS id FROM range(7)) TO {lit(decoy / (table + '.parquet'))} (FORMAT parquet)")
+    con.close()
+    run = baseline(world)
+    assert all(run.table(t)["rows"] == n for t, n in BASE.items())
+    world.change("orders")
+    again = world.sync().assert_ok()
+    assert again.table("orders")["action"] == "downloaded"
+    world.check(again, with_new("orders"))
+    offline = world.sync(offline=True).assert_ok()
+    assert {r["view_name"] for r in offline.rows} == set(BASE)
+    world.check(offline, with_new("orders"))
+    record(
+        "every view reads its own file, never the decoy's: the paths handed to DuckDB escape `[`, `*` and `?` as "
+        "one-character classes (`ws[[]12][*][?]`), matching exactly one file on DuckDB 1.5.6 and 2.0.0. "
+        "(DuckDB itself cannot commit to a database file whose path holds `?`, so that file lives outside.)"
+    )
+
+
+@case(
+    "Ids that differ only in case, and ids of DuckDB's own views (issue 13, cases 8 and 9)",
+    "the server also offers `Orders` (77 rows) beside the synced `orders`, and tables `duckdb_tables`, "
+    "`sqlite_master` and `pg_tables`",
+)
+def test_case_clash_and_system_names(world, record):
+    world.change("Orders", rows=77)
+    for name in ("duckdb_tables", "sqlite_master", "pg_tables"):
+        world.change(name, rows=3)
+    run = world.sync().assert_ok()
+    clash = run.table("Orders")
+    assert clash["action"] == "failed" and "only in case" in clash["error"], clash
+    assert run.table("orders")["action"] == "unchanged"
+    system = {n: run.table(n) for n in ("duckdb_tables", "sqlite_master", "pg_tables")}
+    for row in system.values():
+        assert row["action"] == "failed" and "shadow" in row["error"] and row["view_name"] is None, row
+    # The system views still answer as DuckDB's own.
+    found = world.query(
+        "SELECT (SELECT count(*) FROM duckdb_tables WHERE table_name = 'id') AS t, "
+        "(SELECT count(*) FROM sqlite_master WHERE name = 'orders') AS m"
+    )
+    assert found == [{"t": 0, "m": 1}], found
+    assert not any((world.parquet / f"{n}.parquet").exists() for n in ("Orders", *system))
+    world.check(run, BASE)
+    record(
+        f"one of `Orders`/`orders` is kept (the one already synced), the other fails: {code(clash['error'])}; "
+        f"`duckdb_tables`, `sqlite_master`, `pg_tables` fail: {code(system['duckdb_tables']['error'])}; "
+        "no file, no view, the system views answer as before"
+    )
+
+
 # == the table ==============================================================
 
 DOC_HEAD = """# Reliability: faults, bad input and attacks

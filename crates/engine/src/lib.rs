@@ -16,6 +16,7 @@ pub mod ids;
 pub mod layout;
 pub mod lock;
 pub mod manifest;
+pub mod names;
 pub mod plan;
 pub mod progress;
 pub mod redact;

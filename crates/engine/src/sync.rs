@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -184,6 +184,8 @@ fn run(
         &settings.config_dir,
         options.dry_run,
     )?;
+    let mut manifest = manifest;
+    crate::names::refuse_clashes(&mut manifest, &|id| state.state.tables.contains_key(id));
     let plan = plan::plan(&manifest, &state.state, &options.scope, &|id| {
         workspace.parquet_file(id).is_file()
     })?;
@@ -224,7 +226,7 @@ fn run(
     if state.state.tables != before || state.is_new() {
         state.save()?;
     }
-    attach_views(&mut outcomes, &workspace, &state, catalog);
+    attach_views(&mut outcomes, &workspace, &state, catalog, false);
     outcomes.extend(removed);
     let rules = write_rules(&client, &workspace);
     Ok(SyncReport {
@@ -420,12 +422,16 @@ fn remove_revoked(
 
 /// Makes sure every synced table with a verified file has agnes's view in the
 /// calling database; a failed download keeps the view over the old file.
+/// With `keep_others`, agnes's view over another workspace's file is left
+/// as it is (a database file opened from another folder keeps its views).
 fn attach_views(
     outcomes: &mut [TableOutcome],
     workspace: &Workspace,
     state: &StateFile,
     catalog: &dyn Catalog,
+    keep_others: bool,
 ) {
+    let parquet_dir = workspace.parquet_dir();
     let relations = match catalog.relations() {
         Ok(r) => r,
         Err(e) => {
@@ -454,6 +460,15 @@ fn attach_views(
             Some(Existing::UserRelation { kind }) => {
                 o.note = Some(format!(
                     "no view: the database already has a {kind} named \"{}\" that agnes did not create; left as is",
+                    o.table_id
+                ))
+            }
+            Some(Existing::AgnesView { parquet })
+                if keep_others && Path::new(parquet).parent() != Some(parquet_dir.as_path()) =>
+            {
+                o.note = Some(format!(
+                    "no view: \"{}\" is agnes's view over {parquet}, a file of another workspace; \
+                     left as is (a sync of this workspace replaces it)",
                     o.table_id
                 ))
             }
@@ -547,6 +562,8 @@ fn inspect_unredacted(settings: &Settings, timeouts: Timeouts) -> Result<Vec<Man
     let client = ServerClient::new(settings, timeouts)?;
     let manifest = fetch_manifest(&client)?;
     let state = StateFile::load(&workspace, &settings.server, &settings.config_dir, true)?;
+    let mut manifest = manifest;
+    crate::names::refuse_clashes(&mut manifest, &|id| state.state.tables.contains_key(id));
     let plan = plan::plan(&manifest, &state.state, &Scope::All, &|id| {
         workspace.parquet_file(id).is_file()
     })?;
@@ -598,6 +615,8 @@ fn attach_unredacted(settings: &Settings, catalog: &dyn Catalog) -> Result<Vec<T
             o
         })
         .collect();
-    attach_views(&mut outcomes, &workspace, &state, catalog);
+    // Offline, and at LOAD: the workspace is only what the current folder
+    // or the environment says, so a view of another workspace is kept.
+    attach_views(&mut outcomes, &workspace, &state, catalog, true);
     Ok(outcomes)
 }
