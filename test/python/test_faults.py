@@ -1449,6 +1449,102 @@ def test_case_clash_and_system_names(world, record):
     )
 
 
+class EtagProxy:
+    """A hostile front of the real server: passes every request through and
+    adds a 64 KiB ``ETag`` to each download."""
+
+    def __init__(self, upstream: str):
+        import http.server
+        import threading
+        import urllib.request
+
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                req = urllib.request.Request(upstream + self.path, headers=dict(self.headers))
+                try:
+                    resp = opener.open(req, timeout=30)
+                    status, headers, body = resp.status, resp.headers, resp.read()
+                except urllib.error.HTTPError as err:
+                    status, headers, body = err.code, err.headers, err.read()
+                self.send_response(status)
+                for key in ("Content-Type", "Content-Encoding"):
+                    if headers.get(key):
+                        self.send_header(key, headers[key])
+                if self.path.endswith("/download"):
+                    self.send_header("ETag", '"' + "e" * 65536 + '"')
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@case(
+    "A 304 for a table never downloaded, and a 64 KiB ETag (issue 13, case 12)",
+    "the server offers a new table `fresh` and answers its download `304`; then a proxy in front of the "
+    "server adds a 64 KiB `ETag` to every download (a fresh state, so every table is downloaded)",
+)
+def test_304_without_copy_and_huge_etag(world, record):
+    world.change("fresh", rows=10)
+    world.server.set_faults([{"kind": "status", "status": 304, "table": "fresh"}])
+    run = world.sync().assert_ok()
+    fresh = run.table("fresh")
+    assert fresh["action"] == "failed" and "304" in fresh["error"], fresh
+    assert not (world.parquet / "fresh.parquet").exists() and "fresh" not in world.state()["tables"]
+    world.check(run, BASE)
+    world.server.clear_faults()
+    (world.parquet / "fresh.parquet").unlink(missing_ok=True)
+    proxy = EtagProxy(world.server_url)
+    world.aliases[proxy.url] = "<proxy>"
+    try:
+        shutil.rmtree(world.ws / ".agnes")
+        through = world.sync(server=proxy.url, env={"AGNES_SERVER": proxy.url}).assert_ok()
+    finally:
+        proxy.close()
+    assert through.table("orders")["action"] == "downloaded", through.table("orders")
+    state_text = world.state_path().read_text()
+    assert "e" * 300 not in state_text and len(state_text) < 8192, len(state_text)
+    world.check(through, {**BASE, "fresh": 10})
+    record(
+        f"the 304 is a failed row, no file and no state entry: {code(fresh['error'])}; the 64 KiB ETag is not "
+        f"stored (the state file stays {under(len(state_text), [1024, 2048, 4096, 8192])} bytes or less); ETags "
+        "over 256 bytes, or holding the token, are dropped"
+    )
+
+
+@case(
+    "Memory bundle without `mandatory` or `approved` (issue 13, case 13)",
+    "a `body` bundle `{\"detail\": \"rate limited\"}`, then `{}`, both with 200",
+)
+def test_bundle_without_lists(world, record):
+    rules_dir = world.ws / ".claude" / "rules"
+    before = {p.name: p.read_bytes() for p in rules_dir.glob("km_*.md")}
+    assert before
+    errors = []
+    for body in ('{"detail": "rate limited"}', "{}"):
+        world.server.set_faults(
+            [{"kind": "body", "endpoint": "bundle", "body": body, "content_type": "application/json"}]
+        )
+        run = world.sync().assert_ok()
+        rules = run.of_kind("rules")[0]
+        assert rules["action"] == "failed" and "refused" in rules["error"], rules
+        errors.append(rules["error"])
+        assert {p.name: p.read_bytes() for p in rules_dir.glob("km_*.md")} == before
+        world.check(run, BASE)
+    record(f"the rules step fails and every `km_*.md` is kept: {code(errors[0])}")
+
+
 # == the table ==============================================================
 
 DOC_HEAD = """# Reliability: faults, bad input and attacks

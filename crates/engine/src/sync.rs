@@ -336,6 +336,19 @@ fn download_all(
                     o
                 }
                 (_, None) => described(t, Action::Unchanged),
+                // A 304 keeps a copy only where there is one: without a
+                // local file (no If-None-Match was sent) it is no answer.
+                (_, Some(Ok(Fetched::NotModified)))
+                    if t.if_none_match.is_none() || !workspace.parquet_file(id).is_file() =>
+                {
+                    let mut o = described(t, Action::Failed);
+                    o.error = Some(
+                        "the server answered 304 Not Modified, but this workspace has no copy to keep \
+                         (none was asked for); nothing downloaded"
+                            .into(),
+                    );
+                    o
+                }
                 (_, Some(Ok(Fetched::NotModified))) => {
                     let mut o = described(t, Action::Unchanged);
                     o.note = Some("the server answered 304 Not Modified".into());
