@@ -10,7 +10,7 @@ use std::path::Path;
 use agnes_engine::{Catalog, Existing};
 
 use crate::host::Host;
-use crate::sql::{identifier, literal};
+use crate::sql::{glob_literal, identifier, literal};
 
 const MARK: &str = "agnes: ";
 
@@ -52,7 +52,7 @@ impl Catalog for DuckDbCatalog<'_> {
         let sql = format!(
             "BEGIN; CREATE OR REPLACE VIEW {view} AS SELECT * FROM read_parquet({file}); COMMENT ON VIEW {view} IS {mark}; COMMIT;",
             view = identifier(name),
-            file = literal(&path),
+            file = literal(&glob_literal(&path)),
             mark = literal(&format!("{MARK}{path}")),
         );
         self.host.with_connection(|con| {
@@ -70,7 +70,7 @@ impl Catalog for DuckDbCatalog<'_> {
     fn parquet_rows(&self, path: &Path) -> Result<u64, String> {
         let sql = format!(
             "SELECT num_rows FROM parquet_file_metadata({})",
-            literal(&path.to_string_lossy())
+            literal(&glob_literal(&path.to_string_lossy()))
         );
         let rows = self.host.with_connection(|con| con.query(&sql))?;
         let count = rows.first().and_then(|r| r.first().cloned().flatten());

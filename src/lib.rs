@@ -1,6 +1,7 @@
 //! The DuckDB face of agnes: table functions that parse parameters, call the
 //! sync engine, create views and emit rows. No sync logic lives here.
 
+mod access;
 mod catalog;
 mod entry;
 mod functions;
@@ -63,6 +64,9 @@ fn attach_on_load(host: &host::Host, settings: &agnes_engine::Settings) {
         {
             return;
         }
+    }
+    if access::check(host).is_err() {
+        return;
     }
     let _ = agnes_engine::attach_local(settings, &catalog::DuckDbCatalog { host });
 }

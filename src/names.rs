@@ -114,7 +114,9 @@ unsafe extern "C" fn replace(
         let Some(file) = names.file_of(name) else {
             return;
         };
-        let Ok(path) = CString::new(file.to_string_lossy().as_bytes()) else {
+        // Taken literally by read_parquet, glob characters and all.
+        let path = crate::sql::glob_literal(&file.to_string_lossy());
+        let Ok(path) = CString::new(path) else {
             return;
         };
         ffi::duckdb_replacement_scan_set_function_name(info, c"read_parquet".as_ptr());

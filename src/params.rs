@@ -16,6 +16,9 @@ pub const CONNECTION: &[Parameter] = &[
     ("server", LogicalTypeId::Varchar),
     ("token", LogicalTypeId::Varchar),
     ("workspace", LogicalTypeId::Varchar),
+    // A `workspace :=` that agnes has not used and that is not the
+    // configured one must be asked for (engine config, issue 13).
+    ("new_workspace", LogicalTypeId::Boolean),
 ];
 
 /// How long network waits may last: `timeout` (seconds a response or body
@@ -117,6 +120,7 @@ impl Params {
             server: self.text("server"),
             token: self.text("token"),
             workspace: self.text("workspace"),
+            new_workspace: self.flag("new_workspace"),
         }
     }
 

@@ -163,6 +163,25 @@ pub fn identifier(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// A path DuckDB's readers take literally: they expand `*`, `?` and `[...]`
+/// anywhere in a path (a workspace `ws[12]` read `ws1`'s files), and a
+/// one-character class (`[[]`, `[*]`, `[?]`) matches only that character.
+/// Checked on DuckDB 1.4.4, 1.5.6 and 2.0.0.
+pub fn glob_literal(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        match c {
+            '[' | '*' | '?' => {
+                out.push('[');
+                out.push(c);
+                out.push(']');
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// `text` as a SQL string literal.
 pub fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
@@ -177,5 +196,6 @@ mod tests {
         assert_eq!(identifier("in.c-crm.people"), "\"in.c-crm.people\"");
         assert_eq!(identifier("a\"b"), "\"a\"\"b\"");
         assert_eq!(literal("/ws/it's/x.parquet"), "'/ws/it''s/x.parquet'");
+        assert_eq!(glob_literal("/a[12]/*?/]x"), "/a[[]12]/[*][?]/]x");
     }
 }

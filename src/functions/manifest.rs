@@ -26,6 +26,7 @@ impl RowFunction for Manifest {
     const PARAMETERS: &'static [&'static [Parameter]] = &[params::CONNECTION, params::TIMEOUTS];
 
     fn run(call: Call) -> Result<Vec<Vec<Cell>>, String> {
+        crate::access::check(&call.host)?;
         let p = &call.params;
         let settings = Settings::resolve(&p.overrides()).map_err(|e| e.to_string())?;
         let rows = inspect(&settings, p.timeouts()?, &call.cancel).map_err(|e| e.to_string())?;

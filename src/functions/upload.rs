@@ -28,6 +28,7 @@ impl RowFunction for Upload {
         &[params::CONNECTION, params::TIMEOUTS, OWN];
 
     fn run(call: Call) -> Result<Vec<Vec<Cell>>, String> {
+        crate::access::check(&call.host)?;
         let p = &call.params;
         let settings = Settings::resolve(&p.overrides()).map_err(|e| e.to_string())?;
         let mut options = UploadOptions {

@@ -56,6 +56,7 @@ CLI = next(
     REPO / "configure" / "venv" / "bin" / "duckdb",
 )
 DOC = REPO / "docs" / "RELIABILITY.md"
+DA = REPO / "target" / "debug" / "da"
 
 # Distinctive, so that a leak anywhere is found by a plain substring search.
 TOKEN = "agnes-faults-SECRET-7f3a9c1e52d84b60"
@@ -118,6 +119,23 @@ def code(text: str) -> str:
     """``text`` as a Markdown code span, even when it holds backticks."""
     text = " ".join(str(text).split())
     return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
+def escaped(text: str) -> str:
+    """``text`` as agnes shows server text: control characters escaped
+    (issue 13)."""
+    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    out = ""
+    for c in text:
+        if c in named:
+            out += named[c]
+        elif ord(c) < 0x20 or ord(c) == 0x7F:
+            out += f"\\x{ord(c):02x}"
+        elif 0x80 <= ord(c) < 0xA0:
+            out += f"\\u{{{ord(c):x}}}"
+        else:
+            out += c
+    return out
 
 
 def under(value: float, bounds) -> str:
@@ -216,6 +234,9 @@ class World:
         self.token_file = self.config / "token.json"
         self.token_file.write_text(json.dumps({"access_token": TOKEN}))
         self.token_file.chmod(0o600)
+        # The server the token is for (CONTRACT.md §2): a stored token goes
+        # nowhere else.
+        self.config_yaml = self.config / "config.yaml"
         self.home = tmp / "home"
         self.home.mkdir()
         self.ws = tmp / workspace_name
@@ -228,6 +249,7 @@ class World:
         self.aliases: dict[str, str] = {}
         self.server = self.start_server(self.data)
         self.server_url = self.server.url
+        self.config_yaml.write_text(f"server: {self.server_url}\n")
 
     # -- life cycle --
 
@@ -254,7 +276,14 @@ class World:
 
     def start_sync(self, db: Path | None = None, env: dict | None = None, **params):
         """Starts a sync in the duckdb CLI; ``finish`` collects it."""
-        args = [str(CLI), "-unsigned", "-json", str(db or self.db), "-c", self.sync_sql(**params)]
+        return self.start_sql(self.sync_sql(**params), db=db, env=env)
+
+    def run_sql(self, sql: str, db: Path | None = None, env: dict | None = None, wait: float = 60) -> Run:
+        """Any SQL in the duckdb CLI, as the analyst's host runs it."""
+        return self.finish(self.start_sql(sql, db=db, env=env), wait)
+
+    def start_sql(self, sql: str, db: Path | None = None, env: dict | None = None):
+        args = [str(CLI), "-unsigned", "-json", str(db or self.db), "-c", sql]
         proc = subprocess.Popen(
             args,
             stdin=subprocess.DEVNULL,
@@ -262,11 +291,31 @@ class World:
             stderr=subprocess.PIPE,
             text=True,
             cwd=self.tmp,
-            env=child_env(self.config, self.home, env),
+            env=child_env(self.config, self.home, {"AGNES_LOCAL_DIR": str(self.ws), **(env or {})}),
         )
         proc.started = time.monotonic()
         proc.agnes_args = args
         return proc
+
+    def da(self, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+        """``da`` as the hooks run it, on this workspace, with the token
+        in token.json."""
+        extra = {
+            "AGNES_LOCAL_DIR": str(self.ws),
+            "AGNES_EXTENSION": str(EXTENSION),
+            "AGNES_DUCKDB": str(CLI),
+            **(env or {}),
+        }
+        result = subprocess.run(
+            [str(DA), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=self.tmp,
+            env=child_env(self.config, self.home, extra),
+        )
+        self.outputs += [result.stdout, result.stderr]
+        return result
 
     def finish(self, proc, wait: float = 60) -> Run:
         try:
@@ -850,7 +899,7 @@ def test_manifest_hostile_ids(world, record):
     world.server.clear_requests()
     run = world.sync().assert_ok()
     for table_id in HOSTILE_IDS:
-        row = run.table(table_id)
+        row = run.table(escaped(table_id))
         assert row["action"] == "failed" and "refused" in row["error"], row
         assert row["view_name"] is None
     assert all(run.table(t)["action"] == "unchanged" for t in BASE)
@@ -863,7 +912,8 @@ def test_manifest_hostile_ids(world, record):
     world.check(run, BASE)
     record(
         f"every hostile id is a failed row (`refused`), never a request, a file or a view; "
-        f"e.g. {code(run.table('../x')['error'])}; the real tables unchanged"
+        f"e.g. {code(run.table('../x')['error'])}; control characters in ids are shown escaped "
+        f"({code(run.table(escaped('a' + chr(10) + 'b'))['table_id'])}); the real tables unchanged"
     )
 
 
@@ -921,7 +971,7 @@ def test_manifest_endless(world, record):
     endless = EndlessServer()
     world.aliases[endless.url] = "<endless>"
     try:
-        run = world.sync(server=endless.url)
+        run = world.sync(server=endless.url, env={"AGNES_SERVER": endless.url})
     finally:
         endless.close()
     error = run.assert_sql_error()
@@ -1116,6 +1166,383 @@ def test_state_damaged(world, record):
         "the damaged file is set aside (`.damaged`) with a notice row and every table is "
         "downloaded again and verified; nothing wrong is trusted"
     )
+
+
+# == issue 13: hostile servers, shared databases, odd workspaces ===========
+
+LOAD = f"LOAD {lit(EXTENSION)}; "
+
+
+@case(
+    "Shared database: a view sends the token elsewhere (issue 13, case 1)",
+    "a database file made by someone else holds views `agnes_sync(server := <other host>)` "
+    "and `agnes_sync(workspace := <victim folder>)`; the analyst, token in token.json, selects from them; "
+    "then `SET enable_external_access = false` and a plain `agnes_sync()`",
+)
+def test_shared_database_token_stays_home(world, record):
+    elsewhere = world.start_server(world.data, addr="127.0.0.2")
+    world.aliases[elsewhere.url] = "<other host>"
+    victim = world.tmp / "victim"
+    victim.mkdir()
+    shared = world.tmp / "shared.duckdb"
+    nobody = {"AGNES_CONFIG_DIR": str(world.tmp / "nobody")}
+    made = world.run_sql(
+        LOAD
+        + f"CREATE VIEW report AS SELECT * FROM agnes_sync(server := {lit(elsewhere.url)}); "
+        + f"CREATE VIEW notes AS SELECT * FROM agnes_sync(workspace := {lit(victim)});",
+        db=shared,
+        env=nobody,
+    ).assert_ok()
+    assert made.returncode == 0
+    world.server.clear_requests()
+    to_elsewhere = world.run_sql(LOAD + "SELECT * FROM report;", db=shared).assert_sql_error()
+    assert "is not the configured server" in to_elsewhere and "token := " in to_elsewhere, to_elsewhere
+    into_victim = world.run_sql(LOAD + "SELECT * FROM notes;", db=shared).assert_sql_error()
+    assert "is not an agnes workspace" in into_victim and "new_workspace := true" in into_victim, into_victim
+    assert [r for r in elsewhere.requests() if r["path"] != "/api/health"] == [], "the other host was asked"
+    assert world.server.requests() == [], "nothing may start before the refusal"
+    assert list(victim.iterdir()) == [], "something was written into the victim's folder"
+    no_access = world.run_sql(LOAD + "SET enable_external_access = false; SELECT * FROM agnes_sync();")
+    error = no_access.assert_sql_error()
+    assert "enable_external_access is false" in error, error
+    assert world.server.requests() == []
+    world.check(no_access, BASE)
+    record(
+        f"nothing sent, nothing written: the view to another host is a SQL error, {code(world.first_line(to_elsewhere))}; "
+        f"the view into another folder, {code(world.first_line(into_victim))}; with external access off, "
+        f"{code(world.first_line(error))}; neither server saw a request"
+    )
+
+
+def echo_of_token(pad: int = 0) -> str:
+    """What a proxy that echoes the request headers sends back."""
+    return "x" * pad + f"Authorization: Bearer {TOKEN}"
+
+
+@case(
+    "The server echoes the token (issue 13, case 2)",
+    "the `Authorization` header echoed in a 403 body (at character 190, where error texts are cut), in an HTML "
+    "manifest, in a 401 read by `da sync` (plain, `--quiet`, `--json`) and in a memory item",
+)
+def test_server_echoes_token(world, record):
+    world.change("orders")
+    world.server.set_faults([{"kind": "status", "status": 403, "table": "orders", "body": echo_of_token(190)}])
+    run = world.sync().assert_ok()
+    orders = run.table("orders")
+    assert orders["action"] == "failed" and "HTTP 403" in orders["error"], orders
+    assert TOKEN[:12] not in orders["error"], orders
+    world.server.set_faults(
+        [{"kind": "body", "endpoint": "manifest", "body": f"<html><pre>{echo_of_token()}</pre></html>"}]
+    )
+    manifest_error = world.sync().assert_sql_error()
+    assert "<redacted>" in manifest_error, manifest_error
+    world.server.set_faults([{"kind": "status", "status": 401, "endpoint": "manifest", "body": echo_of_token()}])
+    da_runs = {flags: world.da("sync", *flags.split()) for flags in ("", "--quiet", "--json")}
+    for flags, result in da_runs.items():
+        assert result.returncode == 1, (flags, result.stderr)
+        assert "<redacted>" in result.stderr, (flags, result.stderr)
+    assert len(da_runs["--quiet"].stderr.strip().splitlines()) == 1
+    bundle = {"mandatory": [{"id": "echo", "title": "Echo", "content": echo_of_token()}], "approved": []}
+    world.server.set_faults(
+        [{"kind": "body", "endpoint": "bundle", "body": json.dumps(bundle), "content_type": "application/json"}]
+    )
+    rules = world.sync().assert_ok()
+    written = (world.ws / ".claude" / "rules" / "km_echo.md").read_text()
+    assert "Bearer <redacted>" in written, written
+    world.server.clear_faults()
+    world.check(rules, with_new("orders"))
+    record(
+        f"the token is replaced by `<redacted>` everywhere, before any text is cut short (row `orders` ends "
+        f"{code(world.norm(orders['error'])[-24:])}, no part of the token); "
+        f"the manifest's SQL error; `da sync` ({code(world.norm(da_runs['--quiet'].stderr.strip())[-80:])} with `--quiet`); "
+        "the rules file; no output or file holds it"
+    )
+
+
+OSC52 = "\x1b]52;c;ZWNobyBwd25lZA==\x07"
+
+
+@case(
+    "Terminal escapes in server text (issue 13, case 3)",
+    "a 403 body on `orders` with OSC 52 (clipboard write), `\\r`, BEL and a screen clear; `da sync` on a terminal-bound "
+    "stdout and the SQL row",
+)
+def test_terminal_escapes(world, record):
+    world.change("orders")
+    body = f"denied{OSC52}\rall good\x1b[2J\x07"
+    world.server.set_faults([{"kind": "status", "status": 403, "table": "orders", "body": body}])
+    run = world.sync().assert_ok()
+    error = run.table("orders")["error"]
+    assert "\\x1b]52;c;" in error and "\x1b" not in error and "\r" not in error, repr(error)
+    result = world.da("sync")
+    assert result.returncode == 2, result.stderr
+    for text in (result.stdout, result.stderr):
+        for raw in ("\x1b", "\x07", "\r"):
+            assert raw not in text, repr(text)
+    assert "\\x1b]52;c;" in result.stdout + result.stderr
+    world.check(run, BASE)
+    record(f"shown escaped, in SQL and by `da`: row `orders` {code(error)}; `da sync` prints the same text")
+
+
+@case(
+    "Uploads follow symbolic links (issue 13, case 4)",
+    "`user/sessions/x.jsonl -> ~/.ssh/id_rsa` and `.claude/CLAUDE.local.md` a link to a private file, beside a real "
+    "transcript; then the sessions folder itself a link to a folder outside",
+)
+def test_upload_skips_links(world, record):
+    ssh = world.home / ".ssh"
+    ssh.mkdir()
+    key = ssh / "id_rsa"
+    key.write_text("-----BEGIN PRIVATE KEY----- agnes-private-5e1f\n")
+    private_notes = world.home / "private.md"
+    private_notes.write_text("agnes-private-notes\n")
+    sessions = world.ws / "user" / "sessions"
+    sessions.mkdir(parents=True)
+    (sessions / "real.jsonl").write_text('{"a": 1}\n')
+    (sessions / "x.jsonl").symlink_to(key)
+    (world.ws / ".claude").mkdir(exist_ok=True)
+    (world.ws / ".claude" / "CLAUDE.local.md").symlink_to(private_notes)
+    run = world.run_sql(LOAD + "SELECT kind, parse_filename(path) AS name, action, error FROM agnes_upload();")
+    run.assert_ok()
+    files = [(r["name"], r["action"]) for r in run.rows if r["kind"] != "notice"]
+    notices = [r["error"] for r in run.rows if r["kind"] == "notice"]
+    assert files == [("real.jsonl", "uploaded")], run.rows
+    assert len(notices) == 2 and all("symbolic link" in n for n in notices), notices
+    outside = world.tmp / "outside"
+    outside.mkdir()
+    (outside / "y.jsonl").write_text("agnes-private-outside\n")
+    shutil.rmtree(sessions)
+    sessions.symlink_to(outside)
+    linked = world.run_sql(LOAD + "SELECT kind, action, error FROM agnes_upload();").assert_ok()
+    assert [r["action"] for r in linked.rows if r["kind"] != "notice"] == [], linked.rows
+    sent = b"".join(p.read_bytes() for p in world.server.uploads_dir.rglob("*") if p.is_file())
+    assert b"agnes-private" not in sent and b'{"a": 1}' in sent
+    world.check(linked, BASE)
+    record(
+        f"only the real transcript is sent; each link is skipped with a notice row, e.g. {code(world.norm(notices[0]))}; "
+        "a linked sessions folder sends nothing"
+    )
+
+
+@case(
+    "`da hooks install` on a linked settings.json with big numbers (issue 13, case 16)",
+    "`.claude/settings.json` a link to `~/dotfiles/settings.json`, which holds `12345678901234567890123`, "
+    "`0.10000000000000000000001` and `1.50E+3`",
+)
+def test_hooks_install_keeps_numbers_and_links(make_world, record):
+    world = make_world()
+    dotfiles = world.home / "dotfiles"
+    dotfiles.mkdir()
+    target = dotfiles / "settings.json"
+    numbers = ["12345678901234567890123", "0.10000000000000000000001", "1.50E+3"]
+    target.write_text(
+        '{\n  "big": %s,\n  "precise": %s,\n  "exp": %s,\n  "hooks": {}\n}\n' % tuple(numbers)
+    )
+    link = world.ws / ".claude" / "settings.json"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(target)
+    result = world.da("hooks", "install")
+    assert result.returncode == 0, result.stderr
+    assert link.is_symlink() and link.resolve() == target
+    text = target.read_text()
+    assert all(n in text for n in numbers), text
+    hooks = json.loads(text)["hooks"]
+    assert hooks["SessionStart"][0]["hooks"][0]["command"].startswith("da sync")
+    again = world.da("hooks", "install")
+    assert "already installed" in again.stdout and target.read_text() == text
+    record("the link stays a link and its target gets the hooks; every number is written back exactly as it was")
+
+
+@case(
+    "`LOAD agnes` from another workspace's folder (issue 13, case 6)",
+    "the database's views point into workspace A; a second workspace B synced a newer `orders`; the database "
+    "is opened with B as the current workspace and attach-at-load on",
+)
+def test_load_in_other_workspace_keeps_views(world, record):
+    other = world.tmp / "other"
+    world.change("orders")
+    synced = world.sync(db=world.tmp / "other.duckdb", workspace=str(other), new_workspace=True).assert_ok()
+    assert synced.table("orders")["rows"] == NEW_ROWS
+    views_before = world.query(
+        "SELECT view_name, comment FROM duckdb_views() WHERE comment LIKE 'agnes: %' ORDER BY 1"
+    )
+    run = world.run_sql(
+        LOAD + "SELECT count(*) AS n FROM orders;",
+        env={"AGNES_ATTACH_ON_LOAD": "1", "AGNES_LOCAL_DIR": str(other)},
+    ).assert_ok()
+    assert run.rows == [{"n": BASE["orders"]}], run.rows
+    offline = world.run_sql(
+        LOAD + "SELECT * FROM agnes_sync(offline := true);", env={"AGNES_LOCAL_DIR": str(other)}
+    ).assert_ok()
+    notes = [r["note"] for r in offline.rows]
+    assert all(n and "a file of another workspace; left as is" in n for n in notes), notes
+    assert world.query(
+        "SELECT view_name, comment FROM duckdb_views() WHERE comment LIKE 'agnes: %' ORDER BY 1"
+    ) == views_before
+    world.check(run, BASE)
+    record(
+        "the views still read workspace A's files (`orders` answers 5000 rows, not B's 4321); "
+        f"an offline attach from B says so on each row: {code(world.norm(offline.table('orders')['note']))}"
+    )
+
+
+@case(
+    "Glob characters in the workspace path (issue 13, case 7)",
+    "workspace `ws[12]*?`, beside a folder `ws1zz` (which that path matches as a glob) holding 7-row parquets "
+    "under the same names",
+)
+def test_glob_characters_in_workspace(make_world, record):
+    world = make_world("ws[12]*?")
+    # DuckDB cannot commit to a database file whose path holds `?` (it cuts
+    # the WAL's path there), so the database lives outside the workspace.
+    world.db = world.tmp / "analytics.duckdb"
+    decoy = world.tmp / "ws1zz" / "server" / "parquet"
+    decoy.mkdir(parents=True)
+    con = duckdb.connect()
+    for table in BASE:
+        con.execute(f"COPY (SELECT range AS id FROM range(7)) TO {lit(decoy / (table + '.parquet'))} (FORMAT parquet)")
+    con.close()
+    run = baseline(world)
+    assert all(run.table(t)["rows"] == n for t, n in BASE.items())
+    world.change("orders")
+    again = world.sync().assert_ok()
+    assert again.table("orders")["action"] == "downloaded"
+    world.check(again, with_new("orders"))
+    offline = world.sync(offline=True).assert_ok()
+    assert {r["view_name"] for r in offline.rows} == set(BASE)
+    world.check(offline, with_new("orders"))
+    record(
+        "every view reads its own file, never the decoy's: the paths handed to DuckDB escape `[`, `*` and `?` as "
+        "one-character classes (`ws[[]12][*][?]`), matching exactly one file on DuckDB 1.5.6 and 2.0.0. "
+        "(DuckDB itself cannot commit to a database file whose path holds `?`, so that file lives outside.)"
+    )
+
+
+@case(
+    "Ids that differ only in case, and ids of DuckDB's own views (issue 13, cases 8 and 9)",
+    "the server also offers `Orders` (77 rows) beside the synced `orders`, and tables `duckdb_tables`, "
+    "`sqlite_master` and `pg_tables`",
+)
+def test_case_clash_and_system_names(world, record):
+    world.change("Orders", rows=77)
+    for name in ("duckdb_tables", "sqlite_master", "pg_tables"):
+        world.change(name, rows=3)
+    run = world.sync().assert_ok()
+    clash = run.table("Orders")
+    assert clash["action"] == "failed" and "only in case" in clash["error"], clash
+    assert run.table("orders")["action"] == "unchanged"
+    system = {n: run.table(n) for n in ("duckdb_tables", "sqlite_master", "pg_tables")}
+    for row in system.values():
+        assert row["action"] == "failed" and "shadow" in row["error"] and row["view_name"] is None, row
+    # The system views still answer as DuckDB's own.
+    found = world.query(
+        "SELECT (SELECT count(*) FROM duckdb_tables WHERE table_name = 'id') AS t, "
+        "(SELECT count(*) FROM sqlite_master WHERE name = 'orders') AS m"
+    )
+    assert found == [{"t": 0, "m": 1}], found
+    assert not any((world.parquet / f"{n}.parquet").exists() for n in ("Orders", *system))
+    world.check(run, BASE)
+    record(
+        f"one of `Orders`/`orders` is kept (the one already synced), the other fails: {code(clash['error'])}; "
+        f"`duckdb_tables`, `sqlite_master`, `pg_tables` fail: {code(system['duckdb_tables']['error'])}; "
+        "no file, no view, the system views answer as before"
+    )
+
+
+class EtagProxy:
+    """A hostile front of the real server: passes every request through and
+    adds a 64 KiB ``ETag`` to each download."""
+
+    def __init__(self, upstream: str):
+        import http.server
+        import threading
+        import urllib.request
+
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                req = urllib.request.Request(upstream + self.path, headers=dict(self.headers))
+                try:
+                    resp = opener.open(req, timeout=30)
+                    status, headers, body = resp.status, resp.headers, resp.read()
+                except urllib.error.HTTPError as err:
+                    status, headers, body = err.code, err.headers, err.read()
+                self.send_response(status)
+                for key in ("Content-Type", "Content-Encoding"):
+                    if headers.get(key):
+                        self.send_header(key, headers[key])
+                if self.path.endswith("/download"):
+                    self.send_header("ETag", '"' + "e" * 65536 + '"')
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@case(
+    "A 304 for a table never downloaded, and a 64 KiB ETag (issue 13, case 12)",
+    "the server offers a new table `fresh` and answers its download `304`; then a proxy in front of the "
+    "server adds a 64 KiB `ETag` to every download (a fresh state, so every table is downloaded)",
+)
+def test_304_without_copy_and_huge_etag(world, record):
+    world.change("fresh", rows=10)
+    world.server.set_faults([{"kind": "status", "status": 304, "table": "fresh"}])
+    run = world.sync().assert_ok()
+    fresh = run.table("fresh")
+    assert fresh["action"] == "failed" and "304" in fresh["error"], fresh
+    assert not (world.parquet / "fresh.parquet").exists() and "fresh" not in world.state()["tables"]
+    world.check(run, BASE)
+    world.server.clear_faults()
+    (world.parquet / "fresh.parquet").unlink(missing_ok=True)
+    proxy = EtagProxy(world.server_url)
+    world.aliases[proxy.url] = "<proxy>"
+    try:
+        shutil.rmtree(world.ws / ".agnes")
+        through = world.sync(server=proxy.url, env={"AGNES_SERVER": proxy.url}).assert_ok()
+    finally:
+        proxy.close()
+    assert through.table("orders")["action"] == "downloaded", through.table("orders")
+    state_text = world.state_path().read_text()
+    assert "e" * 300 not in state_text and len(state_text) < 8192, len(state_text)
+    world.check(through, {**BASE, "fresh": 10})
+    record(
+        f"the 304 is a failed row, no file and no state entry: {code(fresh['error'])}; the 64 KiB ETag is not "
+        f"stored (the state file stays {under(len(state_text), [1024, 2048, 4096, 8192])} bytes or less); ETags "
+        "over 256 bytes, or holding the token, are dropped"
+    )
+
+
+@case(
+    "Memory bundle without `mandatory` or `approved` (issue 13, case 13)",
+    "a `body` bundle `{\"detail\": \"rate limited\"}`, then `{}`, both with 200",
+)
+def test_bundle_without_lists(world, record):
+    rules_dir = world.ws / ".claude" / "rules"
+    before = {p.name: p.read_bytes() for p in rules_dir.glob("km_*.md")}
+    assert before
+    errors = []
+    for body in ('{"detail": "rate limited"}', "{}"):
+        world.server.set_faults(
+            [{"kind": "body", "endpoint": "bundle", "body": body, "content_type": "application/json"}]
+        )
+        run = world.sync().assert_ok()
+        rules = run.of_kind("rules")[0]
+        assert rules["action"] == "failed" and "refused" in rules["error"], rules
+        errors.append(rules["error"])
+        assert {p.name: p.read_bytes() for p in rules_dir.glob("km_*.md")} == before
+        world.check(run, BASE)
+    record(f"the rules step fails and every `km_*.md` is kept: {code(errors[0])}")
 
 
 # == the table ==============================================================

@@ -34,7 +34,7 @@ def con():
 
 
 def upload(con, server, ws, **params):
-    args = {"server": server.url, "token": DEMO_TOKEN, "workspace": str(ws), **params}
+    args = {"server": server.url, "token": DEMO_TOKEN, "workspace": str(ws), "new_workspace": True, **params}
     sql = "SELECT parse_filename(path), action, error FROM agnes_upload(" + ", ".join(
         f"{k} := ?" for k in args) + ")"
     return con.execute(sql, list(args.values())).fetchall()
@@ -90,14 +90,15 @@ def test_a_200_that_is_not_the_confirmation_is_not_taken_as_stored(con, server, 
     assert [r[1] for r in upload(con, server, workspace)] == ["uploaded", "unchanged", "unchanged"]
 
 
-def test_an_unreadable_transcript_fails_alone(con, server, workspace):
+def test_a_link_or_folder_is_not_a_transcript(con, server, workspace):
     sessions = workspace / "user" / "sessions"
     os.symlink(sessions / "gone", sessions / "broken.jsonl")
     (sessions / "folder.jsonl").mkdir()
     rows = upload(con, server, workspace)
+    # Links are never followed (issue 13): skipped, with a notice row.
     assert [r[:2] for r in rows] == [("a.jsonl", "uploaded"), ("b.jsonl", "uploaded"),
-                                     ("broken.jsonl", "failed"), ("CLAUDE.local.md", "uploaded")]
-    assert "cannot read" in rows[2][2] and "broken.jsonl" in rows[2][2]
+                                     ("CLAUDE.local.md", "uploaded"), (None, "warning")]
+    assert "broken.jsonl: it is a symbolic link" in rows[3][2]
 
 
 def test_a_401_on_the_notes_stops_the_call(con, server, workspace):

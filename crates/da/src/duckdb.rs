@@ -38,6 +38,8 @@ enum Extension {
 pub struct DuckDb {
     executable: PathBuf,
     extension: Extension,
+    /// Variables set for the child: where the call goes.
+    env: Vec<(&'static str, OsString)>,
 }
 
 /// Why a query did not give rows.
@@ -80,7 +82,25 @@ impl DuckDb {
         Ok(DuckDb {
             executable: find_executable(flag)?,
             extension: find_extension()?,
+            env: Vec::new(),
         })
+    }
+
+    /// Points the extension at the server and workspace `da` resolved, as
+    /// their configuration (`AGNES_SERVER`, `AGNES_LOCAL_DIR`) rather than
+    /// as `server :=` and `workspace :=`: the extension sends a stored token
+    /// only to the configured server, and writes only into the configured
+    /// workspace or one agnes has used. `da`'s flags are the user's own
+    /// choice, so they configure.
+    pub fn for_target(mut self, settings: &agnes_engine::Settings) -> DuckDb {
+        self.env = vec![
+            ("AGNES_SERVER", settings.server.clone().into()),
+            (
+                "AGNES_LOCAL_DIR",
+                settings.workspace.clone().into_os_string(),
+            ),
+        ];
+        self
     }
 
     /// Runs `query` on `database` (in memory when `None`) after loading the
@@ -172,6 +192,7 @@ impl DuckDb {
         // The query that follows makes the views itself: attaching them at
         // LOAD first would be the same work twice on the hook path.
         command.env("AGNES_ATTACH_ON_LOAD", "0");
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
         command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -34,6 +34,7 @@ impl Mode {
 
 /// Writes `text` to stdout in one go; a broken pipe is ignored.
 pub fn out(text: &str) {
+    let text = terminal_safe(text);
     let mut stdout = std::io::stdout().lock();
     let _ = stdout
         .write_all(text.as_bytes())
@@ -41,7 +42,19 @@ pub fn out(text: &str) {
 }
 
 pub fn err(text: &str) {
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    let _ = std::io::stderr()
+        .lock()
+        .write_all(terminal_safe(text).as_bytes());
+}
+
+/// `text` with every control character but the line breaks escaped: server
+/// text (errors, notes, ids) must not reach the terminal as ESC or OSC
+/// sequences (OSC 52 writes the clipboard), `\r` or BEL.
+pub fn terminal_safe(text: &str) -> String {
+    text.split('\n')
+        .map(agnes_engine::redact::escape_controls)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// `message` on one line, for `--quiet`.
@@ -486,5 +499,9 @@ mod tests {
         assert_eq!(one_line("IO Error: a\n\nb  c\n"), "IO Error: a b c");
         assert_eq!(Mode::of(true, true), Mode::Quiet);
         assert_eq!(Mode::of(true, false), Mode::Json);
+        assert_eq!(
+            terminal_safe("a\x1b]52;c;eA==\x07\rb\nc\n"),
+            "a\\x1b]52;c;eA==\\x07\\rb\nc\n"
+        );
     }
 }

@@ -18,7 +18,7 @@ use agnes_engine::runs::{self, Run};
 use serde_json::{json, Value};
 
 use crate::args::{Cli, StatusArgs};
-use crate::duckdb::{literal, DuckDb, Row};
+use crate::duckdb::{DuckDb, Row};
 use crate::render;
 use crate::sync::text;
 use crate::{Failure, Outcome};
@@ -33,9 +33,13 @@ struct Programs {
     then: Option<Result<Vec<Row>, String>>,
 }
 
-fn programs(cli: &Cli, then: Option<&str>) -> Programs {
+fn programs(cli: &Cli, target: Option<&Settings>, then: Option<&str>) -> Programs {
     let duckdb = match DuckDb::find(cli.duckdb.as_deref()) {
-        Ok(d) => d,
+        // The server and workspace as configuration, as `da sync` passes them.
+        Ok(d) => match target {
+            Some(settings) => d.for_target(settings),
+            None => d,
+        },
         Err(f) => {
             return Programs {
                 duckdb_path: None,
@@ -72,7 +76,7 @@ fn da_path() -> String {
 /// `da --version`: da's own version line, then the extension and duckdb
 /// it would use, with their paths.
 pub fn version(cli: &Cli) -> Result<Outcome, Failure> {
-    let p = programs(cli, None);
+    let p = programs(cli, None, None);
     let mut text = format!("da {}\n", env!("CARGO_PKG_VERSION"));
     text += &match (&p.extension_version, &p.extension_source) {
         (Ok(v), Some(source)) => format!("extension {v} ({source})\n"),
@@ -107,6 +111,8 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<Outcome, Failure> {
         server: args.target.server.clone(),
         token: None,
         workspace: args.target.workspace.clone(),
+        // Only reads: any folder may be looked at.
+        new_workspace: true,
     };
     let settings = Settings::resolve(&overrides);
     let root = match &settings {
@@ -115,14 +121,12 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<Outcome, Failure> {
     };
     let workspace = Workspace::new(&root);
 
-    let manifest_query = settings.as_ref().ok().filter(|s| s.token.is_some()).map(|s| {
-        format!(
-            "SELECT status, count(*) AS n FROM agnes_manifest(server := {}, workspace := {}, timeout := 10) GROUP BY status",
-            literal(&s.server),
-            literal(&s.workspace.to_string_lossy())
-        )
-    });
-    let p = programs(cli, manifest_query.as_deref());
+    let manifest_query = settings
+        .as_ref()
+        .ok()
+        .filter(|s| s.token.is_some())
+        .map(|_| "SELECT status, count(*) AS n FROM agnes_manifest(timeout := 10) GROUP BY status");
+    let p = programs(cli, settings.as_ref().ok(), manifest_query);
     let server = match (&settings, p.then.clone()) {
         (Err(e), _) => Server::Unchecked(format!("configuration: {e}")),
         (Ok(s), None) => Server::Unchecked(match s.require_token() {

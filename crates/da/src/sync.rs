@@ -137,15 +137,9 @@ pub fn run(
 
 fn summarize(cli: &Cli, args: &SyncArgs, mode: Mode) -> Result<SyncSummary, Failure> {
     let settings = settings(&args.target)?;
-    let duckdb = DuckDb::find(cli.duckdb.as_deref())?;
+    let duckdb = DuckDb::find(cli.duckdb.as_deref())?.for_target(&settings);
     let progress = mode == Mode::Human && !args.dry_run && std::io::stderr().is_terminal();
-    let mut params = vec![
-        format!("server := {}", literal(&settings.server)),
-        format!(
-            "workspace := {}",
-            literal(&settings.workspace.to_string_lossy())
-        ),
-    ];
+    let mut params = Vec::new();
     if let Some(table) = &args.table {
         params.push(format!("\"table\" := {}", literal(table)));
     }
@@ -224,11 +218,17 @@ fn summarize(cli: &Cli, args: &SyncArgs, mode: Mode) -> Result<SyncSummary, Fail
 /// Settings from the flags, the environment and the config dir, with a
 /// token: without one nothing can be done, so say so before starting DuckDB.
 pub fn settings(target: &Target) -> Result<Settings, Failure> {
-    let settings = Settings::resolve(&agnes_engine::Overrides {
-        server: target.server.clone(),
-        token: None,
-        workspace: target.workspace.clone(),
-    })?;
+    // `--server` and `--workspace` are the user's own choice: they
+    // configure the call like AGNES_SERVER and AGNES_LOCAL_DIR do, and are
+    // passed on to the extension as those (`DuckDb::for_target`).
+    let flags = |name: &str| match name {
+        "AGNES_SERVER" if target.server.is_some() => target.server.clone(),
+        "AGNES_LOCAL_DIR" if target.workspace.is_some() => target.workspace.clone(),
+        _ => std::env::var(name).ok(),
+    };
+    let cwd = std::env::current_dir()
+        .map_err(|e| Failure::new(format!("cannot read the current directory: {e}")))?;
+    let settings = Settings::resolve_with(&agnes_engine::Overrides::default(), &flags, &cwd)?;
     settings.require_token()?;
     Ok(settings)
 }

@@ -2,7 +2,7 @@
 //! CLAUDE.local.md back to the server) and reads its rows.
 
 use crate::args::{Cli, SyncArgs};
-use crate::duckdb::{literal, DuckDb, Row};
+use crate::duckdb::{DuckDb, Row};
 use crate::record::Recorder;
 use crate::render::{self, Mode};
 use crate::sync::{failure, int, quietly, settings, text};
@@ -62,18 +62,19 @@ pub fn run(cli: &Cli, args: &SyncArgs, record: Option<&mut Recorder>) -> Result<
 
 pub fn summarize(cli: &Cli, args: &SyncArgs) -> Result<UploadSummary, Failure> {
     let settings = settings(&args.target)?;
-    let duckdb = DuckDb::find(cli.duckdb.as_deref())?;
-    let mut query = format!(
-        "SELECT * FROM agnes_upload(server := {}, workspace := {}",
-        literal(&settings.server),
-        literal(&settings.workspace.to_string_lossy())
-    );
+    let duckdb = DuckDb::find(cli.duckdb.as_deref())?.for_target(&settings);
+    let mut query = String::from("SELECT * FROM agnes_upload(");
+    let mut named = Vec::new();
     if args.dry_run {
-        query += ", dry_run := true";
+        named.push("dry_run := true".to_string());
     }
     if args.detached_run.is_some() {
-        query += &format!(", lock_timeout := {}", crate::sync::DETACHED_LOCK_WAIT);
+        named.push(format!(
+            "lock_timeout := {}",
+            crate::sync::DETACHED_LOCK_WAIT
+        ));
     }
+    query += &named.join(", ");
     query += ")";
     // Uploads need no database: an in-memory one is never locked.
     let rows = duckdb.query(None, &query, false).map_err(|e| {

@@ -86,6 +86,9 @@ pub struct Overrides {
     pub server: Option<String>,
     pub token: Option<String>,
     pub workspace: Option<String>,
+    /// The caller says a `workspace` that is neither the configured one nor
+    /// one agnes has used is meant (`new_workspace := true`).
+    pub new_workspace: bool,
 }
 
 /// Resolved settings for one call.
@@ -97,6 +100,11 @@ pub struct Settings {
     pub config_dir: PathBuf,
     /// Absolute path of the workspace.
     pub workspace: PathBuf,
+    /// The server the environment or `config.yaml` names (or the default):
+    /// the only one a token from the environment or `token.json` goes to.
+    pub configured_server: String,
+    /// The token was passed with the call (`token :=`, not stored).
+    pub token_explicit: bool,
 }
 
 impl Settings {
@@ -114,30 +122,91 @@ impl Settings {
     ) -> Result<Settings> {
         let config_dir = config_dir_with(env)?;
         let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-        let server = match nonblank(&overrides.server)
-            .or_else(|| env("AGNES_SERVER"))
-            .or_else(|| env("DA_SERVER"))
-        {
-            Some(server) => server,
-            None => read_server(&config_dir)?.unwrap_or_else(|| DEFAULT_SERVER.to_string()),
+        let server = match nonblank(&overrides.server) {
+            Some(server) => normalize_server(&server)?,
+            None => String::new(),
         };
-        let server = normalize_server(&server)?;
+        // Read only when needed: a broken config.yaml must not fail a call
+        // that names its server and token.
+        let configured = || -> Result<String> {
+            match env("AGNES_SERVER").or_else(|| env("DA_SERVER")) {
+                Some(server) => normalize_server(&server),
+                None => normalize_server(
+                    &read_server(&config_dir)?.unwrap_or_else(|| DEFAULT_SERVER.to_string()),
+                ),
+            }
+        };
+        let token_explicit = nonblank(&overrides.token).is_some();
         let token = find_token(overrides, &env, &config_dir)?.map(|(token, _)| token);
+        let (server, configured_server) = match server.is_empty() {
+            true => {
+                let configured = configured()?;
+                (configured.clone(), configured)
+            }
+            // A stored token never goes to a server the call names; with
+            // the call's own token the configuration does not matter.
+            false if token_explicit => (server.clone(), server),
+            false => (server, configured()?),
+        };
         let workspace = workspace_dir_with(overrides.workspace.as_deref(), &env, cwd);
+        if overrides.workspace.is_some() && !overrides.new_workspace {
+            let configured = workspace_dir_with(None, &env, cwd);
+            check_other_workspace(&workspace, &configured)?;
+        }
         Ok(Settings {
             server,
             token,
             config_dir,
             workspace,
+            configured_server,
+            token_explicit,
         })
     }
 
-    /// The token, or an error saying where it was looked for.
+    /// The token, or an error saying where it was looked for. A stored
+    /// token (environment, `token.json`) is only ever for the configured
+    /// server: SQL the user did not write (a view in a shared database)
+    /// must not send it elsewhere.
     pub fn require_token(&self) -> Result<&Token> {
-        self.token
+        let token = self
+            .token
             .as_ref()
-            .ok_or_else(|| Error::NoToken(self.config_dir.join("token.json")))
+            .ok_or_else(|| Error::NoToken(self.config_dir.join("token.json")))?;
+        if !self.token_explicit && self.server != self.configured_server {
+            return Err(Error::Config(format!(
+                "server := '{}' is not the configured server ({}); the stored token goes only \
+                 there. Pass token := '...' for that server, or set AGNES_SERVER",
+                self.server, self.configured_server
+            )));
+        }
+        Ok(token)
     }
+
+    /// What hides this call's token in any text agnes shows or stores.
+    pub fn redactor(&self) -> crate::redact::Redactor {
+        crate::redact::Redactor::new(self.token.as_ref())
+    }
+}
+
+/// A `workspace :=` that is not the configured workspace must be one agnes
+/// already uses (it has `.agnes/` or `server/parquet/`): otherwise SQL the
+/// user did not write could make agnes write into, or read from, any folder.
+fn check_other_workspace(workspace: &Path, configured: &Path) -> Result<()> {
+    let same = |a: &Path, b: &Path| {
+        a == b || matches!((fs::canonicalize(a), fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y)
+    };
+    if same(workspace, configured)
+        || workspace.join(".agnes").is_dir()
+        || workspace.join("server").join("parquet").is_dir()
+    {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "workspace := '{}' is not an agnes workspace (no .agnes folder) and not the configured \
+         one ({}); pass new_workspace := true to start one there",
+        workspace.display(),
+        configured.display()
+    )))
 }
 
 /// The workspace alone, without reading the config dir (`da hooks install`):
@@ -475,6 +544,7 @@ mod tests {
             server: Some("https://arg:4".into()),
             token: Some("arg-token".into()),
             workspace: Some("/arg/ws".into()),
+            new_workspace: true,
         };
         let s = resolve(&args, &agnes).unwrap();
         assert_eq!(
@@ -549,6 +619,87 @@ mod tests {
         for not_jwt in ["demo-token", "a.b.c", "a.b", &format!("x.{}.y", b64("[1]"))] {
             assert_eq!(Token::new(not_jwt).unwrap().claims(), None, "{not_jwt}");
         }
+    }
+
+    #[test]
+    fn a_stored_token_goes_only_to_the_configured_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().to_str().unwrap();
+        fs::write(dir.path().join("config.yaml"), "server: http://home:1\n").unwrap();
+        fs::write(
+            dir.path().join("token.json"),
+            r#"{"access_token": "stored"}"#,
+        )
+        .unwrap();
+        let elsewhere = |token: Option<&str>| Overrides {
+            server: Some("http://elsewhere:2".into()),
+            token: token.map(String::from),
+            ..Default::default()
+        };
+        // From token.json or the environment: refused for another server.
+        for vars in [
+            vec![("AGNES_CONFIG_DIR", cfg)],
+            vec![("AGNES_CONFIG_DIR", cfg), ("AGNES_TOKEN", "env")],
+        ] {
+            let s = resolve(&elsewhere(None), &vars).unwrap();
+            let err = s.require_token().unwrap_err().to_string();
+            assert!(
+                err.contains("not the configured server (http://home:1)"),
+                "{err}"
+            );
+            assert!(!err.contains("stored") || !err.contains("env"), "{err}");
+        }
+        // The same server named again, the call's own token, or the server
+        // configured by the environment: fine.
+        let same = Overrides {
+            server: Some("http://home:1/".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            resolve(&same, &[("AGNES_CONFIG_DIR", cfg)])
+                .unwrap()
+                .require_token()
+                .unwrap()
+                .expose(),
+            "stored"
+        );
+        let own = resolve(&elsewhere(Some("own")), &[("AGNES_CONFIG_DIR", cfg)]).unwrap();
+        assert_eq!(own.require_token().unwrap().expose(), "own");
+        let env = [
+            ("AGNES_CONFIG_DIR", cfg),
+            ("AGNES_SERVER", "http://elsewhere:2"),
+        ];
+        assert!(resolve(&elsewhere(None), &env)
+            .unwrap()
+            .require_token()
+            .is_ok());
+    }
+
+    #[test]
+    fn another_workspace_must_be_an_agnes_one_or_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().to_str().unwrap();
+        let other = dir.path().join("victim");
+        fs::create_dir_all(&other).unwrap();
+        let args = |new_workspace| Overrides {
+            workspace: Some(other.to_string_lossy().into()),
+            new_workspace,
+            ..Default::default()
+        };
+        let err = resolve(&args(false), &[("HOME", home)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("is not an agnes workspace") && err.contains("new_workspace := true"),
+            "{err}"
+        );
+        assert!(resolve(&args(true), &[("HOME", home)]).is_ok());
+        // The configured one (AGNES_LOCAL_DIR) needs nothing.
+        let local = other.to_string_lossy().to_string();
+        assert!(resolve(&args(false), &[("HOME", home), ("AGNES_LOCAL_DIR", &local)]).is_ok());
+        // One agnes has used before needs nothing either.
+        fs::create_dir_all(other.join(".agnes")).unwrap();
+        assert!(resolve(&args(false), &[("HOME", home)]).is_ok());
     }
 
     #[test]

@@ -65,6 +65,7 @@ fn fetch_once(
         .headers()
         .get(ETAG)
         .and_then(|v| v.to_str().ok())
+        .filter(|v| client.keeps_etag(v))
         .map(String::from);
     let expected_len = response
         .headers()

@@ -52,9 +52,25 @@ pub enum Error {
 
     #[error("state file {path} is damaged: {reason}")]
     State { path: PathBuf, reason: String },
+
+    /// Another error's message, with the token hidden and control
+    /// characters escaped (`redact`).
+    #[error("{0}")]
+    Redacted(String),
 }
 
 impl Error {
+    /// This error as it may be shown: without the token, control characters
+    /// escaped. Unchanged when there was nothing to hide.
+    pub fn redacted(self, redactor: &crate::redact::Redactor) -> Error {
+        let text = self.to_string();
+        let clean = redactor.text(&text);
+        match clean == text {
+            true => self,
+            false => Error::Redacted(clean),
+        }
+    }
+
     pub fn io(
         action: &'static str,
         path: impl Into<PathBuf>,

@@ -11,6 +11,7 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};
@@ -72,6 +73,10 @@ pub fn install(settings: &Path) -> Result<Change> {
 
 /// `install`, also removing the Agnes CLI's hooks when `replace_agnes_hooks`.
 pub fn install_with(settings: &Path, replace_agnes_hooks: bool) -> Result<Installed> {
+    // A linked settings.json (dotfiles kept elsewhere) stays a link: the
+    // file it points to is the one updated.
+    let target = through_links(settings);
+    let settings = target.as_path();
     let existing = match fs::read_to_string(settings) {
         Ok(text) => Some(text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -215,68 +220,69 @@ pub fn is_agnes_cli_command(command: &str) -> bool {
 /// The settings text with the hooks merged in, or `None` when `existing`
 /// already has them exactly. `Err` says why `existing` cannot be merged
 /// into (not JSON, or `hooks` of the wrong shape).
+///
+/// Everything of the user's that the merge does not replace is written
+/// back as the very text it was (a `RawValue`), not re-encoded: numbers
+/// keep every digit (`12345678901234567890`, `0.10000000000000000001`).
 pub fn merge(existing: Option<&str>) -> std::result::Result<Option<String>, String> {
-    merge_with(existing, false)
+    let text = match existing {
+        // An empty file is treated like a missing one: there is nothing to lose.
+        Some(text) if !text.trim().is_empty() => text,
+        _ => {
+            let fresh = Node::Object(vec![("hooks".into(), fresh_hooks())]);
+            return Ok(Some(pretty(&fresh)?));
+        }
+    };
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| format!("line {}, column {}: {e}", e.line(), e.column()))?;
+    if !value.is_object() {
+        return Err(format!("the top level is {}, not an object", kind(&value)));
+    }
+    let mut changed = false;
+    let mut top: Vec<(String, Node)> = raw_object(text)?;
+    match top.iter().rposition(|(k, _)| k == "hooks") {
+        Some(i) => {
+            let Node::Raw(raw) = &top[i].1 else {
+                unreachable!("raw_object gives raw values")
+            };
+            let hooks = merge_hooks(raw.get(), &mut changed)?;
+            top[i].1 = hooks;
+        }
+        None => {
+            changed = true;
+            top.push(("hooks".into(), fresh_hooks()));
+        }
+    }
+    match changed {
+        false => Ok(None),
+        true => pretty(&Node::Object(top)).map(Some),
+    }
 }
 
 /// `merge`, also removing the Agnes CLI's hook commands (from every event)
 /// when `replace_agnes_hooks`: an entry left without commands goes, and so
-/// does an event left without entries.
+/// does an event left without entries. Only then is the file re-encoded as a
+/// whole (the user asked for their hooks to change); otherwise `merge`
+/// keeps every byte it does not replace.
 pub fn merge_with(
     existing: Option<&str>,
     replace_agnes_hooks: bool,
 ) -> std::result::Result<Option<String>, String> {
-    let original = match existing {
-        None => Value::Object(Map::new()),
-        // An empty file is treated like a missing one: there is nothing to lose.
-        Some(text) if text.trim().is_empty() => Value::Object(Map::new()),
-        Some(text) => serde_json::from_str(text)
-            .map_err(|e| format!("line {}, column {}: {e}", e.line(), e.column()))?,
+    let Some(text) = existing.filter(|t| replace_agnes_hooks && !t.trim().is_empty()) else {
+        return merge(existing);
     };
-    let mut settings = original.clone();
-    let Value::Object(top) = &mut settings else {
-        return Err(format!(
-            "the top level is {}, not an object",
-            kind(&settings)
-        ));
+    let mut value = parse(text)?;
+    let Some(Value::Object(hooks)) = value.get_mut("hooks") else {
+        return merge(existing);
     };
-    let hooks = top
-        .entry("hooks")
-        .and_modify(|v| {
-            if v.is_null() {
-                *v = Value::Object(Map::new())
-            }
-        })
-        .or_insert_with(|| Value::Object(Map::new()));
-    let Value::Object(hooks) = hooks else {
-        return Err(format!("\"hooks\" is {}, not an object", kind(hooks)));
-    };
-    if replace_agnes_hooks {
-        remove_agnes_cli_hooks(hooks);
+    let before = hooks.clone();
+    remove_agnes_cli_hooks(hooks);
+    if *hooks == before {
+        return merge(existing);
     }
-    for (event, command) in HOOKS {
-        let entries = hooks
-            .entry(event)
-            .and_modify(|v| {
-                if v.is_null() {
-                    *v = Value::Array(Vec::new())
-                }
-            })
-            .or_insert_with(|| Value::Array(Vec::new()));
-        let Value::Array(entries) = entries else {
-            return Err(format!(
-                "\"hooks\".\"{event}\" is {}, not a list",
-                kind(entries)
-            ));
-        };
-        place(entries, command);
-    }
-    if existing.is_some() && settings == original {
-        return Ok(None);
-    }
-    let mut text = serde_json::to_string_pretty(&settings).map_err(|e| e.to_string())?;
-    text.push('\n');
-    Ok(Some(text))
+    let mut stripped = serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?;
+    stripped.push('\n');
+    Ok(Some(merge(Some(&stripped))?.unwrap_or(stripped)))
 }
 
 fn remove_agnes_cli_hooks(hooks: &mut Map<String, Value>) {
@@ -308,14 +314,162 @@ fn remove_agnes_cli_hooks(hooks: &mut Map<String, Value>) {
     }
 }
 
+/// The `hooks` object with our entries placed in it.
+fn merge_hooks(raw: &str, changed: &mut bool) -> std::result::Result<Node, String> {
+    let value: Value = serde_json::from_str(raw).map_err(|e| e.to_string())?;
+    match value {
+        Value::Null => {
+            *changed = true;
+            return Ok(fresh_hooks());
+        }
+        Value::Object(_) => {}
+        other => return Err(format!("\"hooks\" is {}, not an object", kind(&other))),
+    }
+    let mut hooks = raw_object(raw)?;
+    for (event, command) in HOOKS {
+        let Some(i) = hooks.iter().rposition(|(k, _)| k == event) else {
+            *changed = true;
+            hooks.push((event.into(), Node::List(vec![Node::New(ours(command))])));
+            continue;
+        };
+        let Node::Raw(raw) = &hooks[i].1 else {
+            unreachable!("raw_object gives raw values")
+        };
+        let entries: Value = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
+        let entries = match entries {
+            Value::Null => Vec::new(),
+            Value::Array(_) => {
+                serde_json::from_str::<Vec<Box<RawValue>>>(raw.get()).map_err(|e| e.to_string())?
+            }
+            other => {
+                return Err(format!(
+                    "\"hooks\".\"{event}\" is {}, not a list",
+                    kind(&other)
+                ))
+            }
+        };
+        if let Some(list) = place(entries, command, changed) {
+            hooks[i].1 = list;
+        }
+    }
+    Ok(Node::Object(hooks))
+}
+
 /// Puts our entry where the first earlier `da sync` entry was (or at the
-/// end), and drops every other one of those.
-fn place(entries: &mut Vec<Value>, command: &str) {
-    let ours = json!({"hooks": [{"type": "command", "command": command}]});
-    let first = entries.iter().position(runs_da_sync);
-    entries.retain(|e| !runs_da_sync(e));
-    let at = first.unwrap_or(entries.len()).min(entries.len());
-    entries.insert(at, ours);
+/// end), and drops every other one of those. `None`: already so.
+fn place(entries: Vec<Box<RawValue>>, command: &str, changed: &mut bool) -> Option<Node> {
+    let parsed: Vec<Value> = entries
+        .iter()
+        .map(|e| serde_json::from_str(e.get()).unwrap_or(Value::Null))
+        .collect();
+    let theirs: Vec<usize> = (0..parsed.len())
+        .filter(|i| runs_da_sync(&parsed[*i]))
+        .collect();
+    if theirs.len() == 1 && parsed[theirs[0]] == ours(command) {
+        return None;
+    }
+    *changed = true;
+    let at = theirs.first().copied().unwrap_or(entries.len());
+    let mut list: Vec<Node> = Vec::new();
+    for (i, entry) in entries.into_iter().enumerate() {
+        if i == at {
+            list.push(Node::New(ours(command)));
+        }
+        if !theirs.contains(&i) {
+            list.push(Node::Raw(entry));
+        }
+    }
+    if at >= parsed.len() {
+        list.push(Node::New(ours(command)));
+    }
+    Some(Node::List(list))
+}
+
+fn ours(command: &str) -> Value {
+    json!({"hooks": [{"type": "command", "command": command}]})
+}
+
+/// The hooks of a settings file that had none.
+fn fresh_hooks() -> Node {
+    Node::Object(
+        HOOKS
+            .iter()
+            .map(|(event, command)| {
+                (
+                    event.to_string(),
+                    Node::List(vec![Node::New(ours(command))]),
+                )
+            })
+            .collect(),
+    )
+}
+
+/// A settings value: the user's text as it was, or what the merge made.
+enum Node {
+    Raw(Box<RawValue>),
+    Object(Vec<(String, Node)>),
+    List(Vec<Node>),
+    New(Value),
+}
+
+impl serde::Serialize for Node {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self {
+            Node::Raw(raw) => raw.serialize(s),
+            Node::New(value) => value.serialize(s),
+            Node::List(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Node::Object(entries) => {
+                let mut map = s.serialize_map(Some(entries.len()))?;
+                for (k, v) in entries {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+/// An object's members in their order, each value as its raw text.
+fn raw_object(text: &str) -> std::result::Result<Vec<(String, Node)>, String> {
+    struct Members(Vec<(String, Node)>);
+    impl<'de> serde::Deserialize<'de> for Members {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+            struct Visit;
+            impl<'de> serde::de::Visitor<'de> for Visit {
+                type Value = Members;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> std::result::Result<Members, A::Error> {
+                    let mut out = Vec::new();
+                    while let Some((k, v)) = map.next_entry::<String, Box<RawValue>>()? {
+                        out.push((k, Node::Raw(v)));
+                    }
+                    Ok(Members(out))
+                }
+            }
+            d.deserialize_map(Visit)
+        }
+    }
+    serde_json::from_str::<Members>(text)
+        .map(|m| m.0)
+        .map_err(|e| e.to_string())
+}
+
+fn pretty(node: &Node) -> std::result::Result<String, String> {
+    let mut text = serde_json::to_string_pretty(node).map_err(|e| e.to_string())?;
+    text.push('\n');
+    Ok(text)
 }
 
 /// An entry all of whose commands contain `da sync`: one that an earlier
@@ -341,6 +495,20 @@ fn kind(value: &Value) -> &'static str {
         Value::Array(_) => "a list",
         Value::Object(_) => "an object",
     }
+}
+
+/// Where `path` leads when it is a symbolic link (followed to the end, a
+/// dangling link to the file it would create), else `path`.
+fn through_links(path: &Path) -> std::path::PathBuf {
+    let mut path = path.to_path_buf();
+    // As many hops as Linux follows; a loop then fails at the read.
+    for _ in 0..40 {
+        match fs::read_link(&path) {
+            Ok(target) => path = path.parent().unwrap_or(Path::new(".")).join(target),
+            Err(_) => break,
+        }
+    }
+    path
 }
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it over
@@ -476,6 +644,106 @@ mod tests {
         assert_eq!(again, None);
     }
 
+    #[test]
+    fn null_hooks_and_events_are_filled() {
+        let v = merged(r#"{"hooks": null}"#);
+        assert_eq!(v, serde_json::from_str::<Value>(FRESH).unwrap());
+        let v = merged(r#"{"hooks": {"SessionEnd": null}}"#);
+        assert_eq!(v["hooks"]["SessionEnd"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn what_cannot_be_merged_is_an_error() {
+        for (text, says) in [
+            ("{\"hooks\": {", "line 1"),
+            ("not json", "line 1, column 2"),
+            ("[]", "top level is a list"),
+            (r#"{"hooks": []}"#, "\"hooks\" is a list"),
+            (
+                r#"{"hooks": {"SessionStart": {}}}"#,
+                "\"SessionStart\" is an object",
+            ),
+        ] {
+            let err = merge(Some(text)).unwrap_err();
+            assert!(err.contains(says), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn install_creates_updates_and_leaves_invalid_files_untouched() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".claude").join("settings.json");
+        assert_eq!(install(&path).unwrap(), Change::Created);
+        assert_eq!(fs::read_to_string(&path).unwrap(), FRESH);
+        assert_eq!(install(&path).unwrap(), Change::Unchanged);
+
+        fs::write(&path, r#"{"a": 1}"#).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        assert_eq!(install(&path).unwrap(), Change::Updated);
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+        let v: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(v["a"], 1);
+        assert_eq!(
+            v["hooks"]["SessionEnd"][0]["hooks"][0]["command"],
+            SESSION_END_COMMAND
+        );
+
+        let broken = b"{\"hooks\": {\"SessionStart\": [}\n\xff";
+        fs::write(&path, broken).unwrap();
+        let err = install(&path).unwrap_err();
+        assert!(matches!(err, Error::InvalidSettings { .. }), "{err}");
+        assert!(err.to_string().contains("left it untouched"), "{err}");
+        assert_eq!(fs::read(&path).unwrap(), broken);
+        fs::write(&path, b"{\"x\": [1,}").unwrap();
+        assert!(install(&path).is_err());
+        assert_eq!(fs::read(&path).unwrap(), b"{\"x\": [1,}");
+        // No temporary file is left behind.
+        assert_eq!(fs::read_dir(path.parent().unwrap()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn numbers_are_kept_exactly_as_written() {
+        let existing = "{\n  \"big\": 12345678901234567890123,\n  \"precise\": 0.10000000000000000000001,\n  \"exp\": 1.50E+3,\n  \"nested\": {\"n\": [1.0, -0.0, 18446744073709551616]},\n  \"hooks\": {\"SessionStart\": [{\"timeout\": 1.000000000000000000001, \"hooks\": [{\"type\": \"command\", \"command\": \"echo 1\"}]}]}\n}\n";
+        let text = merge(Some(existing)).unwrap().unwrap();
+        for written in [
+            "12345678901234567890123",
+            "0.10000000000000000000001",
+            "1.50E+3",
+            "[1.0, -0.0, 18446744073709551616]",
+            "1.000000000000000000001",
+        ] {
+            assert!(text.contains(written), "{written} lost in:\n{text}");
+        }
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["hooks"]["SessionStart"].as_array().unwrap().len(), 2);
+        assert_eq!(merge(Some(&text)).unwrap(), None);
+    }
+
+    #[test]
+    fn a_linked_settings_file_stays_a_link_and_its_target_is_updated() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("dotfiles").join("claude-settings.json");
+        fs::create_dir_all(target.parent().unwrap()).unwrap();
+        fs::write(&target, "{\"model\": \"opus\"}").unwrap();
+        let path = dir.path().join(".claude").join("settings.json");
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink("../dotfiles/claude-settings.json", &path).unwrap();
+        assert_eq!(install(&path).unwrap(), Change::Updated);
+        assert!(fs::symlink_metadata(&path)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        let v: Value = serde_json::from_str(&fs::read_to_string(&target).unwrap()).unwrap();
+        assert_eq!(v["model"], "opus");
+        assert_eq!(
+            v["hooks"]["SessionStart"][0]["hooks"][0]["command"],
+            SESSION_START_COMMAND
+        );
+        assert_eq!(install(&path).unwrap(), Change::Unchanged);
+    }
+
     const WITH_AGNES_CLI: &str = r#"{"hooks": {
         "SessionStart": [
             {"hooks": [{"type": "command", "command": "agnes pull --quiet || true"}]},
@@ -570,64 +838,5 @@ mod tests {
         );
         fs::write(&path, "{").unwrap();
         assert!(matches!(inspect(&path), Err(Error::InvalidSettings { .. })));
-    }
-
-    #[test]
-    fn null_hooks_and_events_are_filled() {
-        let v = merged(r#"{"hooks": null}"#);
-        assert_eq!(v, serde_json::from_str::<Value>(FRESH).unwrap());
-        let v = merged(r#"{"hooks": {"SessionEnd": null}}"#);
-        assert_eq!(v["hooks"]["SessionEnd"].as_array().unwrap().len(), 1);
-    }
-
-    #[test]
-    fn what_cannot_be_merged_is_an_error() {
-        for (text, says) in [
-            ("{\"hooks\": {", "line 1"),
-            ("not json", "line 1, column 2"),
-            ("[]", "top level is a list"),
-            (r#"{"hooks": []}"#, "\"hooks\" is a list"),
-            (
-                r#"{"hooks": {"SessionStart": {}}}"#,
-                "\"SessionStart\" is an object",
-            ),
-        ] {
-            let err = merge(Some(text)).unwrap_err();
-            assert!(err.contains(says), "{text}: {err}");
-        }
-    }
-
-    #[test]
-    fn install_creates_updates_and_leaves_invalid_files_untouched() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(".claude").join("settings.json");
-        assert_eq!(install(&path).unwrap(), Change::Created);
-        assert_eq!(fs::read_to_string(&path).unwrap(), FRESH);
-        assert_eq!(install(&path).unwrap(), Change::Unchanged);
-
-        fs::write(&path, r#"{"a": 1}"#).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
-        assert_eq!(install(&path).unwrap(), Change::Updated);
-        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o640);
-        let v: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
-        assert_eq!(v["a"], 1);
-        assert_eq!(
-            v["hooks"]["SessionEnd"][0]["hooks"][0]["command"],
-            SESSION_END_COMMAND
-        );
-
-        let broken = b"{\"hooks\": {\"SessionStart\": [}\n\xff";
-        fs::write(&path, broken).unwrap();
-        let err = install(&path).unwrap_err();
-        assert!(matches!(err, Error::InvalidSettings { .. }), "{err}");
-        assert!(err.to_string().contains("left it untouched"), "{err}");
-        assert_eq!(fs::read(&path).unwrap(), broken);
-        fs::write(&path, b"{\"x\": [1,}").unwrap();
-        assert!(install(&path).is_err());
-        assert_eq!(fs::read(&path).unwrap(), b"{\"x\": [1,}");
-        // No temporary file is left behind.
-        assert_eq!(fs::read_dir(path.parent().unwrap()).unwrap().count(), 1);
     }
 }

@@ -14,6 +14,7 @@ use crate::config::{Settings, Token};
 use crate::error::{Error, Result};
 use crate::exchange::{self, Bounds, Reply, SendError, Stop};
 use crate::ids::truncate;
+use crate::redact::Redactor;
 
 /// Waits between attempts: 0.3 s, 1 s, 3 s (CONTRACT.md §4.4).
 pub const BACKOFF: [Duration; 3] = [
@@ -69,6 +70,9 @@ pub fn pause(cancel: &Cancel, wait: Duration) -> bool {
 /// of 100 000 tables is about 10 MB; past this, a broken or hostile server
 /// (an endless body, a gzip bomb) would exhaust the analyst's memory.
 pub const MAX_JSON_BYTES: u64 = 256 << 20;
+
+/// The longest `ETag` kept (real ones are an MD5 or a short version).
+pub const MAX_ETAG_BYTES: usize = 256;
 
 /// Timeouts and retry budget of a client.
 #[derive(Debug, Clone, Copy)]
@@ -147,8 +151,8 @@ impl Failure {
         }
     }
 
-    fn from_status(status: StatusCode, response: Reply) -> Failure {
-        let detail = error_detail(response);
+    fn from_status(status: StatusCode, response: Reply, redactor: &Redactor) -> Failure {
+        let detail = error_detail(response, redactor);
         Failure {
             status: Some(status.as_u16()),
             transient: status.is_server_error(),
@@ -177,9 +181,11 @@ pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// The `detail` of a JSON error body, or an excerpt of any other body.
-fn error_detail(response: Reply) -> Option<String> {
+fn error_detail(response: Reply, redactor: &Redactor) -> Option<String> {
     let mut body = Vec::new();
     response.take(4096).read_to_end(&mut body).ok()?;
+    // Hidden before the excerpt is cut: a cut token would no longer match.
+    let body = redactor.hide_bytes(body);
     let text = String::from_utf8_lossy(&body);
     let detail = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
@@ -201,6 +207,7 @@ pub struct ServerClient {
     token: Token,
     timeouts: Timeouts,
     cancel: Cancel,
+    redactor: Redactor,
 }
 
 impl ServerClient {
@@ -222,6 +229,7 @@ impl ServerClient {
             token,
             timeouts,
             cancel: cancel.clone(),
+            redactor: settings.redactor(),
         })
     }
 
@@ -238,6 +246,13 @@ impl ServerClient {
             min_rate: self.timeouts.min_rate,
             rate_window: self.timeouts.rate_window,
         }
+    }
+
+    /// Whether an `ETag` from the server may be stored and sent back: a
+    /// short one without the token (a hostile 64 KiB one would bloat the
+    /// state and every later request).
+    pub fn keeps_etag(&self, etag: &str) -> bool {
+        etag.len() <= MAX_ETAG_BYTES && !self.redactor.holds_token(etag)
     }
 
     /// The full URL of `path`; it never contains the token.
@@ -280,10 +295,12 @@ impl ServerClient {
                         let announced = response.content_length();
                         read_capped(response, announced, MAX_JSON_BYTES)
                     }
-                    status => Err(Failure::from_status(status, response)),
+                    status => Err(Failure::from_status(status, response, &self.redactor)),
                 });
             match result {
-                Ok(body) => return Ok(body),
+                // A body that echoes the token (a proxy's error page, a
+                // bundle) must not carry it into the state or the rules.
+                Ok(body) => return Ok(self.redactor.hide_bytes(body)),
                 Err(_) if self.cancel.is_cancelled() => return Err(Error::Interrupted),
                 Err(f) if f.status == Some(401) => {
                     return Err(Error::Unauthorized {
@@ -322,7 +339,7 @@ impl ServerClient {
             exchange::send(request, &self.cancel, self.bounds(None)).map_err(Failure::unsent)?;
         match response.status() {
             StatusCode::OK | StatusCode::NOT_MODIFIED => Ok(response),
-            status => Err(Failure::from_status(status, response)),
+            status => Err(Failure::from_status(status, response, &self.redactor)),
         }
     }
 
@@ -332,7 +349,7 @@ impl ServerClient {
             exchange::send(request, &self.cancel, self.bounds(None)).map_err(Failure::unsent)?;
         match response.status() {
             s if s.is_success() => Ok(response),
-            status => Err(Failure::from_status(status, response)),
+            status => Err(Failure::from_status(status, response, &self.redactor)),
         }
     }
 }

@@ -29,6 +29,18 @@ pub fn render(body: &[u8]) -> Result<RenderedRules, String> {
     let Value::Object(bundle) = bundle else {
         return Err("the memory bundle is not a JSON object".into());
     };
+    // A `{"detail": "rate limited"}` or `{}` answered with 200 is not "no
+    // rules": taken as such, every km_*.md would be deleted.
+    if !["mandatory", "approved"]
+        .iter()
+        .any(|k| bundle.get(*k).is_some_and(Value::is_array))
+    {
+        let keys: Vec<&str> = bundle.keys().take(5).map(String::as_str).collect();
+        return Err(format!(
+            "the memory bundle has no `mandatory` or `approved` list (keys: {}); refused, the rules are kept",
+            truncate(&format!("{keys:?}"), 120)
+        ));
+    }
     let mut out = RenderedRules::default();
     for item in list(&bundle, "mandatory", &mut out.warnings) {
         let id = item.get("id").and_then(Value::as_str).unwrap_or("");
@@ -205,7 +217,18 @@ mod tests {
     fn bad_bundles() {
         assert!(render(b"<html>").is_err());
         assert!(render(b"[]").is_err());
-        let rules = render(br#"{"mandatory": "oops"}"#).unwrap();
+        // No list at all: refused, not taken as "no rules" (which deletes
+        // every km_*.md).
+        for body in [
+            &br#"{"mandatory": "oops"}"#[..],
+            b"{}",
+            br#"{"detail": "rate limited"}"#,
+            br#"{"mandatory": null, "approved": null}"#,
+        ] {
+            let err = render(body).unwrap_err();
+            assert!(err.contains("no `mandatory` or `approved` list"), "{err}");
+        }
+        let rules = render(br#"{"mandatory": "oops", "approved": []}"#).unwrap();
         assert!(rules.files.is_empty() && rules.warnings[0].contains("not a list"));
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -20,6 +20,7 @@ use crate::lock;
 use crate::manifest::{self, Manifest, QueryMode};
 use crate::plan::{self, Plan, PlannedTable, Scope, Status};
 use crate::progress::Progress;
+use crate::redact::Redactor;
 use crate::rules;
 use crate::state::{StateFile, TableState};
 
@@ -130,8 +131,45 @@ pub struct SyncReport {
     pub notices: Vec<String>,
 }
 
-/// Runs a sync into `catalog`.
+impl TableOutcome {
+    /// This row as it may be shown (`redact`).
+    pub fn redact(&mut self, r: &Redactor) {
+        self.table_id = r.text(&self.table_id);
+        for text in [
+            &mut self.hash,
+            &mut self.view,
+            &mut self.error,
+            &mut self.note,
+        ] {
+            r.option(text);
+        }
+    }
+}
+
+impl SyncReport {
+    fn redacted(mut self, r: &Redactor) -> SyncReport {
+        self.tables.iter_mut().for_each(|o| o.redact(r));
+        r.all(&mut self.rules.warnings);
+        r.all(&mut self.notices);
+        self
+    }
+}
+
+/// Runs a sync into `catalog`. Every text of the report and of an error is
+/// redacted (no token, control characters escaped), whatever its source.
 pub fn sync(
+    settings: &Settings,
+    options: &SyncOptions,
+    catalog: &dyn Catalog,
+    progress: &dyn Progress,
+) -> Result<SyncReport> {
+    let r = settings.redactor();
+    run(settings, options, catalog, progress)
+        .map(|report| report.redacted(&r))
+        .map_err(|e| e.redacted(&r))
+}
+
+fn run(
     settings: &Settings,
     options: &SyncOptions,
     catalog: &dyn Catalog,
@@ -151,6 +189,8 @@ pub fn sync(
         &settings.config_dir,
         options.dry_run,
     )?;
+    let mut manifest = manifest;
+    crate::names::refuse_clashes(&mut manifest, &|id| state.state.tables.contains_key(id));
     let plan = plan::plan(&manifest, &state.state, &options.scope, &|id| {
         workspace.parquet_file(id).is_file()
     })?;
@@ -196,7 +236,7 @@ pub fn sync(
     if state.state.tables != before || state.is_new() {
         state.save()?;
     }
-    attach_views(&mut outcomes, &workspace, &state, catalog);
+    attach_views(&mut outcomes, &workspace, &state, catalog, false);
     if cancelled {
         return Err(Error::Interrupted);
     }
@@ -312,6 +352,19 @@ fn download_all(
                     o
                 }
                 (_, None) => described(t, Action::Unchanged),
+                // A 304 keeps a copy only where there is one: without a
+                // local file (no If-None-Match was sent) it is no answer.
+                (_, Some(Ok(Fetched::NotModified)))
+                    if t.if_none_match.is_none() || !workspace.parquet_file(id).is_file() =>
+                {
+                    let mut o = described(t, Action::Failed);
+                    o.error = Some(
+                        "the server answered 304 Not Modified, but this workspace has no copy to keep \
+                         (none was asked for); nothing downloaded"
+                            .into(),
+                    );
+                    o
+                }
                 (_, Some(Ok(Fetched::NotModified))) => {
                     let mut o = described(t, Action::Unchanged);
                     o.note = Some("the server answered 304 Not Modified".into());
@@ -398,12 +451,16 @@ fn remove_revoked(
 
 /// Makes sure every synced table with a verified file has agnes's view in the
 /// calling database; a failed download keeps the view over the old file.
+/// With `keep_others`, agnes's view over another workspace's file is left
+/// as it is (a database file opened from another folder keeps its views).
 fn attach_views(
     outcomes: &mut [TableOutcome],
     workspace: &Workspace,
     state: &StateFile,
     catalog: &dyn Catalog,
+    keep_others: bool,
 ) {
+    let parquet_dir = workspace.parquet_dir();
     let relations = match catalog.relations() {
         Ok(r) => r,
         Err(e) => {
@@ -432,6 +489,15 @@ fn attach_views(
             Some(Existing::UserRelation { kind }) => {
                 o.note = Some(format!(
                     "no view: the database already has a {kind} named \"{}\" that agnes did not create; left as is",
+                    o.table_id
+                ))
+            }
+            Some(Existing::AgnesView { parquet })
+                if keep_others && Path::new(parquet).parent() != Some(parquet_dir.as_path()) =>
+            {
+                o.note = Some(format!(
+                    "no view: \"{}\" is agnes's view over {parquet}, a file of another workspace; \
+                     left as is (a sync of this workspace replaces it)",
                     o.table_id
                 ))
             }
@@ -510,10 +576,31 @@ pub fn inspect(
     timeouts: Timeouts,
     cancel: &Cancel,
 ) -> Result<Vec<ManifestRow>> {
+    let r = settings.redactor();
+    let mut rows = inspect_unredacted(settings, timeouts, cancel).map_err(|e| e.redacted(&r))?;
+    for row in &mut rows {
+        let e = &mut row.entry;
+        for text in [&mut e.id, &mut e.hash, &mut e.source_type] {
+            *text = r.text(text);
+        }
+        r.option(&mut e.updated);
+        r.option(&mut e.invalid);
+        r.option(&mut row.local_hash);
+    }
+    Ok(rows)
+}
+
+fn inspect_unredacted(
+    settings: &Settings,
+    timeouts: Timeouts,
+    cancel: &Cancel,
+) -> Result<Vec<ManifestRow>> {
     let workspace = Workspace::new(&settings.workspace);
     let client = ServerClient::new(settings, timeouts, cancel)?;
     let manifest = fetch_manifest(&client)?;
     let state = StateFile::load(&workspace, &settings.server, &settings.config_dir, true)?;
+    let mut manifest = manifest;
+    crate::names::refuse_clashes(&mut manifest, &|id| state.state.tables.contains_key(id));
     let plan = plan::plan(&manifest, &state.state, &Scope::All, &|id| {
         workspace.parquet_file(id).is_file()
     })?;
@@ -532,6 +619,13 @@ pub fn inspect(
 /// the server, without asking it anything. For a fresh session (a notebook)
 /// while the server is unreachable.
 pub fn attach_local(settings: &Settings, catalog: &dyn Catalog) -> Result<Vec<TableOutcome>> {
+    let r = settings.redactor();
+    let mut outcomes = attach_unredacted(settings, catalog).map_err(|e| e.redacted(&r))?;
+    outcomes.iter_mut().for_each(|o| o.redact(&r));
+    Ok(outcomes)
+}
+
+fn attach_unredacted(settings: &Settings, catalog: &dyn Catalog) -> Result<Vec<TableOutcome>> {
     let workspace = Workspace::new(&settings.workspace);
     // No state, nothing synced: and no legacy migration (it hashes files) on
     // a path that runs at every LOAD.
@@ -558,6 +652,8 @@ pub fn attach_local(settings: &Settings, catalog: &dyn Catalog) -> Result<Vec<Ta
             o
         })
         .collect();
-    attach_views(&mut outcomes, &workspace, &state, catalog);
+    // Offline, and at LOAD: the workspace is only what the current folder
+    // or the environment says, so a view of another workspace is kept.
+    attach_views(&mut outcomes, &workspace, &state, catalog, true);
     Ok(outcomes)
 }

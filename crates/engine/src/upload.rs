@@ -220,10 +220,12 @@ struct Found {
 /// Every `*.jsonl` in the sessions folder (sorted by name), then the notes.
 /// Missing folders and files are simply not there; anything that cannot be
 /// read is listed with its reason.
-fn scan(workspace: &Workspace) -> Vec<Found> {
-    let mut found = scan_sessions(&workspace.sessions_dir());
+fn scan(workspace: &Workspace, notices: &mut Vec<String>) -> Vec<Found> {
+    let root = fs::canonicalize(workspace.root()).unwrap_or_else(|_| workspace.root().into());
+    let mut found = scan_sessions(&workspace.sessions_dir(), &root, notices);
     let local_md = workspace.local_md();
-    match fs::metadata(&local_md) {
+    match fs::symlink_metadata(&local_md) {
+        Ok(_) if !inside(&local_md, &root, notices) => {}
         Ok(meta) if meta.is_file() => found.push(Found {
             kind: Kind::LocalMd,
             name: LOCAL_MD_NAME.into(),
@@ -242,7 +244,29 @@ fn scan(workspace: &Workspace) -> Vec<Found> {
     found
 }
 
-fn scan_sessions(dir: &Path) -> Vec<Found> {
+/// Whether `path` is a regular file (not a link) whose real place is inside
+/// the workspace: a link planted there (`x.jsonl -> ~/.ssh/id_rsa`, or a
+/// linked folder) would send a private file. Anything else is skipped
+/// with a notice saying why.
+fn inside(path: &Path, root: &Path, notices: &mut Vec<String>) -> bool {
+    let linked = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    let real = fs::canonicalize(path);
+    let outside = !matches!(&real, Ok(real) if real.starts_with(root));
+    if linked || outside {
+        notices.push(format!(
+            "skipped {}: {}; only regular files inside the workspace are uploaded",
+            path.display(),
+            match linked {
+                true => "it is a symbolic link",
+                false => "its folder is outside the workspace (a linked folder)",
+            }
+        ));
+        return false;
+    }
+    true
+}
+
+fn scan_sessions(dir: &Path, root: &Path, notices: &mut Vec<String>) -> Vec<Found> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
@@ -274,9 +298,12 @@ fn scan_sessions(dir: &Path) -> Vec<Found> {
             continue;
         }
         let path = entry.path();
-        // Regular files, or links to them; folders, pipes and sockets are
-        // not transcripts (a pipe would block the read).
-        let size = match fs::metadata(&path) {
+        // Regular files only; folders, pipes and sockets are not
+        // transcripts (a pipe would block the read), links are skipped.
+        if !inside(&path, root, notices) {
+            continue;
+        }
+        let size = match fs::symlink_metadata(&path) {
             Ok(meta) if meta.is_file() => Ok(meta.len()),
             Ok(_) => continue,
             Err(e) => Err(format!("cannot read {}: {e}", path.display())),
@@ -341,6 +368,16 @@ fn read_notes(path: &Path) -> std::result::Result<String, String> {
 /// yet. A `401` stops the call (`Error::Unauthorized`); every other failure
 /// is its file's row.
 pub fn upload(settings: &Settings, options: &UploadOptions) -> Result<UploadReport> {
+    let r = settings.redactor();
+    let mut report = upload_unredacted(settings, options).map_err(|e| e.redacted(&r))?;
+    for f in &mut report.files {
+        r.option(&mut f.error);
+    }
+    r.all(&mut report.notices);
+    Ok(report)
+}
+
+fn upload_unredacted(settings: &Settings, options: &UploadOptions) -> Result<UploadReport> {
     let workspace = Workspace::new(&settings.workspace);
     // A dry run talks to no server, so it needs no token.
     let client = match options.dry_run {
@@ -357,7 +394,7 @@ pub fn upload(settings: &Settings, options: &UploadOptions) -> Result<UploadRepo
         files: Vec::new(),
         notices: Vec::new(),
     };
-    let found = scan(&workspace);
+    let found = scan(&workspace, &mut report.notices);
     if found.is_empty() {
         return Ok(report);
     }
@@ -643,6 +680,8 @@ mod tests {
             token: Token::new("t"),
             config_dir: root.join("config"),
             workspace: root.join("ws"),
+            configured_server: "http://127.0.0.1:9".into(),
+            token_explicit: true,
         }
     }
 
@@ -721,7 +760,12 @@ mod tests {
     fn scan_lists_jsonl_files_sorted_then_the_notes_and_nothing_else() {
         let dir = tempfile::tempdir().unwrap();
         let ws = Workspace::new(dir.path());
-        assert_eq!(scan(&ws), vec![], "no folders at all: nothing to upload");
+        let mut notices = Vec::new();
+        assert_eq!(
+            scan(&ws, &mut notices),
+            vec![],
+            "no folders at all: nothing to upload"
+        );
         let sessions = ws.sessions_dir();
         write(&sessions.join("b.jsonl"), b"bb");
         write(&sessions.join("a.jsonl"), b"a");
@@ -731,7 +775,7 @@ mod tests {
         std::os::unix::fs::symlink(sessions.join("missing"), sessions.join("dangling.jsonl"))
             .unwrap();
         write(&ws.local_md(), b"# notes");
-        let found = scan(&ws);
+        let found = scan(&ws, &mut notices);
         let names: Vec<(&str, Kind, bool)> = found
             .iter()
             .map(|f| (f.name.as_str(), f.kind, f.size.is_ok()))
@@ -740,11 +784,41 @@ mod tests {
             ("a.jsonl", Kind::Session, true),
             ("b.jsonl", Kind::Session, true),
         ];
-        #[cfg(unix)]
-        expected.insert(2, ("dangling.jsonl", Kind::Session, false));
         expected.push((LOCAL_MD_NAME, Kind::LocalMd, true));
         assert_eq!(names, expected);
         assert_eq!(found[1].size, Ok(2));
+        // A link is never followed, dangling or not: skipped with a notice.
+        assert!(
+            notices.len() == 1 && notices[0].contains("dangling.jsonl: it is a symbolic link"),
+            "{notices:?}"
+        );
+    }
+
+    #[test]
+    fn links_to_private_files_are_never_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let private = dir.path().join("id_rsa");
+        write(&private, b"PRIVATE KEY");
+        let ws = Workspace::new(dir.path().join("ws"));
+        write(&ws.sessions_dir().join("real.jsonl"), b"{}\n");
+        std::os::unix::fs::symlink(&private, ws.sessions_dir().join("x.jsonl")).unwrap();
+        fs::create_dir_all(ws.local_md().parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&private, ws.local_md()).unwrap();
+        let mut notices = Vec::new();
+        let found = scan(&ws, &mut notices);
+        assert_eq!(
+            found.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
+            ["real.jsonl"]
+        );
+        assert_eq!(notices.len(), 2, "{notices:?}");
+        // A linked sessions folder: its files are outside the workspace.
+        let elsewhere = dir.path().join("elsewhere");
+        write(&elsewhere.join("y.jsonl"), b"secret");
+        fs::remove_dir_all(ws.sessions_dir()).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, ws.sessions_dir()).unwrap();
+        let mut notices = Vec::new();
+        assert!(scan(&ws, &mut notices).is_empty());
+        assert!(notices[0].contains("outside the workspace"), "{notices:?}");
     }
 
     #[test]

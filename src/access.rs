@@ -1,0 +1,27 @@
+//! `SET enable_external_access = false` stops DuckDB from reaching files and
+//! the network; it stops agnes too. Asked at each call, from the database
+//! itself, so that a setting made after `LOAD agnes` counts.
+
+use crate::host::Host;
+
+/// `Err` with the reason when the database forbids external access (or
+/// cannot say whether it does: then nothing is risked either).
+pub fn check(host: &Host) -> Result<(), String> {
+    let rows = host
+        .with_connection(|con| {
+            con.query("SELECT current_setting('enable_external_access')::BOOLEAN")
+        })
+        .map_err(|e| format!("cannot read enable_external_access: {e}"))?;
+    match rows
+        .first()
+        .and_then(|r| r.first().cloned().flatten())
+        .as_deref()
+    {
+        Some("true") => Ok(()),
+        _ => Err(
+            "enable_external_access is false in this database: agnes reaches neither the \
+             server nor the workspace's files"
+                .into(),
+        ),
+    }
+}
