@@ -169,7 +169,7 @@ def test_a_relation_shown_once_syncs_once(workspace):
         "import duckdb, sys\n"
         "con = duckdb.connect(config={'allow_unsigned_extensions': 'true'})\n"
         f"con.execute(\"LOAD '{EXTENSION}'\")\n"
-        "rel = con.sql(\"SELECT table_id, action FROM agnes_sync(workspace := "
+        "rel = con.sql(\"SELECT table_id, action FROM agnes_sync(new_workspace := true, workspace := "
         f"'{workspace.tmp / 'ws2'}') WHERE kind = 'table' ORDER BY table_id\")\n"
         "rel.show()\n"
     )
