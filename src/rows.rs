@@ -7,7 +7,7 @@
 use std::error::Error;
 use std::sync::Mutex;
 
-use agnes_engine::Cancel;
+use agnes_engine::{Cancel, Settings};
 use duckdb::core::{DataChunkHandle, Inserter, LogicalTypeHandle, LogicalTypeId};
 use duckdb::vtab::{BindInfo, InitInfo, TableFunctionInfo};
 
@@ -86,6 +86,15 @@ pub struct Call {
     pub params: Params,
     pub host: Host,
     pub cancel: Cancel,
+}
+
+impl Call {
+    /// Where this call goes (server, token, workspace); refused when the
+    /// database forbids external access (src/access.rs).
+    pub fn settings(&self) -> Result<Settings, String> {
+        crate::access::check(&self.host)?;
+        Settings::resolve(&self.params.overrides()).map_err(|e| e.to_string())
+    }
 }
 
 /// The shape every agnes function has: parameters read at bind, all the work

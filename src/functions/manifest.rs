@@ -1,7 +1,7 @@
 //! `agnes_manifest()`: what the server offers and how each table compares
 //! with this workspace. Reads only.
 
-use agnes_engine::{inspect, Settings};
+use agnes_engine::inspect;
 
 use crate::params::{self, Parameter};
 use crate::rows::{Call, Cell, Kind, RowFunction};
@@ -26,9 +26,8 @@ impl RowFunction for Manifest {
     const PARAMETERS: &'static [&'static [Parameter]] = &[params::CONNECTION, params::TIMEOUTS];
 
     fn run(call: Call) -> Result<Vec<Vec<Cell>>, String> {
-        crate::access::check(&call.host)?;
+        let settings = call.settings()?;
         let p = &call.params;
-        let settings = Settings::resolve(&p.overrides()).map_err(|e| e.to_string())?;
         let rows = inspect(&settings, p.timeouts()?, &call.cancel).map_err(|e| e.to_string())?;
         Ok(rows
             .into_iter()

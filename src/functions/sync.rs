@@ -2,8 +2,7 @@
 //! per table considered, then the rules step and any notices.
 
 use agnes_engine::{
-    attach_local, sync, NoProgress, Progress, Scope, Settings, SyncOptions, SyncReport,
-    TableOutcome,
+    attach_local, sync, NoProgress, Progress, Scope, SyncOptions, SyncReport, TableOutcome,
 };
 use duckdb::core::LogicalTypeId;
 
@@ -45,9 +44,8 @@ impl RowFunction for Sync {
         &[params::CONNECTION, params::TIMEOUTS, OWN];
 
     fn run(call: Call) -> Result<Vec<Vec<Cell>>, String> {
-        crate::access::check(&call.host)?;
+        let settings = call.settings()?;
         let p = &call.params;
-        let settings = Settings::resolve(&p.overrides()).map_err(|e| e.to_string())?;
         let catalog = DuckDbCatalog { host: &call.host };
         if p.flag("offline") {
             let outcomes = attach_local(&settings, &catalog).map_err(|e| e.to_string())?;

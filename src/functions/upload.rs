@@ -1,7 +1,7 @@
 //! `agnes_upload()`: session transcripts and personal notes back to the
 //! server, each once; one row per file, then any notices.
 
-use agnes_engine::{upload, Settings, UploadOptions, UploadOutcome, UploadReport};
+use agnes_engine::{upload, UploadOptions, UploadOutcome, UploadReport};
 use duckdb::core::LogicalTypeId;
 
 use crate::params::{self, Parameter};
@@ -28,9 +28,8 @@ impl RowFunction for Upload {
         &[params::CONNECTION, params::TIMEOUTS, OWN];
 
     fn run(call: Call) -> Result<Vec<Vec<Cell>>, String> {
-        crate::access::check(&call.host)?;
+        let settings = call.settings()?;
         let p = &call.params;
-        let settings = Settings::resolve(&p.overrides()).map_err(|e| e.to_string())?;
         let mut options = UploadOptions {
             dry_run: p.flag("dry_run"),
             timeouts: p.timeouts()?,

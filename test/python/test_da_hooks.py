@@ -23,22 +23,11 @@ from pathlib import Path
 import duckdb
 import pytest
 from conftest import DA_BIN, DUCKDB_CLI, EXTENSION
-from test_da import TABLES, VERSION, Da, closed_port, views
+from test_da import TABLES, VERSION, Da, closed_port, da, views, workspace  # noqa: F401 (fixtures)
 
 # The real DuckDB binary that pip's `duckdb` launcher runs.
 REAL_DUCKDB = next(DUCKDB_CLI.parent.parent.glob("lib/python*/site-packages/duckdb_cli/duckdb"))
 
-
-@pytest.fixture
-def workspace(tmp_path) -> Path:
-    ws = tmp_path / "workspace"
-    ws.mkdir()
-    return ws
-
-
-@pytest.fixture
-def da(da_env, server, workspace) -> Da:
-    return Da(dict(da_env, **server.env()), workspace)
 
 
 def hook_command(workspace: Path, event: str) -> str:
