@@ -145,7 +145,9 @@ class Bench:
             "t = time.perf_counter(); con.execute(f\"LOAD '{sys.argv[1]}'\"); load = time.perf_counter() - t\n"
             "t = time.perf_counter(); n = con.execute('SELECT count(*) FROM w0500').fetchone()[0]; first = time.perf_counter() - t\n"
             "t = time.perf_counter(); con.execute('SELECT count(*) FROM agnes_sync(offline := true)').fetchall(); views = time.perf_counter() - t\n"
-            "print(json.dumps({'load': load, 'first': first, 'views': views, 'rows': n}))\n"
+            "con.execute('SELECT count(*) FROM agnes_sync()').fetchall()\n"
+            "t = time.perf_counter(); con.execute('SELECT count(*) FROM agnes_sync()').fetchall(); noop = time.perf_counter() - t\n"
+            "print(json.dumps({'load': load, 'first': first, 'views': views, 'noop': noop, 'rows': n}))\n"
         )
         runs = []
         for _ in range(max(5, self.args.runs)):
@@ -155,10 +157,12 @@ class Bench:
         load = statistics.median(r["load"] for r in runs) * 1000
         views = statistics.median(r["views"] for r in runs) * 1000
         first = statistics.median(r["first"] for r in runs) * 1000
+        noop = statistics.median(r["noop"] for r in runs) * 1000
         return [
             ("6. LOAD agnes, 1000 synced tables (Python, in-memory)", f"{load:.1f} ms",
              f"target: < 50 ms; a view per table, as LOAD did before: {views:.0f} ms ({views / load:.0f}x)"),
             ("   first query of one table after it", f"{first:.1f} ms", "SELECT count(*) FROM w0500, by name"),
+            ("7. notebook no-op: agnes_sync() in that session", f"{noop:.0f} ms", "1000 unchanged tables, views in place"),
         ]
 
     def median(self, fn, runs: int | None = None) -> float:
@@ -224,11 +228,12 @@ def main() -> int:
             label = "da sync --quiet"
             noop_cmd = [args.da, "sync", "--quiet", "--workspace", str(workspace), "--duckdb", args.duckdb]
             env = dict(env, AGNES_EXTENSION=str(b.extension))
+            run_child(noop_cmd, env)  # da's own full sync: its stamp makes the next ones quick
         else:
             label = "duckdb -c agnes_sync()"
             noop_cmd = cmd
         noop = statistics.median(run_child(noop_cmd, env)[0] for _ in range(max(5, args.runs)))
-        rows.append((f"3. no-op sync, wide set ({label})", f"{noop * 1000:.0f} ms", "target: < 150 ms"))
+        rows.append((f"3. no-op sync, wide set ({label})", f"{noop * 1000:.0f} ms", "target: < 30 ms (no DuckDB started)"))
         rows += b.notebook_load(workspace, env)
 
     idle_cmd = [args.duckdb, "-unsigned", ":memory:", "-c", f"LOAD '{b.extension}'; SELECT 1;"]

@@ -5,7 +5,8 @@ use std::io::IsTerminal;
 use std::path::Path;
 
 use agnes_engine::layout::Workspace;
-use agnes_engine::Settings;
+use agnes_engine::quick::{self, Quick};
+use agnes_engine::{Settings, SyncReport};
 
 use crate::args::{Cli, SyncArgs, Target};
 use crate::duckdb::{literal, DuckDb, QueryError, Row};
@@ -87,6 +88,39 @@ impl SyncSummary {
         summary
     }
 
+    /// The summary of a sync the engine did itself (the quick no-op).
+    fn from_report(report: &SyncReport) -> SyncSummary {
+        let tables = report
+            .tables
+            .iter()
+            .map(|t| TableRow {
+                table: t.table_id.clone(),
+                action: t.action.as_str().to_string(),
+                rows: t.rows,
+                size_bytes: t.size_bytes,
+                hash: t.hash.clone(),
+                view: t.view.clone(),
+                error: t.error.clone(),
+                note: t.note.clone(),
+            })
+            .collect();
+        let failed = report.rules.action == "failed";
+        SyncSummary {
+            tables,
+            rules: RulesRow {
+                action: report.rules.action.to_string(),
+                files: report.rules.files as u64,
+                error: failed.then(|| report.rules.warnings.join("; ")),
+            },
+            rules_warnings: match failed {
+                true => Vec::new(),
+                false => report.rules.warnings.clone(),
+            },
+            notices: report.notices.clone(),
+            ..Default::default()
+        }
+    }
+
     /// Tables whose action is `action`.
     pub fn with(&self, action: &str) -> impl Iterator<Item = &TableRow> {
         let action = action.to_string();
@@ -137,6 +171,17 @@ pub fn run(
 
 fn summarize(cli: &Cli, args: &SyncArgs, mode: Mode) -> Result<SyncSummary, Failure> {
     let settings = settings(&args.target)?;
+    let database = Workspace::new(&settings.workspace).analytics_db();
+    let whole = !args.dry_run && !args.docs_only && args.table.is_none();
+    // Nothing to do, provably (agnes_engine::quick): no DuckDB to start.
+    // Any doubt or error is left to the full path, which reports it.
+    if whole {
+        let timeouts = agnes_engine::Timeouts::default();
+        let cancel = agnes_engine::Cancel::new();
+        if let Ok(Quick::NoOp(report)) = quick::try_noop(&settings, &database, timeouts, &cancel) {
+            return Ok(SyncSummary::from_report(&report));
+        }
+    }
     let duckdb = DuckDb::find(cli.duckdb.as_deref())?.for_target(&settings);
     let progress = mode == Mode::Human && !args.dry_run && std::io::stderr().is_terminal();
     let mut params = Vec::new();
@@ -159,7 +204,6 @@ fn summarize(cli: &Cli, args: &SyncArgs, mode: Mode) -> Result<SyncSummary, Fail
 
     // A dry run writes nothing, not even the database; the rules alone
     // need no views.
-    let database = Workspace::new(&settings.workspace).analytics_db();
     let database = (!args.dry_run && !args.docs_only).then_some(database.as_path());
     if let Some(db) = database {
         create_parent(db)?;
@@ -212,6 +256,19 @@ fn summarize(cli: &Cli, args: &SyncArgs, mode: Mode) -> Result<SyncSummary, Fail
         summary.views_pending = views_pending;
     }
     summary.quiet_warning = quiet_warning;
+    // The views of every table are in the database as this sync left them:
+    // the next sync may find that it has nothing to do without DuckDB.
+    match (
+        database,
+        whole && summary.views_pending.is_none() && summary.failed().is_empty(),
+    ) {
+        (Some(db), true) => {
+            if quick::record(&settings, db).is_err() {
+                quick::forget(&settings);
+            }
+        }
+        _ => quick::forget(&settings),
+    }
     Ok(summary)
 }
 

@@ -68,6 +68,12 @@ impl Workspace {
         self.agnes_dir().join("runs")
     }
 
+    /// What the last full sync left in the database file (quick.rs).
+    pub fn views_stamp_file(&self, server: &str) -> PathBuf {
+        self.agnes_dir()
+            .join(format!("views-stamp-{}.json", server_key(server)))
+    }
+
     /// Held for the length of a sync or upload on this workspace.
     pub fn lock_file(&self) -> PathBuf {
         self.agnes_dir().join("lock")

@@ -21,6 +21,7 @@ pub mod manifest;
 pub mod names;
 pub mod plan;
 pub mod progress;
+pub mod quick;
 pub mod redact;
 pub mod rules;
 pub mod runs;

@@ -147,7 +147,7 @@ impl TableOutcome {
 }
 
 impl SyncReport {
-    fn redacted(mut self, r: &Redactor) -> SyncReport {
+    pub(crate) fn redacted(mut self, r: &Redactor) -> SyncReport {
         self.tables.iter_mut().for_each(|o| o.redact(r));
         r.all(&mut self.rules.warnings);
         r.all(&mut self.notices);
@@ -285,7 +285,7 @@ fn dry_run(plan: &Plan) -> Vec<TableOutcome> {
 }
 
 /// An outcome carrying the manifest's figures for the table.
-fn described(t: &PlannedTable, action: Action) -> TableOutcome {
+pub(crate) fn described(t: &PlannedTable, action: Action) -> TableOutcome {
     let mut o = TableOutcome::new(&t.entry.id, action);
     if t.entry.query_mode != QueryMode::Remote {
         o.rows = Some(t.entry.rows);
@@ -523,7 +523,7 @@ fn attach_views(
 }
 
 /// Fetches the memory bundle and writes the rules; a failure is a warning.
-fn write_rules(client: &ServerClient, workspace: &Workspace) -> RulesOutcome {
+pub(crate) fn write_rules(client: &ServerClient, workspace: &Workspace) -> RulesOutcome {
     let rendered = client
         .get_json("/api/memory/bundle", "memory bundle fetch")
         .map_err(|e| e.to_string())

@@ -1,0 +1,155 @@
+//! The hook's no-op without DuckDB.
+//!
+//! Most SessionStart hooks find nothing to do, and half of their time went
+//! to starting `duckdb` and opening a database with a view per table. After
+//! a full sync into a database file, `da` records a stamp: the size and
+//! modification time of the database (and its WAL), of the state file and
+//! of every synced file. The next sync may skip DuckDB only when the
+//! manifest asks for nothing (every table unchanged, none removed) and every
+//! one of those is exactly as stamped: a dropped view or a replaced database
+//! changes the database file or its WAL, a touched or truncated parquet its
+//! file, a sync from elsewhere (a notebook) the state. Anything else, or
+//! any doubt, takes the full path. The rules are written as in any sync.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cancel::Cancel;
+use crate::config::Settings;
+use crate::error::Result;
+use crate::http::{ServerClient, Timeouts};
+use crate::layout::Workspace;
+use crate::lock;
+use crate::plan::{self, Scope, Status};
+use crate::state::{read_json, write_atomic, StateFile};
+use crate::sync::{described, fetch_manifest, write_rules, Action, SyncReport};
+
+/// A file's size and modification time (ns), or `None` when it is absent.
+type FileStamp = Option<(u64, u128)>;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct ViewsStamp {
+    database: PathBuf,
+    database_file: FileStamp,
+    wal_file: FileStamp,
+    state_file: FileStamp,
+    /// Every synced table's file.
+    files: BTreeMap<String, FileStamp>,
+}
+
+/// Why the quick path was not taken, or its report.
+#[derive(Debug)]
+pub enum Quick {
+    NoOp(SyncReport),
+    FullPath(&'static str),
+}
+
+/// Records, after a full sync wrote its views into `database` (and DuckDB
+/// closed it), what the next sync compares with.
+pub fn record(settings: &Settings, database: &Path) -> Result<()> {
+    let workspace = Workspace::new(&settings.workspace);
+    let stamp = current(settings, &workspace, database)?;
+    let json = serde_json::to_vec_pretty(&stamp).expect("stamp serializes");
+    write_atomic(&workspace.views_stamp_file(&settings.server), &json)
+}
+
+/// Forgets the stamp: the next sync takes the full path.
+pub fn forget(settings: &Settings) {
+    let workspace = Workspace::new(&settings.workspace);
+    let _ = fs::remove_file(workspace.views_stamp_file(&settings.server));
+}
+
+/// A sync of every table into `database` when it provably has nothing to
+/// do (module doc); `FullPath` otherwise. Asks the server for the manifest
+/// and the memory bundle, like any sync.
+pub fn try_noop(
+    settings: &Settings,
+    database: &Path,
+    timeouts: Timeouts,
+    cancel: &Cancel,
+) -> Result<Quick> {
+    let workspace = Workspace::new(&settings.workspace);
+    let stamp_file = workspace.views_stamp_file(&settings.server);
+    let Ok(Some(stamp)) = read_json::<ViewsStamp>(&stamp_file) else {
+        return Ok(Quick::FullPath("no stamp of a full sync"));
+    };
+    if stamp.database != database {
+        return Ok(Quick::FullPath("another database"));
+    }
+    let now = current(settings, &workspace, database)?;
+    if now != stamp {
+        return Ok(Quick::FullPath("files changed since the last full sync"));
+    }
+    // A sync under way changes what is compared: leave it to the full path.
+    let Ok(_lock) = lock::lock(&workspace, Duration::ZERO, cancel) else {
+        return Ok(Quick::FullPath("another sync is running"));
+    };
+    let client = ServerClient::new(settings, timeouts, cancel)?;
+    let manifest = fetch_manifest(&client)?;
+    let state = StateFile::load(&workspace, &settings.server, &settings.config_dir, true)?;
+    if state.notice.is_some() {
+        return Ok(Quick::FullPath("the state needs attention"));
+    }
+    let plan = plan::plan(&manifest, &state.state, &Scope::All, &|id| {
+        workspace.parquet_file(id).is_file()
+    })?;
+    if !plan.removed.is_empty() {
+        return Ok(Quick::FullPath("tables to remove"));
+    }
+    let mut tables = Vec::with_capacity(plan.tables.len());
+    for t in &plan.tables {
+        let outcome = match t.status {
+            Status::Unchanged if stamp.files.contains_key(&t.entry.id) => {
+                let mut o = described(t, Action::Unchanged);
+                o.view = Some(t.entry.id.clone());
+                o
+            }
+            Status::Remote => described(t, Action::SkippedRemote),
+            _ => return Ok(Quick::FullPath("tables to download or check")),
+        };
+        tables.push(outcome);
+    }
+    let rules = write_rules(&client, &workspace);
+    let report = SyncReport {
+        server: settings.server.clone(),
+        workspace: settings.workspace.clone(),
+        tables,
+        rules,
+        notices: Vec::new(),
+    };
+    Ok(Quick::NoOp(report.redacted(&settings.redactor())))
+}
+
+/// The stamp of everything as it is now.
+fn current(settings: &Settings, workspace: &Workspace, database: &Path) -> Result<ViewsStamp> {
+    let state_path = workspace.sync_state_file(&settings.server);
+    let state = read_json::<crate::state::SyncState>(&state_path)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let files = state
+        .tables
+        .keys()
+        .filter(|id| crate::ids::check_table_id(id).is_ok())
+        .map(|id| (id.clone(), file_stamp(&workspace.parquet_file(id))))
+        .collect();
+    let mut wal = database.as_os_str().to_owned();
+    wal.push(".wal");
+    Ok(ViewsStamp {
+        database: database.to_path_buf(),
+        database_file: file_stamp(database),
+        wal_file: file_stamp(Path::new(&wal)),
+        state_file: file_stamp(&state_path),
+        files,
+    })
+}
+
+fn file_stamp(path: &Path) -> FileStamp {
+    let meta = fs::metadata(path).ok()?;
+    let modified = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
+    Some((meta.len(), modified.as_nanos()))
+}
