@@ -2,6 +2,7 @@
 //! `duckdb` child process with the extension loaded:
 //!
 //! `duckdb -init /dev/null -unsigned -json <database> -c "LOAD ...; SELECT ..."`
+//! (`-init NUL` on Windows)
 //!
 //! The rows come back as JSON on the child's stdout; DuckDB's error message
 //! on its stderr. The token never appears on the command line: the extension
@@ -18,6 +19,17 @@ use crate::Failure;
 
 /// One result row, column name to value.
 pub type Row = Map<String, Value>;
+
+/// The DuckDB CLI's file name, as looked for on `PATH`.
+const DUCKDB_PROGRAM: &str = if cfg!(windows) {
+    "duckdb.exe"
+} else {
+    "duckdb"
+};
+
+/// An empty start-up file for `duckdb -init`: the user's `~/.duckdbrc` must
+/// not change the output mode. `NUL` is Windows' `/dev/null`.
+const NO_INIT_FILE: &str = if cfg!(windows) { "NUL" } else { "/dev/null" };
 
 /// The file name DuckDB requires: it gives the entry symbol `agnes_init_c_api`.
 const EXTENSION_FILE: &str = "agnes.duckdb_extension";
@@ -91,8 +103,7 @@ impl DuckDb {
             self.load_statement()
         );
         let mut command = Command::new(&self.executable);
-        // -init /dev/null: the user's ~/.duckdbrc must not change the output mode.
-        command.args(["-init", "/dev/null", "-unsigned", "-json"]);
+        command.args(["-init", NO_INIT_FILE, "-unsigned", "-json"]);
         command.arg(match database {
             Some(path) => path.as_os_str().to_owned(),
             None => OsString::from(":memory:"),
@@ -212,7 +223,7 @@ fn find_executable(flag: Option<&Path>) -> Result<PathBuf, Failure> {
     std::env::var_os("PATH")
         .iter()
         .flat_map(std::env::split_paths)
-        .map(|dir| dir.join("duckdb"))
+        .map(|dir| dir.join(DUCKDB_PROGRAM))
         .find(|candidate| is_executable(candidate))
         .ok_or_else(|| {
             Failure::new(
@@ -232,9 +243,17 @@ fn existing(path: &Path, from: &str) -> Result<PathBuf, Failure> {
     }
 }
 
+#[cfg(unix)]
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Windows has no execute bit: any file will do, and `CreateProcess` says
+/// if it is not a program.
+#[cfg(not(unix))]
+fn is_executable(path: &Path) -> bool {
+    path.is_file()
 }
 
 fn find_extension() -> Result<Extension, Failure> {

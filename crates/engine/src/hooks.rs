@@ -160,22 +160,39 @@ fn kind(value: &Value) -> &'static str {
 /// Writes `bytes` to a temporary file beside `path`, then renames it over
 /// `path`: a reader sees the old file or the new one, never half of one.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(Error::io("create", dir))?;
-    let mode = fs::metadata(path)
-        .map(|m| m.permissions().mode() & 0o7777)
-        .unwrap_or(0o644);
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
         .map_err(Error::io("create a temporary file in", dir))?;
     tmp.write_all(bytes).map_err(Error::io("write", path))?;
-    tmp.as_file()
-        .set_permissions(fs::Permissions::from_mode(mode))
-        .map_err(Error::io("set permissions of", path))?;
+    keep_permissions(path, tmp.as_file())?;
     tmp.as_file().sync_all().map_err(Error::io("sync", path))?;
-    tmp.persist(path)
-        .map_err(|e| Error::io("replace", path)(e.error))?;
+    crate::replace::persist(tmp, path).map_err(|e| Error::io("replace", path)(e.error))?;
     Ok(())
+}
+
+/// The new file gets the old one's mode (a temporary file is created 0600);
+/// a new `settings.json` gets the usual 0644.
+#[cfg(unix)]
+fn keep_permissions(path: &Path, new: &fs::File) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o7777)
+        .unwrap_or(0o644);
+    new.set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(Error::io("set permissions of", path))
+}
+
+/// Windows has no modes: the new file takes the folder's access rules, like
+/// the old one, and only a read-only flag is carried over.
+#[cfg(not(unix))]
+fn keep_permissions(path: &Path, new: &fs::File) -> Result<()> {
+    match fs::metadata(path) {
+        Ok(old) if old.permissions().readonly() => new
+            .set_permissions(old.permissions())
+            .map_err(Error::io("set permissions of", path)),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -317,7 +334,6 @@ mod tests {
 
     #[test]
     fn install_creates_updates_and_leaves_invalid_files_untouched() {
-        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(".claude").join("settings.json");
         assert_eq!(install(&path).unwrap(), Change::Created);
@@ -325,10 +341,16 @@ mod tests {
         assert_eq!(install(&path).unwrap(), Change::Unchanged);
 
         fs::write(&path, r#"{"a": 1}"#).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+            assert_eq!(install(&path).unwrap(), Change::Updated);
+            let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o640);
+        }
+        #[cfg(not(unix))]
         assert_eq!(install(&path).unwrap(), Change::Updated);
-        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o640);
         let v: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(v["a"], 1);
         assert_eq!(

@@ -18,6 +18,7 @@ pub mod lock;
 pub mod manifest;
 pub mod plan;
 pub mod progress;
+pub mod replace;
 pub mod rules;
 pub mod state;
 pub mod sync;
