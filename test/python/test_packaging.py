@@ -176,3 +176,39 @@ def test_stamping_refuses_a_missing_library_and_writes_nothing(tmp_path):
     assert result.returncode != 0
     assert "libagnes.so does not exist" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_description_and_workflow_agree_with_the_build():
+    """description.yml (for the community-extensions repository) and the
+    distribution workflow are valid YAML and say what Cargo.toml and the
+    Makefile say: name, version, licence, toolchains, excluded platforms."""
+    import yaml
+
+    with open(REPO / "Cargo.toml", "rb") as f:
+        package = tomllib.load(f)["workspace"]["package"]
+    description = yaml.safe_load((REPO / "description.yml").read_text())
+    extension = description["extension"]
+    assert extension["name"] == stamp.EXTENSION_NAME
+    assert extension["version"] == package["version"]
+    assert extension["license"] == package["license"]
+    assert (extension["language"], extension["build"]) == ("Rust", "cargo")
+    assert set(extension["requires_toolchains"].split(";")) == {"rust", "python3"}
+    excluded = set(filter(None, extension["excluded_platforms"].split(";")))
+    # Only what cannot work at all: nothing an analyst's DuckDB runs on.
+    assert excluded == {"wasm_mvp", "wasm_eh", "wasm_threads"}
+    hello = description["docs"]["hello_world"]
+    for function in ("agnes_version()", "agnes_manifest()", "agnes_sync()"):
+        assert function in hello
+    assert set(description["repo"]) >= {"github", "ref"}
+
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "MainDistributionPipeline.yml").read_text())
+    (job,) = workflow["jobs"].values()
+    assert job["uses"].startswith("duckdb/extension-ci-tools/.github/workflows/_extension_distribution.yml@")
+    inputs = job["with"]
+    assert inputs["extension_name"] == stamp.EXTENSION_NAME
+    assert inputs["ci_tools_version"] == job["uses"].rsplit("@", 1)[1]
+    assert set(inputs["exclude_archs"].split(";")) == excluded
+    assert set(inputs["extra_toolchains"].split(";")) == {"rust", "python3"}
+    # The submodule follows the same extension-ci-tools branch.
+    gitmodules = (REPO / ".gitmodules").read_text()
+    assert f"branch = {inputs['ci_tools_version']}" in gitmodules
