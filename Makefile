@@ -41,8 +41,12 @@ DUCKDB_CLI := $(VENV)/$(VENV_BIN_DIR)/duckdb$(EXE)
 DUCKDB_BIN = $(shell $(PY) -c 'import duckdb_cli, os; print(os.path.join(os.path.dirname(duckdb_cli.__file__), "duckdb"))')
 CARGO ?= cargo
 
-# The oldest C API the extension needs, declared once in the stamping script.
-C_API_VERSION := $(shell $(PYTHON) scripts/stamp_extension.py --print c-api-version)
+# The oldest C API the extension needs, declared once in the stamping script
+# (read without Python: the build containers' python3 may be too old to run it).
+C_API_VERSION := $(shell sed -n 's/^C_API_VERSION = "\(v[0-9.]*\)"$$/\1/p' scripts/stamp_extension.py)
+ifeq ($(C_API_VERSION),)
+$(error no C_API_VERSION = "vX.Y.Z" line in scripts/stamp_extension.py)
+endif
 
 # Which DuckDB platform to build for: $DUCKDB_PLATFORM (the community build
 # sets it), else what `make configure` read from `PRAGMA platform`, else the

@@ -25,8 +25,8 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import sys
-import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,10 +42,15 @@ SIGNATURE_BYTES = 256
 
 
 def extension_version() -> str:
-    """The version in Cargo.toml, as DuckDB shows it (`v0.1.0`)."""
-    with open(ROOT / "Cargo.toml", "rb") as f:
-        cargo = tomllib.load(f)
-    return "v" + cargo["workspace"]["package"]["version"]
+    """The version in Cargo.toml's [workspace.package], as DuckDB shows it
+    (`v0.1.0`). Read with a pattern, not tomllib: build containers may have
+    a Python older than 3.11."""
+    text = (ROOT / "Cargo.toml").read_text(encoding="utf-8")
+    section = re.search(r"^\[workspace\.package\]\s*$(.*?)(?=^\[|\Z)", text, re.M | re.S)
+    version = section and re.search(r'^version\s*=\s*"([^"]+)"', section.group(1), re.M)
+    if not version:
+        sys.exit("stamp_extension: no version in [workspace.package] of Cargo.toml")
+    return "v" + version.group(1)
 
 
 def platform_from_os() -> str:
