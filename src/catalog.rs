@@ -99,5 +99,9 @@ mod tests {
         assert_eq!(identifier("in.c-crm.people"), "\"in.c-crm.people\"");
         assert_eq!(identifier("a\"b"), "\"a\"\"b\"");
         assert_eq!(literal("/ws/it's/x.parquet"), "'/ws/it''s/x.parquet'");
+        assert_eq!(
+            literal(r"C:\Users\me\ws\server\parquet\x.parquet"),
+            r"'C:\Users\me\ws\server\parquet\x.parquet'"
+        );
     }
 }

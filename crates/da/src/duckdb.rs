@@ -408,5 +408,10 @@ mod tests {
             "another process (PID 28784)"
         );
         assert_eq!(literal("/it's"), "'/it''s'");
+        // Windows paths: DuckDB's plain string literals give backslashes no meaning.
+        assert_eq!(
+            literal(r"C:\Users\o'neil\analysis"),
+            r"'C:\Users\o''neil\analysis'"
+        );
     }
 }
