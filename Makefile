@@ -220,7 +220,7 @@ endif
 # a skipped file fails, on both DuckDB versions.
 ifeq ($(SKIP_TESTS),1)
 test_debug test_release:
-	@echo "$@: tests skipped on $(DUCKDB_PLATFORM) (they run outside Docker)"
+	@echo "$@: skipped, as extension-ci-tools does inside its Linux Docker and on $(DUCKDB_PLATFORM)"
 else ifneq ($(CI_TOOLS_MAKE),)
 test_debug:
 	$(CI_MAKE) test_extension_debug
