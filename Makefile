@@ -7,6 +7,7 @@
 #   make install     so that `LOAD agnes` works by name in each host
 #   make bench       benchmarks against the local server
 #   make fuzz        the parser property tests with many more cases (FUZZ_CASES)
+#   make check-targets  compile for macOS and Windows (toolchains: see the target)
 #   make clean
 #
 # DuckDB's community build (extension-ci-tools, C API / Rust) calls:
@@ -99,7 +100,7 @@ ifneq ($(filter linux_amd64_musl linux_arm64_musl windows_amd64_mingw windows_am
 SKIP_TESTS := 1
 endif
 
-.PHONY: all configure debug release test test-rust test-python test-sql lint fuzz install demo bench clean \
+.PHONY: all configure debug release test test-rust test-python test-sql lint fuzz install demo bench clean check-targets \
 	configure_ci platform extension_version test_debug test_release \
 	set_duckdb_version set_duckdb_tag set_duckdb_repository clean_build clean_configure
 
@@ -178,6 +179,15 @@ install: configure release
 clean:
 	$(CARGO) clean
 	rm -rf build configure
+
+# The whole workspace, tests included, compiled for macOS and Windows (not
+# part of `make test`: needs `rustup target add` for each and a C compiler
+# for the target, for aws-lc-sys, e.g. Debian's gcc-mingw-w64-x86-64 or
+# `zig cc` as CC_<target>).
+CHECK_TARGETS ?= x86_64-pc-windows-gnu aarch64-apple-darwin x86_64-apple-darwin
+check-targets:
+	set -e; for t in $(CHECK_TARGETS); do \
+		echo "== $$t"; $(CARGO) clippy --workspace --all-targets --target $$t -- -D warnings; done
 
 # --- DuckDB's community build (extension-ci-tools' C API / Rust conventions) ---
 
