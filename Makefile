@@ -7,26 +7,108 @@
 #   make install     so that `LOAD agnes` works by name in each host
 #   make bench       benchmarks against the local server
 #   make fuzz        the parser property tests with many more cases (FUZZ_CASES)
+#   make check-targets  compile for macOS and Windows (toolchains: see the target)
 #   make clean
+#
+# DuckDB's community build (extension-ci-tools, C API / Rust) calls:
+#   make configure_ci                   venv, configure/platform.txt (nothing inside its Linux Docker)
+#   make debug | make release           also build/<type>/extension/agnes/agnes.duckdb_extension
+#   make test_debug | make test_release the SQL tests on that artefact
+#   make set_duckdb_version set_duckdb_tag set_duckdb_repository   nothing to do for a C API extension
+# When the extension-ci-tools submodule is checked out (`git submodule update
+# --init`, or the community build's own checkout), those targets run that
+# project's makefiles and scripts; without it, agnes's own
+# (scripts/stamp_extension.py, test/sqllogictest.py). Inputs honoured as
+# there: DUCKDB_PLATFORM, LINUX_CI_IN_DOCKER, SKIP_TESTS.
 
 SHELL := /bin/bash
 PYTHON ?= python3
+EXTENSION_NAME := agnes
+# Python venvs keep their programs in Scripts\ on Windows.
+ifeq ($(OS),Windows_NT)
+VENV_BIN_DIR := Scripts
+EXE := .exe
+else
+VENV_BIN_DIR := bin
+EXE :=
+endif
 VENV := configure/venv
 VENV_OLD := configure/venv-1.5.6
 # The long-term-support line many notebooks pin; the oldest host tested.
 VENV_LTS := configure/venv-1.4.4
 # Older than agnes supports: a test checks that it refuses agnes cleanly.
 VENV_REFUSED := configure/venv-1.3.2
-PY := $(VENV)/bin/python
-PY_OLD := $(VENV_OLD)/bin/python
-PY_LTS := $(VENV_LTS)/bin/python
-DUCKDB_CLI := $(VENV)/bin/duckdb
+PY := $(VENV)/$(VENV_BIN_DIR)/python$(EXE)
+PY_OLD := $(VENV_OLD)/$(VENV_BIN_DIR)/python$(EXE)
+PY_LTS := $(VENV_LTS)/$(VENV_BIN_DIR)/python$(EXE)
+PY_REFUSED := $(VENV_REFUSED)/$(VENV_BIN_DIR)/python$(EXE)
+DUCKDB_CLI := $(VENV)/$(VENV_BIN_DIR)/duckdb$(EXE)
 # The CLI binary itself: $(DUCKDB_CLI) is a Python script that starts it,
 # which would add Python's start-up to every timed run.
 DUCKDB_BIN = $(shell $(PY) -c 'import duckdb_cli, os; print(os.path.join(os.path.dirname(duckdb_cli.__file__), "duckdb"))')
 CARGO ?= cargo
 
-.PHONY: all configure debug release test test-rust test-python test-sql lint fuzz install demo bench clean
+# The oldest C API the extension needs, declared once in the stamping script
+# (read without Python: the build containers' python3 may be too old to run it).
+C_API_VERSION := $(shell sed -n 's/^C_API_VERSION = "\(v[0-9.]*\)"$$/\1/p' scripts/stamp_extension.py)
+ifeq ($(C_API_VERSION),)
+$(error no C_API_VERSION = "vX.Y.Z" line in scripts/stamp_extension.py)
+endif
+
+# Which DuckDB platform to build for: $DUCKDB_PLATFORM (the community build
+# sets it), else what `make configure` read from `PRAGMA platform`, else the
+# stamping script asks DuckDB or the OS.
+ifneq ($(DUCKDB_PLATFORM),)
+PLATFORM_ARGS := --platform $(DUCKDB_PLATFORM)
+else ifneq ($(wildcard configure/platform.txt),)
+PLATFORM_ARGS := --platform-file configure/platform.txt
+else
+PLATFORM_ARGS :=
+endif
+# macOS builds both architectures on one runner: the other one is a cargo target.
+ifeq ($(DUCKDB_PLATFORM),osx_amd64)
+CARGO_BUILD_TARGET ?= x86_64-apple-darwin
+else ifeq ($(DUCKDB_PLATFORM),osx_arm64)
+CARGO_BUILD_TARGET ?= aarch64-apple-darwin
+endif
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+ifneq ($(CARGO_BUILD_TARGET),)
+CARGO_TARGET_FLAG := --target $(CARGO_BUILD_TARGET)
+ARTIFACTS := $(TARGET_DIR)/$(CARGO_BUILD_TARGET)
+else
+CARGO_TARGET_FLAG :=
+ARTIFACTS := $(TARGET_DIR)
+endif
+LIBRARY = $(shell $(PYTHON) scripts/stamp_extension.py --print library-name $(PLATFORM_ARGS))
+
+# extension-ci-tools, when its submodule is there.
+CI_TOOLS := extension-ci-tools
+CI_TOOLS_MAKE := $(wildcard $(CI_TOOLS)/makefiles/c_api_extensions/base.Makefile)
+CI_MAKE = $(MAKE) --no-print-directory \
+	-f $(CI_TOOLS)/makefiles/c_api_extensions/base.Makefile \
+	-f $(CI_TOOLS)/makefiles/c_api_extensions/rust.Makefile \
+	EXTENSION_NAME=$(EXTENSION_NAME) TARGET_DUCKDB_VERSION=$(C_API_VERSION)
+
+# ci-tools' footer script reads these two files (`make configure_ci` writes them).
+ifneq ($(CI_TOOLS_MAKE),)
+CI_CONFIGURED := configure/platform.txt configure/extension_version.txt
+endif
+
+# Where the community build picks up the artefact.
+DIST = build/$(1)/extension/$(EXTENSION_NAME)/$(EXTENSION_NAME).duckdb_extension
+
+# The test runs ci-tools skips: inside its Linux Docker (the tests run
+# outside), and on platforms whose DuckDB cannot run the Python test runner.
+ifeq ($(LINUX_CI_IN_DOCKER),1)
+SKIP_TESTS := 1
+endif
+ifneq ($(filter linux_amd64_musl linux_arm64_musl windows_amd64_mingw windows_amd64_rtools,$(DUCKDB_PLATFORM)),)
+SKIP_TESTS := 1
+endif
+
+.PHONY: all configure debug release test test-rust test-python test-sql lint fuzz install demo bench clean check-targets \
+	configure_ci platform extension_version test_debug test_release \
+	set_duckdb_version set_duckdb_tag set_duckdb_repository clean_build clean_configure
 
 all: debug
 
@@ -34,31 +116,44 @@ configure: $(VENV)/.done $(VENV_OLD)/.done $(VENV_LTS)/.done $(VENV_REFUSED)/.do
 
 $(VENV)/.done: requirements.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q -r requirements.txt
+	$(PY) -m pip install -q -r requirements.txt
 	touch $@
 
 $(VENV_OLD)/.done:
 	$(PYTHON) -m venv $(VENV_OLD)
-	$(VENV_OLD)/bin/pip install -q duckdb==1.5.6
+	$(PY_OLD) -m pip install -q duckdb==1.5.6
 	touch $@
 
 $(VENV_LTS)/.done:
 	$(PYTHON) -m venv $(VENV_LTS)
-	$(VENV_LTS)/bin/pip install -q duckdb==1.4.4
+	$(PY_LTS) -m pip install -q duckdb==1.4.4
 	touch $@
 
 $(VENV_REFUSED)/.done:
 	$(PYTHON) -m venv $(VENV_REFUSED)
-	$(VENV_REFUSED)/bin/pip install -q duckdb==1.3.2
+	$(PY_REFUSED) -m pip install -q duckdb==1.3.2
 	touch $@
 
-debug:
-	$(CARGO) build --workspace
-	$(PYTHON) scripts/stamp_extension.py target/debug/libagnes.so build/debug/agnes.duckdb_extension
+# Both builds write the extension twice: build/<type>/agnes.duckdb_extension
+# (what the tests, `da` and the README use) and the path the community build
+# uploads from.
+debug: $(CI_CONFIGURED)
+	$(CARGO) build --workspace $(CARGO_TARGET_FLAG)
+ifneq ($(CI_TOOLS_MAKE),)
+	$(CI_MAKE) build_extension_library_debug build_extension_with_metadata_debug
+else
+	$(PYTHON) scripts/stamp_extension.py $(ARTIFACTS)/debug/$(LIBRARY) \
+		build/debug/$(EXTENSION_NAME).duckdb_extension $(call DIST,debug) $(PLATFORM_ARGS)
+endif
 
-release:
-	$(CARGO) build --workspace --release
-	$(PYTHON) scripts/stamp_extension.py target/release/libagnes.so build/release/agnes.duckdb_extension
+release: $(CI_CONFIGURED)
+	$(CARGO) build --workspace --release $(CARGO_TARGET_FLAG)
+ifneq ($(CI_TOOLS_MAKE),)
+	$(CI_MAKE) build_extension_library_release build_extension_with_metadata_release
+else
+	$(PYTHON) scripts/stamp_extension.py $(ARTIFACTS)/release/$(LIBRARY) \
+		build/release/$(EXTENSION_NAME).duckdb_extension $(call DIST,release) $(PLATFORM_ARGS)
+endif
 
 test: configure debug lint test-rust test-python test-sql
 
@@ -101,3 +196,77 @@ install: configure release
 clean:
 	$(CARGO) clean
 	rm -rf build configure
+
+# The whole workspace, tests included, compiled for macOS and Windows (not
+# part of `make test`: needs `rustup target add` for each and a C compiler
+# for the target, for aws-lc-sys, e.g. Debian's gcc-mingw-w64-x86-64 or
+# `zig cc` as CC_<target>).
+CHECK_TARGETS ?= x86_64-pc-windows-gnu aarch64-apple-darwin x86_64-apple-darwin
+check-targets:
+	set -e; for t in $(CHECK_TARGETS); do \
+		echo "== $$t"; $(CARGO) clippy --workspace --all-targets --target $$t -- -D warnings; done
+
+# --- DuckDB's community build (extension-ci-tools' C API / Rust conventions) ---
+
+# Outside Docker: the Python environment with DuckDB, the platform and the
+# version. Inside ci-tools' Linux Docker there is nothing to do (it ran outside).
+ifeq ($(LINUX_CI_IN_DOCKER),1)
+configure_ci:
+	@echo "configure_ci: done outside Docker"
+else ifneq ($(CI_TOOLS_MAKE),)
+configure_ci:
+	$(CI_MAKE) venv platform extension_version
+else
+configure_ci: configure platform
+endif
+
+# configure/platform.txt: what DuckDB calls this platform (PRAGMA platform).
+ifneq ($(CI_TOOLS_MAKE),)
+platform extension_version:
+	$(CI_MAKE) $@
+
+configure/platform.txt:
+	$(CI_MAKE) platform
+
+configure/extension_version.txt:
+	$(CI_MAKE) extension_version
+else
+platform: $(VENV)/.done
+	@mkdir -p configure
+	$(PY) scripts/stamp_extension.py --print platform $(if $(DUCKDB_PLATFORM),--platform $(DUCKDB_PLATFORM)) > configure/platform.txt
+	@echo "configure/platform.txt: $$(cat configure/platform.txt)"
+
+extension_version:
+	@mkdir -p configure
+	$(PYTHON) scripts/stamp_extension.py --print extension-version > configure/extension_version.txt
+endif
+
+# The SQL tests on the artefact the community build ships. With ci-tools,
+# DuckDB's own sqllogictest runner: the files that need agnes's local server
+# skip there (require-env). Without it, agnes's runner starts that server and
+# a skipped file fails, on both DuckDB versions.
+ifeq ($(SKIP_TESTS),1)
+test_debug test_release:
+	@echo "$@: skipped, as extension-ci-tools does inside its Linux Docker and on $(DUCKDB_PLATFORM)"
+else ifneq ($(CI_TOOLS_MAKE),)
+test_debug:
+	$(CI_MAKE) test_extension_debug
+test_release:
+	$(CI_MAKE) test_extension_release
+else
+test_debug test_release: test_%: configure
+	AGNES_SERVER_BIN=$(ARTIFACTS)/$*/agnes-server$(EXE) \
+		$(PY) test/sqllogictest.py --strict --extension $(call DIST,$*) test/sql
+	AGNES_SERVER_BIN=$(ARTIFACTS)/$*/agnes-server$(EXE) \
+		$(PY_OLD) test/sqllogictest.py --strict --extension $(call DIST,$*) test/sql
+endif
+
+# A C API extension is not compiled against DuckDB's sources: no checkout to move.
+set_duckdb_version set_duckdb_tag set_duckdb_repository:
+	@echo "$@: nothing to do (agnes uses DuckDB's stable C API $(C_API_VERSION))"
+
+clean_build:
+	rm -rf build
+
+clean_configure:
+	rm -rf configure

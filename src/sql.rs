@@ -197,5 +197,10 @@ mod tests {
         assert_eq!(identifier("a\"b"), "\"a\"\"b\"");
         assert_eq!(literal("/ws/it's/x.parquet"), "'/ws/it''s/x.parquet'");
         assert_eq!(glob_literal("/a[12]/*?/]x"), "/a[[]12]/[*][?]/]x");
+        // Windows paths: DuckDB's plain string literals give backslashes no meaning.
+        assert_eq!(
+            literal(r"C:\Users\me\ws\server\parquet\x.parquet"),
+            r"'C:\Users\me\ws\server\parquet\x.parquet'"
+        );
     }
 }

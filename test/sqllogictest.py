@@ -20,9 +20,14 @@ Supported records (as in DuckDB's own runner):
     mode skip / mode unskip         ignore the records in between
     halt                            stop the file here
 
-`${VAR}` is replaced from the environment, `__TEST_DIR__` by a fresh
-directory per file. Values print as DuckDB's runner prints them: NULL,
-true/false, `(empty)` for the empty string.
+As in DuckDB's runner, a one-line record (require, require-env, load, ...)
+is followed by an empty line or a comment.
+
+`${VAR}` is replaced by the value of a variable the file declared with
+`require-env VAR` (DuckDB's runner replaces nothing else; using one
+undeclared fails here), `__TEST_DIR__` by a fresh directory per file. Values
+print as DuckDB's runner prints them: NULL, true/false, `(empty)` for the
+empty string.
 
 Each file runs in a fresh in-memory database, hermetically: the AGNES_* and
 DA_* variables of the caller are removed, AGNES_CONFIG_DIR points at
@@ -39,6 +44,11 @@ AGNES_SERVER / AGNES_TOKEN so that a plain `agnes_sync()` talks to it.
 
 A skipped file is a failure under --strict (what `make test` uses): a test
 that did not run proves nothing.
+
+With --plain the runner sees a file as DuckDB's own runner does in a
+setting without agnes's server (the community build): it starts no server
+and sets no AGNES_* variables (the caller's are removed all the same), so
+every file that needs them must skip, and the others must pass.
 
 Exit status 0 when every file passed, 1 otherwise. The last line reads
 `sqllogictest: N passed, N failed, N skipped`.
@@ -103,6 +113,11 @@ def parse(text: str) -> list[Record]:
         words = stripped.split()
         head, args, start = words[0], words[1:], i + 1
         i += 1
+        if head not in ("statement", "query") and i < len(lines):
+            following = lines[i].strip()
+            if following and not following.startswith("#"):
+                # DuckDB's runner refuses the file otherwise.
+                raise ValueError(f"line {start + 1}: records must be separated by an empty line")
         if head == "mode":
             skipping = args[:1] == ["skip"]
             continue
@@ -137,11 +152,11 @@ def parse(text: str) -> list[Record]:
     return records
 
 
-def substitute(text: str, env: dict[str, str]) -> str:
+def substitute(text: str, env: dict[str, str], declared: set[str]) -> str:
     def var(m: re.Match) -> str:
         name = m.group(1)
-        if name not in env:
-            raise Failure(f"${{{name}}} is not set")
+        if name not in declared:
+            raise Failure(f"${{{name}}} is used but not declared: add `require-env {name}` before it")
         return env[name]
 
     return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", var, text).replace("__TEST_DIR__", env["__TEST_DIR__"])
@@ -198,8 +213,8 @@ class Session:
         self.con.close()
 
 
-def run_record(session: Session, rec: Record, env: dict[str, str]) -> None:
-    sql = substitute(rec.sql, env)
+def run_record(session: Session, rec: Record, env: dict[str, str], declared: set[str]) -> None:
+    sql = substitute(rec.sql, env, declared)
     if rec.kind == "statement_ok":
         try:
             session.con.execute(sql)
@@ -209,7 +224,7 @@ def run_record(session: Session, rec: Record, env: dict[str, str]) -> None:
         try:
             session.con.execute(sql)
         except duckdb.Error as e:
-            expect = substitute("\n".join(rec.expected), env).strip()
+            expect = substitute("\n".join(rec.expected), env, declared).strip()
             message = str(e)
             if expect.startswith("<REGEX>:"):
                 if not re.search(expect[len("<REGEX>:"):], message, re.S):
@@ -219,10 +234,10 @@ def run_record(session: Session, rec: Record, env: dict[str, str]) -> None:
             return
         raise Failure("statement succeeded but an error was expected")
     elif rec.kind == "query":
-        run_query(session, rec, sql, env)
+        run_query(session, rec, sql, env, declared)
 
 
-def run_query(session: Session, rec: Record, sql: str, env: dict[str, str]) -> None:
+def run_query(session: Session, rec: Record, sql: str, env: dict[str, str], declared: set[str]) -> None:
     types, sort = rec.args[0], (rec.args[1] if len(rec.args) > 1 else "nosort")
     try:
         rows = session.con.execute(sql).fetchall()
@@ -233,7 +248,7 @@ def run_query(session: Session, rec: Record, sql: str, env: dict[str, str]) -> N
     for row in rows:
         check_types(types, row, rec)
     actual = [[render(v) for v in row] for row in rows]
-    expected = [substitute(line, env).split("\t") for line in rec.expected]
+    expected = [substitute(line, env, declared).split("\t") for line in rec.expected]
     if sort == "rowsort":
         actual.sort()
         expected.sort()
@@ -258,7 +273,7 @@ def rows_match(actual: list[list[str]], expected: list[list[str]]) -> bool:
     )
 
 
-def run_file(path: Path, extension: Path) -> str:
+def run_file(path: Path, extension: Path, plain: bool = False) -> str:
     """Runs one file; returns 'passed' or 'skipped', raises Failure."""
     records = parse(path.read_text(encoding="utf-8"))
     test_dir = Path(tempfile.mkdtemp(prefix="agnes-slt-"))
@@ -266,11 +281,13 @@ def run_file(path: Path, extension: Path) -> str:
     for name in list(os.environ):
         if name.startswith(("AGNES_", "DA_")) and name not in INFRASTRUCTURE:
             del os.environ[name]
-    workspace = test_dir / "ws"
-    for folder in WORKSPACE_FOLDERS:
-        (workspace / folder).mkdir(parents=True)
-    os.environ.update(AGNES_CONFIG_DIR=str(test_dir / "config"), AGNES_LOCAL_DIR=str(workspace))
+    if not plain:
+        workspace = test_dir / "ws"
+        for folder in WORKSPACE_FOLDERS:
+            (workspace / folder).mkdir(parents=True)
+        os.environ.update(AGNES_CONFIG_DIR=str(test_dir / "config"), AGNES_LOCAL_DIR=str(workspace))
     env = dict(os.environ, __TEST_DIR__=str(test_dir))
+    declared: set[str] = set()
     servers = []
     session = Session(extension)
     current: Record | None = None
@@ -280,21 +297,25 @@ def run_file(path: Path, extension: Path) -> str:
                 break
             if current.kind == "require_env":
                 name, value = current.args[0], (current.args[1] if len(current.args) > 1 else None)
-                if name == "AGNES_TEST_SERVER" and name not in env:
+                if name in declared:
+                    # DuckDB's runner stops with an assertion error on this.
+                    raise Failure(f"require-env {name} is declared twice")
+                if name == "AGNES_TEST_SERVER" and name not in env and not plain:
                     servers.append(start_server(test_dir, env))
                 if name not in env or (value is not None and env[name] != value):
                     raise Skip(f"require-env {' '.join(current.args)}")
+                declared.add(name)
             elif current.kind == "require":
                 if current.args == ["agnes"]:
                     session.load_agnes()
                 else:
                     session.con.execute(f"LOAD {current.args[0]}")
             elif current.kind == "load":
-                session.reopen(substitute(current.args[0], env) if current.args else ":memory:")
+                session.reopen(substitute(current.args[0], env, declared) if current.args else ":memory:")
             elif current.kind == "restart":
                 session.reopen()
             else:
-                run_record(session, current, env)
+                run_record(session, current, env, declared)
         return "passed"
     except Skip:
         raise
@@ -343,6 +364,11 @@ def main() -> int:
     ap.add_argument("paths", nargs="+", type=Path, help=".test files or folders of them")
     ap.add_argument("--extension", type=Path, default=REPO / "build/debug/agnes.duckdb_extension")
     ap.add_argument("--strict", action="store_true", help="count skipped files as failures")
+    ap.add_argument(
+        "--plain",
+        action="store_true",
+        help="as DuckDB's own runner: no local server, no AGNES_* variables set",
+    )
     args = ap.parse_args()
 
     extension = args.extension.resolve()
@@ -351,7 +377,7 @@ def main() -> int:
     print(f"sqllogictest: DuckDB {duckdb.__version__}, {len(files)} files, extension {extension}")
     for f in files:
         try:
-            outcome = run_file(f, extension)
+            outcome = run_file(f, extension, plain=args.plain)
             print(f"  ok      {f}")
         except Skip as e:
             outcome = "skipped"

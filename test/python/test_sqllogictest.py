@@ -24,6 +24,8 @@ def run(tmp_path: Path, text: str, *extra: str) -> subprocess.CompletedProcess:
 
 GOOD = """
 # a comment
+require-env SLT_VAR
+
 statement ok
 CREATE TABLE t AS SELECT * FROM (VALUES (1, 'a', NULL), (2, '', 2.5)) v(i, s, r)
 
@@ -76,7 +78,8 @@ def test_passing_file_passes(tmp_path):
         ("statement ok\nSELECT * FROM nowhere\n", ["statement failed", "nowhere"]),
         ("statement error\nSELECT 1\n----\nanything\n", ["succeeded but an error was expected"]),
         ("statement error\nSELECT * FROM nowhere\n----\nsome other message\n", ["some other message"]),
-        ("query T\nSELECT '${SLT_UNSET}'\n----\nx\n", ["SLT_UNSET", "is not set"]),
+        ("query T\nSELECT '${SLT_VAR}'\n----\nforty-two\n", ["SLT_VAR", "not declared", "require-env SLT_VAR"]),
+        ("query T\nSELECT '${SLT_UNSET}'\n----\nx\n", ["SLT_UNSET", "not declared"]),
     ],
 )
 def test_wrong_expectation_fails_and_says_where(tmp_path, bad, shown):
@@ -86,6 +89,22 @@ def test_wrong_expectation_fails_and_says_where(tmp_path, bad, shown):
     assert "case.test:4:" in result.stdout, result.stdout
     for text in shown:
         assert text in result.stdout, result.stdout
+
+
+def test_a_variable_declared_twice_fails(tmp_path):
+    # DuckDB's runner stops on an assertion there; say so plainly here.
+    result = run(tmp_path, "require-env SLT_VAR\n\nrequire-env SLT_VAR\n\nquery I\nSELECT 1\n----\n1\n")
+    assert result.returncode == 1
+    assert "case.test:3: require-env SLT_VAR is declared twice" in result.stdout, result.stdout
+
+
+def test_one_line_records_need_an_empty_line_after_them(tmp_path):
+    # DuckDB's runner refuses such a file, so agnes's does too.
+    result = run(tmp_path, "require-env SLT_VAR\nrequire-env HOME\n\nquery I\nSELECT 1\n----\n1\n")
+    assert result.returncode == 1
+    assert "line 2: records must be separated by an empty line" in result.stdout, result.stdout
+    commented = run(tmp_path, "require-env SLT_VAR\n# why HOME\nrequire-env HOME\n\nquery I\nSELECT 1\n----\n1\n")
+    assert commented.returncode == 0, commented.stdout
 
 
 def test_skip_is_a_failure_when_strict(tmp_path):
@@ -117,3 +136,52 @@ SELECT v FROM kept
 def test_no_files_is_a_failure(tmp_path):
     result = subprocess.run([sys.executable, str(RUNNER), str(tmp_path)], capture_output=True, text=True)
     assert result.returncode == 1
+
+
+def test_plain_starts_no_server_and_sets_no_agnes_variables(tmp_path):
+    """--plain is DuckDB's own runner without agnes's server: files that
+    need the server or the runner's workspace skip; without --plain the
+    runner provides both."""
+    needs_workspace = "require-env AGNES_LOCAL_DIR\n\nquery I\nSELECT length('${AGNES_LOCAL_DIR}') > 0\n----\ntrue\n"
+    provided = run(tmp_path, needs_workspace, "--strict")
+    assert provided.returncode == 0 and "1 passed, 0 failed, 0 skipped" in provided.stdout, provided.stdout
+    plain = run(tmp_path, needs_workspace, "--plain")
+    assert plain.returncode == 0 and "0 passed, 0 failed, 1 skipped" in plain.stdout, plain.stdout
+    assert "require-env AGNES_LOCAL_DIR" in plain.stdout
+
+    needs_server = "require-env AGNES_TEST_SERVER\n\nquery I\nSELECT 1\n----\n1\n"
+    plain = run(tmp_path, needs_server, "--plain")
+    assert "0 passed, 0 failed, 1 skipped" in plain.stdout, plain.stdout
+
+
+SQL_TESTS = REPO / "test" / "sql"
+
+
+def declared_variables(test: Path) -> list[str]:
+    return [line.split()[1] for line in test.read_text().splitlines() if line.startswith("require-env ")]
+
+
+def test_sql_suite_skips_cleanly_without_the_server(tmp_path):
+    """The SQL tests as a runner without agnes's server sees them (DuckDB's
+    community build): each file that needs the server's variables skips,
+    the rest pass, none fails, and nothing is written where the runner runs."""
+    extension = REPO / "build" / "debug" / "agnes.duckdb_extension"
+    files = sorted(SQL_TESTS.glob("*.test"))
+    needing = [f for f in files if declared_variables(f)]
+    assert needing and len(needing) < len(files)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGNES_", "DA_"))}
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    result = subprocess.run(
+        [sys.executable, str(RUNNER), "--plain", "--extension", str(extension), str(SQL_TESTS)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    expected = f"{len(files) - len(needing)} passed, 0 failed, {len(needing)} skipped"
+    assert expected in result.stdout, result.stdout
+    for f in needing:
+        assert f"SKIPPED {f}" in result.stdout, f
+    assert list(cwd.iterdir()) == []

@@ -12,7 +12,6 @@
 
 use std::ffi::OsString;
 use std::fs::{self, File};
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
@@ -91,7 +90,7 @@ pub fn run(cli: &Cli, args: &SyncArgs) -> Result<Outcome, Failure> {
                 render::err(&relay(&err_path));
                 let _ = fs::remove_file(&out_path);
                 let _ = fs::remove_file(&err_path);
-                return match (status.code(), status.signal()) {
+                return match (status.code(), signals::signal_of(&status)) {
                     (Some(0), _) => Ok(Outcome::Done),
                     (Some(2), _) => Ok(Outcome::Partial),
                     (Some(_), _) => Err(Failure::new("")),

@@ -2,6 +2,7 @@
 //! `duckdb` child process with the extension loaded:
 //!
 //! `duckdb -init /dev/null -unsigned -json <database> -c "LOAD ...; SELECT ..."`
+//! (`-init NUL` on Windows)
 //!
 //! The rows come back as JSON on the child's stdout; DuckDB's error message
 //! on its stderr. The token never appears on the command line: the extension
@@ -9,7 +10,6 @@
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -20,6 +20,17 @@ use crate::Failure;
 
 /// One result row, column name to value.
 pub type Row = Map<String, Value>;
+
+/// The DuckDB CLI's file name, as looked for on `PATH`.
+const DUCKDB_PROGRAM: &str = if cfg!(windows) {
+    "duckdb.exe"
+} else {
+    "duckdb"
+};
+
+/// An empty start-up file for `duckdb -init`: the user's `~/.duckdbrc` must
+/// not change the output mode. `NUL` is Windows' `/dev/null`.
+const NO_INIT_FILE: &str = if cfg!(windows) { "NUL" } else { "/dev/null" };
 
 /// The file name DuckDB requires: it gives the entry symbol `agnes_init_c_api`.
 const EXTENSION_FILE: &str = "agnes.duckdb_extension";
@@ -182,8 +193,7 @@ impl DuckDb {
     /// `None`). The child dies with `da` (signals.rs).
     fn run(&self, database: Option<&Path>, sql: &str, progress: bool) -> Result<Ran, Failure> {
         let mut command = Command::new(&self.executable);
-        // -init /dev/null: the user's ~/.duckdbrc must not change the output mode.
-        command.args(["-init", "/dev/null", "-unsigned", "-json"]);
+        command.args(["-init", NO_INIT_FILE, "-unsigned", "-json"]);
         command.arg(match database {
             Some(path) => path.as_os_str().to_owned(),
             None => OsString::from(":memory:"),
@@ -378,7 +388,7 @@ fn find_executable(flag: Option<&Path>) -> Result<PathBuf, Failure> {
     std::env::var_os("PATH")
         .iter()
         .flat_map(std::env::split_paths)
-        .map(|dir| dir.join("duckdb"))
+        .map(|dir| dir.join(DUCKDB_PROGRAM))
         .find(|candidate| is_executable(candidate))
         .ok_or_else(|| {
             Failure::new(
@@ -398,9 +408,17 @@ fn existing(path: &Path, from: &str) -> Result<PathBuf, Failure> {
     }
 }
 
+#[cfg(unix)]
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Windows has no execute bit: any file will do, and `CreateProcess` says
+/// if it is not a program.
+#[cfg(not(unix))]
+fn is_executable(path: &Path) -> bool {
+    path.is_file()
 }
 
 fn find_extension() -> Result<Extension, Failure> {
@@ -472,7 +490,7 @@ fn agnes_message(message: &str) -> String {
 /// reports its child's death by a signal as an exit status instead: 128+N
 /// (shells) or 256-N (Python's `sys.exit(-N)`).
 fn died_of(status: std::process::ExitStatus) -> Option<i32> {
-    if let Some(signal) = status.signal() {
+    if let Some(signal) = signals::signal_of(&status) {
         return Some(signal);
     }
     match status.code()? {
@@ -610,8 +628,10 @@ mod tests {
         assert_eq!(f.kept, b"Binder Error: no\x1b[1m luck\n");
     }
 
+    #[cfg(unix)]
     #[test]
     fn deaths_by_signal_are_told_directly_or_through_a_launcher() {
+        use std::os::unix::process::ExitStatusExt;
         use std::process::ExitStatus;
         assert_eq!(died_of(ExitStatus::from_raw(11)), Some(11));
         assert_eq!(died_of(ExitStatus::from_raw(245 << 8)), Some(11)); // Python: exit(-11)
@@ -641,5 +661,10 @@ mod tests {
             "its storage version is 69, this duckdb reads 64 to 68"
         );
         assert!(!is_newer_database("IO Error: Could not set lock on file"));
+        // Windows paths: DuckDB's plain string literals give backslashes no meaning.
+        assert_eq!(
+            literal(r"C:\Users\o'neil\analysis"),
+            r"'C:\Users\o''neil\analysis'"
+        );
     }
 }

@@ -290,13 +290,15 @@ fn explicit_config_dir(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> 
 /// `$XDG_CONFIG_HOME/agnes`, `~/.config/agnes` (the current Agnes CLI's).
 /// The first is `~/.config/da`, or `$XDG_CONFIG_HOME/da` without a HOME.
 pub fn config_dir_candidates(env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<PathBuf>> {
+    // Windows sets USERPROFILE, and HOME only in some shells (Git Bash).
     let home = env("HOME")
         .filter(|v| !v.trim().is_empty())
+        .or_else(|| env("USERPROFILE").filter(|v| !v.trim().is_empty()))
         .map(|h| Path::new(&h).join(".config"));
     let xdg = xdg_config_home(env);
     if home.is_none() && xdg.is_none() {
         return Err(Error::Config(
-            "HOME is not set; set AGNES_CONFIG_DIR to the folder with config.yaml".into(),
+            "neither HOME nor USERPROFILE is set; set AGNES_CONFIG_DIR to the folder with config.yaml".into(),
         ));
     }
     let mut dirs: Vec<PathBuf> = Vec::new();
@@ -456,7 +458,9 @@ pub fn save_login(config_dir: &Path, server: &str, token: &Token) -> Result<()> 
 
 /// Writes a file atomically with mode 0600 from its first byte on: the
 /// temporary file `write_atomic` renames into place is created 0600, so the
-/// secret is never readable by others, not even for a moment.
+/// secret is never readable by others, not even for a moment. Windows has no
+/// modes: the file takes the access rules of its folder, which under the
+/// user's profile admit only the user, administrators and the system.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     crate::state::write_atomic(path, bytes)
 }
@@ -552,6 +556,23 @@ mod tests {
             ("https://arg:4", "arg-token")
         );
         assert_eq!(s.workspace, Path::new("/arg/ws"));
+    }
+
+    // Windows: the profile folder, where Python's Path.home() (the old CLI) looked too.
+    #[test]
+    fn userprofile_stands_in_for_home() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = resolve(
+            &Overrides::default(),
+            &[("USERPROFILE", dir.path().to_str().unwrap())],
+        )
+        .unwrap();
+        assert_eq!(s.config_dir, dir.path().join(".config").join("da"));
+        let err = resolve(&Overrides::default(), &[]).unwrap_err();
+        assert!(
+            err.to_string().contains("neither HOME nor USERPROFILE"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -742,7 +763,6 @@ mod tests {
 
     #[test]
     fn save_login_writes_private_files_and_keeps_other_keys() {
-        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         fs::write(
             dir.path().join("config.yaml"),
@@ -762,7 +782,10 @@ mod tests {
         assert!(fs::read_to_string(dir.path().join("config.yaml"))
             .unwrap()
             .contains("team: data"));
+        // Windows has no modes: the files take the folder's (the user's) access rules.
+        #[cfg(unix)]
         for name in ["token.json", "config.yaml"] {
+            use std::os::unix::fs::PermissionsExt;
             let mode = fs::metadata(dir.path().join(name))
                 .unwrap()
                 .permissions()

@@ -150,7 +150,7 @@ fn fetch_once(
         bytes,
         catalog,
     )?;
-    tmp.persist(target).map_err(|e| {
+    crate::replace::persist(tmp, target).map_err(|e| {
         local_failure(
             format!("cannot move the download to {}", target.display()),
             &e.error,

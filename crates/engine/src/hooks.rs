@@ -514,27 +514,49 @@ fn through_links(path: &Path) -> std::path::PathBuf {
 /// Writes `bytes` to a temporary file beside `path`, then renames it over
 /// `path`: a reader sees the old file or the new one, never half of one.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(Error::io("create", dir))?;
-    let mode = fs::metadata(path)
-        .map(|m| m.permissions().mode() & 0o7777)
-        .unwrap_or(0o644);
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
         .map_err(Error::io("create a temporary file in", dir))?;
     tmp.write_all(bytes).map_err(Error::io("write", path))?;
-    tmp.as_file()
-        .set_permissions(fs::Permissions::from_mode(mode))
-        .map_err(Error::io("set permissions of", path))?;
+    keep_permissions(path, tmp.as_file())?;
     tmp.as_file().sync_all().map_err(Error::io("sync", path))?;
-    tmp.persist(path)
-        .map_err(|e| Error::io("replace", path)(e.error))?;
+    crate::replace::persist(tmp, path).map_err(|e| Error::io("replace", path)(e.error))?;
     Ok(())
+}
+
+/// The new file gets the old one's mode (a temporary file is created 0600);
+/// a new `settings.json` gets the usual 0644.
+#[cfg(unix)]
+fn keep_permissions(path: &Path, new: &fs::File) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o7777)
+        .unwrap_or(0o644);
+    new.set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(Error::io("set permissions of", path))
+}
+
+/// Windows has no modes: the new file takes the folder's access rules, like
+/// the old one, and only a read-only flag is carried over.
+#[cfg(not(unix))]
+fn keep_permissions(path: &Path, new: &fs::File) -> Result<()> {
+    match fs::metadata(path) {
+        Ok(old) if old.permissions().readonly() => new
+            .set_permissions(old.permissions())
+            .map_err(Error::io("set permissions of", path)),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    fn symlink(target: impl AsRef<Path>, link: impl AsRef<Path>) {
+        std::os::unix::fs::symlink(target, link).unwrap();
+    }
 
     const FRESH: &str = r#"{
   "hooks": {
@@ -671,7 +693,6 @@ mod tests {
 
     #[test]
     fn install_creates_updates_and_leaves_invalid_files_untouched() {
-        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(".claude").join("settings.json");
         assert_eq!(install(&path).unwrap(), Change::Created);
@@ -679,10 +700,16 @@ mod tests {
         assert_eq!(install(&path).unwrap(), Change::Unchanged);
 
         fs::write(&path, r#"{"a": 1}"#).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+            assert_eq!(install(&path).unwrap(), Change::Updated);
+            let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o640);
+        }
+        #[cfg(not(unix))]
         assert_eq!(install(&path).unwrap(), Change::Updated);
-        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o640);
         let v: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(v["a"], 1);
         assert_eq!(
@@ -721,6 +748,7 @@ mod tests {
         assert_eq!(merge(Some(&text)).unwrap(), None);
     }
 
+    #[cfg(unix)]
     #[test]
     fn a_linked_settings_file_stays_a_link_and_its_target_is_updated() {
         let dir = tempfile::tempdir().unwrap();
@@ -729,7 +757,7 @@ mod tests {
         fs::write(&target, "{\"model\": \"opus\"}").unwrap();
         let path = dir.path().join(".claude").join("settings.json");
         fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::os::unix::fs::symlink("../dotfiles/claude-settings.json", &path).unwrap();
+        symlink("../dotfiles/claude-settings.json", &path);
         assert_eq!(install(&path).unwrap(), Change::Updated);
         assert!(fs::symlink_metadata(&path)
             .unwrap()

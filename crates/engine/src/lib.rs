@@ -23,6 +23,7 @@ pub mod plan;
 pub mod progress;
 pub mod quick;
 pub mod redact;
+pub mod replace;
 pub mod rules;
 pub mod runs;
 pub mod state;

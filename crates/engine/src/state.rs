@@ -178,8 +178,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(Error::io("create a temporary file in", dir))?;
     tmp.write_all(bytes).map_err(Error::io("write", path))?;
     tmp.as_file().sync_all().map_err(Error::io("sync", path))?;
-    tmp.persist(path)
-        .map_err(|e| Error::io("replace", path)(e.error))?;
+    crate::replace::persist(tmp, path).map_err(|e| Error::io("replace", path)(e.error))?;
     Ok(())
 }
 

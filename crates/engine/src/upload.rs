@@ -671,6 +671,11 @@ impl<R: Read> Read for Hashing<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    fn symlink(target: impl AsRef<Path>, link: impl AsRef<Path>) {
+        std::os::unix::fs::symlink(target, link).unwrap();
+    }
     use crate::config::Token;
 
     fn settings(root: &Path) -> Settings {
@@ -772,8 +777,7 @@ mod tests {
         write(&sessions.join("notes.txt"), b"x");
         fs::create_dir_all(sessions.join("folder.jsonl")).unwrap();
         #[cfg(unix)]
-        std::os::unix::fs::symlink(sessions.join("missing"), sessions.join("dangling.jsonl"))
-            .unwrap();
+        symlink(sessions.join("missing"), sessions.join("dangling.jsonl"));
         write(&ws.local_md(), b"# notes");
         let found = scan(&ws, &mut notices);
         let names: Vec<(&str, Kind, bool)> = found
@@ -794,6 +798,7 @@ mod tests {
         );
     }
 
+    #[cfg(unix)]
     #[test]
     fn links_to_private_files_are_never_read() {
         let dir = tempfile::tempdir().unwrap();
@@ -801,9 +806,9 @@ mod tests {
         write(&private, b"PRIVATE KEY");
         let ws = Workspace::new(dir.path().join("ws"));
         write(&ws.sessions_dir().join("real.jsonl"), b"{}\n");
-        std::os::unix::fs::symlink(&private, ws.sessions_dir().join("x.jsonl")).unwrap();
+        symlink(&private, ws.sessions_dir().join("x.jsonl"));
         fs::create_dir_all(ws.local_md().parent().unwrap()).unwrap();
-        std::os::unix::fs::symlink(&private, ws.local_md()).unwrap();
+        symlink(&private, ws.local_md());
         let mut notices = Vec::new();
         let found = scan(&ws, &mut notices);
         assert_eq!(
@@ -815,7 +820,7 @@ mod tests {
         let elsewhere = dir.path().join("elsewhere");
         write(&elsewhere.join("y.jsonl"), b"secret");
         fs::remove_dir_all(ws.sessions_dir()).unwrap();
-        std::os::unix::fs::symlink(&elsewhere, ws.sessions_dir()).unwrap();
+        symlink(&elsewhere, ws.sessions_dir());
         let mut notices = Vec::new();
         assert!(scan(&ws, &mut notices).is_empty());
         assert!(notices[0].contains("outside the workspace"), "{notices:?}");

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
@@ -72,11 +71,25 @@ pub fn scan(dir: &Path) -> io::Result<Vec<TableFile>> {
             path: entry.path(),
             size: meta.len(),
             modified: meta.modified()?,
-            inode: meta.ino(),
+            inode: file_identity(&meta),
         });
     }
     out.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(out)
+}
+
+/// Which file this is, beyond its name: the inode on Unix. Elsewhere the
+/// creation time stands in for it (a file renamed over another keeps its
+/// own); std has no stable file index on Windows.
+#[cfg(unix)]
+fn file_identity(meta: &std::fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    meta.ino()
+}
+
+#[cfg(not(unix))]
+fn file_identity(meta: &std::fs::Metadata) -> u64 {
+    meta.created().map_or(0, |t| epoch_nanos(t) as u64)
 }
 
 /// The 12-hex version token of the real server's pipeline tables: derived
