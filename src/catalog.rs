@@ -27,6 +27,20 @@ pub fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
+/// What a view reads: one parquet file, or a partitioned table's folder of
+/// parts (CONTRACT.md §7), read together by column name, with hive
+/// `key=value` folders as columns.
+fn parquet_source(parquet: &Path) -> String {
+    let path = parquet.to_string_lossy();
+    match parquet.is_dir() {
+        true => format!(
+            "read_parquet({}, union_by_name = true, hive_partitioning = true)",
+            literal(&format!("{path}/**/*.parquet"))
+        ),
+        false => format!("read_parquet({})", literal(&path)),
+    }
+}
+
 impl Catalog for DuckDbCatalog<'_> {
     fn relations(&self) -> Result<HashMap<String, Existing>, String> {
         self.host.with_connection(|con| {
@@ -58,9 +72,9 @@ impl Catalog for DuckDbCatalog<'_> {
     fn create_view(&self, name: &str, parquet: &Path) -> Result<(), String> {
         let path = parquet.to_string_lossy();
         let sql = format!(
-            "BEGIN; CREATE OR REPLACE VIEW {view} AS SELECT * FROM read_parquet({file}); COMMENT ON VIEW {view} IS {mark}; COMMIT;",
+            "BEGIN; CREATE OR REPLACE VIEW {view} AS SELECT * FROM {source}; COMMENT ON VIEW {view} IS {mark}; COMMIT;",
             view = identifier(name),
-            file = literal(&path),
+            source = parquet_source(parquet),
             mark = literal(&format!("{MARK}{path}")),
         );
         self.host.with_connection(|con| {

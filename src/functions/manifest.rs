@@ -29,12 +29,17 @@ impl RowFunction for Manifest {
     ];
 
     fn named_parameters() -> Vec<(String, LogicalTypeHandle)> {
-        params::named(&[params::CONNECTION, params::TIMEOUT])
+        const OWN: &[params::Parameter] = &[("all_tables", duckdb::core::LogicalTypeId::Boolean)];
+        params::named(&[params::CONNECTION, params::TIMEOUT, OWN])
     }
 
     fn run(bind: &BindInfo, _: &Host) -> Result<Vec<Vec<Cell>>, Box<dyn Error>> {
         let settings = Settings::resolve(&params::overrides(bind))?;
-        let rows = inspect(&settings, params::timeouts(bind)?)?;
+        let rows = inspect(
+            &settings,
+            params::timeouts(bind)?,
+            params::flag(bind, "all_tables"),
+        )?;
         Ok(rows
             .into_iter()
             .map(|r| {

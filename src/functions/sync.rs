@@ -39,6 +39,8 @@ impl RowFunction for Sync {
             ("table_id", LogicalTypeId::Varchar),
             ("docs_only", LogicalTypeId::Boolean),
             ("dry_run", LogicalTypeId::Boolean),
+            // Every readable table, not only the subscribed ones (0.84).
+            ("all_tables", LogicalTypeId::Boolean),
             ("offline", LogicalTypeId::Boolean),
             ("threads", LogicalTypeId::Bigint),
             ("lock_timeout", LogicalTypeId::Double),
@@ -59,6 +61,7 @@ impl RowFunction for Sync {
         }
         let mut options = SyncOptions {
             dry_run: params::flag(bind, "dry_run"),
+            all_tables: params::flag(bind, "all_tables"),
             timeouts: params::timeouts(bind)?,
             ..Default::default()
         };

@@ -79,7 +79,7 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn transport(e: &reqwest::Error) -> Failure {
+    pub fn transport(e: &reqwest::Error) -> Failure {
         // Connect, read and timeout errors are all worth another try.
         Failure {
             status: None,
@@ -96,7 +96,7 @@ impl Failure {
         }
     }
 
-    fn from_status(status: StatusCode, response: Response) -> Failure {
+    pub fn from_status(status: StatusCode, response: Response) -> Failure {
         let detail = error_detail(response);
         Failure {
             status: Some(status.as_u16()),
@@ -171,6 +171,10 @@ impl ServerClient {
         })
     }
 
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
     /// The full URL of `path`; it never contains the token.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
@@ -179,12 +183,16 @@ impl ServerClient {
     /// A request to `path` carrying the token; the header is marked
     /// sensitive so that no debug output shows it.
     fn request(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .header(AUTHORIZATION, self.authorization())
+    }
+
+    fn authorization(&self) -> HeaderValue {
         let mut auth = HeaderValue::from_str(&format!("Bearer {}", self.token.expose()))
             .unwrap_or_else(|_| HeaderValue::from_static("Bearer invalid"));
         auth.set_sensitive(true);
-        self.client
-            .request(method, self.url(path))
-            .header(AUTHORIZATION, auth)
+        auth
     }
 
     fn get(&self, path: &str) -> RequestBuilder {
@@ -257,6 +265,44 @@ impl ServerClient {
             StatusCode::OK | StatusCode::NOT_MODIFIED => Ok(response),
             status => Err(Failure::from_status(status, response)),
         }
+    }
+
+    /// One GET of a partitioned table's part (`?part=<url-encoded path>`).
+    pub fn download_part(&self, table_id: &str, part: &str) -> Result<Response, Failure> {
+        let mut url =
+            reqwest::Url::parse(&self.url(&download_path(table_id))).map_err(|e| Failure {
+                status: None,
+                transient: false,
+                message: format!("cannot make the URL of part {part}: {e}"),
+            })?;
+        url.query_pairs_mut().append_pair("part", part);
+        let response = self
+            .client
+            .get(url)
+            .header(AUTHORIZATION, self.authorization())
+            .send()
+            .map_err(|e| Failure::transport(&e))?;
+        match response.status() {
+            StatusCode::OK => Ok(response),
+            status => Err(Failure::from_status(status, response)),
+        }
+    }
+
+    /// Asks the server (`/api/health`, no token) which extras it accepts
+    /// (`X-Agnes-Accepts`, 0.84); empty when it says nothing or fails.
+    pub fn accepts(&self) -> Vec<String> {
+        let Ok(response) = self.client.get(self.url("/api/health")).send() else {
+            return Vec::new();
+        };
+        response
+            .headers()
+            .get_all("x-agnes-accepts")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|v| v.trim().to_ascii_lowercase())
+            .filter(|v| !v.is_empty())
+            .collect()
     }
 
     /// Sends a request built by `build`, classifying failures.

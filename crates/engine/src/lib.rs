@@ -19,6 +19,7 @@ pub mod manifest;
 pub mod plan;
 pub mod progress;
 pub mod rules;
+pub mod signed;
 pub mod state;
 pub mod sync;
 pub mod upload;

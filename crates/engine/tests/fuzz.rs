@@ -53,6 +53,9 @@ fn word() -> impl Strategy<Value = String> {
             "title", "content", "domain", "category", "orders", "in.c-crm.people", "..", ".",
             "../x", "a/b", "", "km_x", "approved", "0123456789abcdef0123456789abcdef",
             "1a2b3c4d5e6f", "x'; DROP TABLE t; --", "a\"b", "\u{0}", "é",
+            "parts", "path", "server_only", "2026_01.parquet", "y=1/p.parquet",
+            "../p.parquet", "/abs.parquet", "a/../../b.parquet", "data_packages",
+            "direct_tables",
         ])
         .prop_map(String::from),
     ]
@@ -87,11 +90,30 @@ fn entry() -> impl Strategy<Value = Value> {
         "updated",
         "source_type",
         "extra",
+        "server_only",
+        "signed_url",
+        "signed_url_expires_at",
     ]);
     prop_oneof![
-        3 => prop::collection::btree_map(field, json_value(), 0..7).prop_map(|m| {
-            Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
-        }),
+        3 => (prop::collection::btree_map(field, json_value(), 0..7), prop::option::of(parts()))
+            .prop_map(|(m, parts)| {
+                let mut fields: Map<String, Value> =
+                    m.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+                if let Some(parts) = parts {
+                    fields.insert("parts".into(), parts);
+                }
+                Value::Object(fields)
+            }),
+        1 => json_value(),
+    ]
+}
+
+/// A `parts` list: part-shaped objects with hostile paths, or anything.
+fn parts() -> impl Strategy<Value = Value> {
+    let part = (word(), json_value(), json_value())
+        .prop_map(|(path, hash, size)| json!({"path": path, "hash": hash, "size_bytes": size}));
+    prop_oneof![
+        3 => prop::collection::vec(part, 0..6).prop_map(Value::Array),
         1 => json_value(),
     ]
 }
@@ -108,7 +130,9 @@ fn manifest_value() -> impl Strategy<Value = Value> {
             top.insert("tables".into(), Value::Object(tables.into_iter().collect()));
             top.insert("server_time".into(), server_time);
             if let Some(extra) = extra {
-                top.insert("assets".into(), extra);
+                top.insert("assets".into(), extra.clone());
+                top.insert("direct_tables".into(), extra.clone());
+                top.insert("data_packages".into(), json!([{"tables": extra}]));
             }
             Value::Object(top)
         })
@@ -145,6 +169,7 @@ fn table_state() -> impl Strategy<Value = TableState> {
             rows,
             size_bytes,
             etag,
+            parts: None,
         },
     )
 }
@@ -182,9 +207,13 @@ fn check_manifest(body: &[u8], state: &SyncState) -> Result<(), TestCaseError> {
     // Planning over whatever came never panics, and only accepted ids are
     // ever downloaded.
     for scope in [Scope::All, Scope::DocsOnly] {
-        let plan = plan::plan(&m, state, &scope, &|_| true).unwrap();
+        let plan = plan::plan(&m, state, &scope, true, &|_, _| true).unwrap();
         for t in plan.tables.iter().filter(|t| t.status.needs_download()) {
             prop_assert!(t.entry.invalid.is_none() && check_table_id(&t.entry.id).is_ok());
+            // Every part path of a table that is downloaded stays in its folder.
+            for part in t.entry.parts.iter().flatten() {
+                prop_assert!(agnes_engine::ids::check_part_path(&part.path).is_ok());
+            }
         }
     }
     Ok(())

@@ -66,7 +66,8 @@ pub async fn inject(State(app): State<Arc<App>>, req: Request, next: Next) -> Re
     if let Ok(catalog) = &loaded.catalog {
         app.faults.sync_catalog(loaded.generation, &catalog.faults);
     }
-    let Some(kind) = app.faults.take(endpoint, table.as_deref()) else {
+    let part = crate::download::part_of(req.uri().query());
+    let Some(kind) = app.faults.take(endpoint, table.as_deref(), part.as_deref()) else {
         return next.run(req).await;
     };
     match kind {

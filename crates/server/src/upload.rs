@@ -27,6 +27,15 @@ pub fn base_name(name: &str) -> Option<&str> {
     (!base.is_empty() && base != "." && base != "..").then_some(base)
 }
 
+/// Whether a 0.84 server takes this session file name:
+/// `[A-Za-z0-9._-]{1,200}`, checked on the name as sent.
+pub fn is_accepted_name(name: &str) -> bool {
+    (1..=200).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
 /// The folder of a user's uploads: the user name made safe as one path
 /// component.
 fn user_dir(uploads: &Path, user: &str) -> PathBuf {
@@ -73,6 +82,21 @@ pub async fn sessions(State(app): State<Arc<App>>, req: Request) -> ApiResult {
             continue;
         }
         let raw_name = field.file_name().unwrap_or("").to_string();
+        if app.generation.is_current() {
+            if !is_accepted_name(&raw_name) {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid filename {raw_name:?}: allowed characters are A-Z a-z 0-9 . _ - (1 to 200)"
+                )));
+            }
+            let gzip_ok = crate::generation::accepts(&app)
+                .iter()
+                .any(|a| a == crate::generation::DEFAULT_ACCEPTS);
+            if raw_name.ends_with(".gz") && !gzip_ok {
+                return Err(ApiError::bad_request(
+                    "gzipped sessions are not accepted by this server",
+                ));
+            }
+        }
         let name = base_name(&raw_name)
             .ok_or_else(|| {
                 ApiError::bad_request(format!("the file has no usable name: {raw_name:?}"))
@@ -106,6 +130,12 @@ pub async fn sessions(State(app): State<Arc<App>>, req: Request) -> ApiResult {
                 return Err(err);
             }
         };
+        if name.ends_with(".gz") {
+            if let Err(e) = check_gzip(&temp).await {
+                let _ = tokio::fs::remove_file(&temp).await;
+                return Err(ApiError::bad_request(format!("{name} is not gzip: {e}")));
+            }
+        }
         tokio::fs::rename(&temp, &target)
             .await
             .map_err(|e| ApiError::internal(format!("storing {}: {e}", target.display())))?;
@@ -118,6 +148,19 @@ pub async fn sessions(State(app): State<Arc<App>>, req: Request) -> ApiResult {
         StatusCode::UNPROCESSABLE_ENTITY,
         "the form has no field named \"file\"",
     ))
+}
+
+/// Whether the file at `path` is a whole gzip stream; stored as sent.
+async fn check_gzip(path: &Path) -> std::io::Result<()> {
+    let bytes = tokio::fs::read(path).await?;
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&bytes[..]).read_to_end(&mut out)?;
+        Ok(())
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 /// Streams one form field into `temp`; `Ok(None)` once it passes the limit.
