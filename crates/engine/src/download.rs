@@ -98,7 +98,11 @@ pub fn fetch(
     if let Some(url) = &entry.signed_url {
         let tried = signed::usable(entry).and_then(|()| {
             let send = || signed::get(url, client.timeouts());
-            fetch_once(&source, &send, target, catalog, progress).map_err(|f| f.message)
+            fetch_once(&source, &send, target, catalog, progress).map_err(|f| {
+                f.message
+                    .trim_end_matches("; kept the previous file")
+                    .to_string()
+            })
         });
         match tried {
             Ok(Fetched::Downloaded {

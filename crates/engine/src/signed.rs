@@ -127,9 +127,13 @@ fn checked_address(
     if addresses.is_empty() {
         return Err(format!("{host} resolves to no address"));
     }
+    let literal = !matches!(url.host(), Some(url::Host::Domain(_)));
     for ip in &addresses {
         if let Some(kind) = forbidden(*ip, allow_loopback) {
-            return Err(format!("{host} is {ip}, a {kind} address; refused"));
+            return Err(match literal {
+                true => format!("{ip} is a {kind} address; refused"),
+                false => format!("{host} is {ip}, a {kind} address; refused"),
+            });
         }
     }
     Ok(addresses[0])
