@@ -21,6 +21,7 @@ impl RowFunction for Upload {
         ("action", Kind::Text),
         ("bytes", Kind::BigInt),
         ("error", Kind::Text),
+        ("note", Kind::Text),
     ];
 
     fn named_parameters() -> Vec<(String, LogicalTypeHandle)> {
@@ -46,6 +47,7 @@ fn file_row(o: &UploadOutcome) -> Vec<Cell> {
         o.action.as_str().into(),
         o.bytes.into(),
         o.error.clone().into(),
+        o.note.clone().into(),
     ]
 }
 
@@ -60,6 +62,7 @@ fn report_rows(report: &UploadReport) -> Vec<Vec<Cell>> {
             "warning".into(),
             Cell::Null,
             n.as_str().into(),
+            Cell::Null,
         ]
     }));
     rows

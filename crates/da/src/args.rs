@@ -80,6 +80,10 @@ pub struct SyncArgs {
     /// Upload session transcripts and CLAUDE.local.md instead of downloading
     #[arg(long)]
     pub upload_only: bool,
+    /// Every table you may read, not only your subscriptions (data packages,
+    /// direct tables) on a server that has them
+    #[arg(long)]
+    pub all_tables: bool,
     #[command(flatten)]
     pub target: Target,
 }
@@ -89,6 +93,9 @@ pub struct ManifestArgs {
     /// Print one JSON document
     #[arg(long)]
     pub json: bool,
+    /// Compare every table you may read, not only your subscriptions
+    #[arg(long)]
+    pub all_tables: bool,
     #[command(flatten)]
     pub target: Target,
 }

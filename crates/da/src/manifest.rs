@@ -11,9 +11,10 @@ pub fn run(cli: &Cli, args: &ManifestArgs) -> Result<Outcome, Failure> {
     let settings = settings(&args.target)?;
     let duckdb = DuckDb::find(cli.duckdb.as_deref())?;
     let query = format!(
-        "SELECT * FROM agnes_manifest(server := {}, workspace := {})",
+        "SELECT * FROM agnes_manifest(server := {}, workspace := {}, all_tables := {})",
         literal(&settings.server),
-        literal(&settings.workspace.to_string_lossy())
+        literal(&settings.workspace.to_string_lossy()),
+        args.all_tables
     );
     let rows = duckdb.query(None, &query, false).map_err(failure)?;
     render::manifest(&settings.server, &rows, Mode::of(args.json, false));

@@ -121,6 +121,7 @@ fn summarize(cli: &Cli, args: &SyncArgs, mode: Mode) -> Result<SyncSummary, Fail
     for (on, param) in [
         (args.docs_only, "docs_only := true"),
         (args.dry_run, "dry_run := true"),
+        (args.all_tables, "all_tables := true"),
         (progress, "progress := true"),
     ] {
         if on {

@@ -19,9 +19,11 @@ pub mod manifest;
 pub mod plan;
 pub mod progress;
 pub mod rules;
+pub mod scrub;
 pub mod signed;
 pub mod state;
 pub mod sync;
+pub mod transcripts;
 pub mod upload;
 
 pub use catalog::{Catalog, Existing};

@@ -130,19 +130,28 @@ pub async fn sessions(State(app): State<Arc<App>>, req: Request) -> ApiResult {
                 return Err(err);
             }
         };
-        if name.ends_with(".gz") {
-            if let Err(e) = check_gzip(&temp).await {
+        // A gzipped transcript is stored as the transcript it holds.
+        match name.strip_suffix(".gz") {
+            Some(plain) if app.generation.is_current() => {
+                let plain_target = dir.join(plain);
+                let result = gunzip(&temp, &plain_target).await;
                 let _ = tokio::fs::remove_file(&temp).await;
-                return Err(ApiError::bad_request(format!("{name} is not gzip: {e}")));
+                if let Err(e) = result {
+                    return Err(ApiError::bad_request(format!("{name} is not gzip: {e}")));
+                }
             }
+            _ => tokio::fs::rename(&temp, &target)
+                .await
+                .map_err(|e| ApiError::internal(format!("storing {}: {e}", target.display())))?,
         }
-        tokio::fs::rename(&temp, &target)
-            .await
-            .map_err(|e| ApiError::internal(format!("storing {}: {e}", target.display())))?;
-        return Ok(json(
+        let mut resp = json(
             StatusCode::OK,
             &json!({"status": "ok", "filename": name, "size": size}),
-        ));
+        );
+        // For the request log: the name the file came under.
+        resp.extensions_mut()
+            .insert(crate::request_log::UploadName(raw_name));
+        return Ok(resp);
     }
     Err(ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -150,14 +159,27 @@ pub async fn sessions(State(app): State<Arc<App>>, req: Request) -> ApiResult {
     ))
 }
 
-/// Whether the file at `path` is a whole gzip stream; stored as sent.
-async fn check_gzip(path: &Path) -> std::io::Result<()> {
-    let bytes = tokio::fs::read(path).await?;
+/// Decompresses the gzip file `from` into `to` (through a temporary file,
+/// at most 10 times the upload limit: no gzip bomb fills the disk).
+async fn gunzip(from: &Path, to: &Path) -> std::io::Result<()> {
+    let (from, to) = (from.to_path_buf(), to.to_path_buf());
     tokio::task::spawn_blocking(move || {
         use std::io::Read;
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&bytes[..]).read_to_end(&mut out)?;
-        Ok(())
+        let temp = to.with_extension("gunzip.part");
+        let result = (|| {
+            let input = std::fs::File::open(&from)?;
+            let mut decoder = flate2::read::GzDecoder::new(input).take(10 * MAX_UPLOAD + 1);
+            let mut out = std::fs::File::create(&temp)?;
+            let n = std::io::copy(&mut decoder, &mut out)?;
+            if n > 10 * MAX_UPLOAD {
+                return Err(std::io::Error::other("it unpacks to more than 500 MiB"));
+            }
+            std::fs::rename(&temp, &to)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&temp);
+        }
+        result
     })
     .await
     .map_err(std::io::Error::other)?
