@@ -120,7 +120,13 @@ fn partitioned_entry(
         })?;
         rows += facts.rows(&part.file);
         hashes.push((part.path.clone(), md5.clone()));
-        listed.push(json!({"path": part.path, "hash": md5, "size_bytes": part.file.size}));
+        // `hash: empty` leaves the parts without one: only the structural
+        // check and X-Agnes-Content-MD5 are left to the client.
+        let shown = match meta.hash {
+            HashMode::Empty => String::new(),
+            _ => md5,
+        };
+        listed.push(json!({"path": part.path, "hash": shown, "size_bytes": part.file.size}));
     }
     listed.extend(meta.extra_parts.iter().cloned());
     Ok(json!({
