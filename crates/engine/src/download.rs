@@ -605,4 +605,50 @@ mod tests {
         left.sort();
         assert_eq!(left, [".other.part", "orders.parquet"]);
     }
+
+    #[test]
+    fn sweep_finishes_a_half_done_swap_of_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mk = |rel: &str| {
+            let path = dir.path().join(rel);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, b"x").unwrap();
+        };
+        // Killed between the two renames: the old set goes back.
+        mk(".agnes-old-events/a.parquet");
+        mk(".agnes-new-events/a.parquet");
+        // Killed after them: the old set is just removed.
+        mk(".agnes-old-sales/a.parquet");
+        mk("sales/b.parquet");
+        assert_eq!(sweep_temporaries(dir.path()), 3);
+        let mut left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["events", "sales"]);
+        assert!(dir.path().join("events/a.parquet").is_file());
+        assert!(dir.path().join("sales/b.parquet").is_file());
+    }
+
+    #[test]
+    fn a_swap_replaces_the_live_folder_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let (live, stage) = (dir.path().join("t"), dir.path().join(".agnes-new-t"));
+        fs::create_dir_all(&live).unwrap();
+        fs::write(live.join("old.parquet"), b"old").unwrap();
+        fs::create_dir_all(&stage).unwrap();
+        fs::write(stage.join("new.parquet"), b"new").unwrap();
+        swap_in(&live, &stage, dir.path(), "t").unwrap();
+        let names: Vec<_> = fs::read_dir(&live)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, ["new.parquet"]);
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no stage, no old folder left"
+        );
+    }
 }
