@@ -160,6 +160,29 @@ def test_a_part_is_checked_against_x_agnes_content_md5(sample_dir, catalog, da_e
     assert not [p for p in (ws / "server" / "parquet").iterdir() if p.name.startswith(".")]
 
 
+def test_a_signed_url_by_host_name_is_resolved_checked_and_pinned(sample_dir, catalog, da_env, tmp_path):
+    """`localhost` is resolved by agnes itself, every answer checked: refused
+    without the test opt-in, used with it, and never with the token."""
+    catalog(tables={"orders": {"signed_url": "localhost"}})
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    with LocalServer(sample_dir, mode="0.84") as server:
+        env = dict(da_env, **server.env())
+        guarded = da(env, ws, "sync", "--json", "--table", "orders")
+        assert guarded.returncode == 0, guarded.stderr
+        note = json.loads(guarded.stdout)["tables"][0]["note"]
+        assert re.search(r"localhost is (127\.0\.0\.1|::1), a loopback address; refused", note), note
+        assert not [r for r in server.requests() if r["path"].startswith("/objects/")]
+        (ws / "server" / "parquet" / "orders.parquet").unlink()
+        opted_in = da(dict(env, AGNES_TEST_ALLOW_LOOPBACK_SIGNED_URLS="1"), ws,
+                      "sync", "--json", "--table", "orders")
+        assert opted_in.returncode == 0, opted_in.stderr
+        assert json.loads(opted_in.stdout)["tables"][0]["note"] == "fetched from the signed URL"
+        store = [r for r in server.requests() if r["path"].startswith("/objects/")]
+        assert [(r["path"], r["authorization"], r["status"]) for r in store] == [
+            ("/objects/orders", None, 200)]
+
+
 # -- uploads ----------------------------------------------------------------
 
 

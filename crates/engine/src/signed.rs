@@ -72,7 +72,7 @@ pub fn get(url: &str, timeouts: Timeouts) -> Result<Response, Failure> {
         .port_or_known_default()
         .ok_or_else(|| refuse(format!("{shown}: no port")))?;
     let allow_loopback = std::env::var(ALLOW_LOOPBACK_ENV).is_ok_and(|v| v == "1");
-    let address = checked_address(&parsed, &host, port, allow_loopback)
+    let addresses = checked_addresses(&parsed, &host, port, allow_loopback)
         .map_err(|why| refuse(format!("{shown}: {why}")))?;
 
     let mut builder = Client::builder()
@@ -82,8 +82,12 @@ pub fn get(url: &str, timeouts: Timeouts) -> Result<Response, Failure> {
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("agnes/", env!("CARGO_PKG_VERSION")));
     if let url::Host::Domain(domain) = parsed.host().expect("checked above") {
-        // The connection goes to the address checked, whatever DNS says next.
-        builder = builder.resolve(domain, SocketAddr::new(address, port));
+        // The connection goes to the addresses checked, whatever DNS says next.
+        let pinned: Vec<SocketAddr> = addresses
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, port))
+            .collect();
+        builder = builder.resolve_to_addrs(domain, &pinned);
     }
     let client = builder
         .build()
@@ -106,15 +110,15 @@ pub fn get(url: &str, timeouts: Timeouts) -> Result<Response, Failure> {
     }
 }
 
-/// The one address to connect to: the host's literal IP, else its DNS
+/// The addresses to connect to: the host's literal IP, else its DNS
 /// answers, every one of which must be allowed (a mixed answer is how
 /// rebinding tricks start).
-fn checked_address(
+fn checked_addresses(
     url: &Url,
     host: &str,
     port: u16,
     allow_loopback: bool,
-) -> Result<IpAddr, String> {
+) -> Result<Vec<IpAddr>, String> {
     let addresses: Vec<IpAddr> = match url.host() {
         Some(url::Host::Ipv4(ip)) => vec![IpAddr::V4(ip)],
         Some(url::Host::Ipv6(ip)) => vec![IpAddr::V6(ip)],
@@ -136,7 +140,7 @@ fn checked_address(
             });
         }
     }
-    Ok(addresses[0])
+    Ok(addresses)
 }
 
 /// Why an address must not be fetched from, if it must not: loopback,

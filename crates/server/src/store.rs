@@ -5,7 +5,8 @@
 //! manifest. Variants let tests check a client's guard: `expired` (the
 //! manifest says it expired an hour ago; the URL still works), `redirect`
 //! (the store answers 302 to the API download) and `wrong_bytes` (the store
-//! serves the file with 16 bytes flipped).
+//! serves the file with 16 bytes flipped), and `localhost` (the store by
+//! host name instead of address).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -68,6 +69,8 @@ impl ObjectStore {
             "expired" => (base, now - hour),
             "redirect" => (format!("{base}&redirect=1"), now + hour),
             "wrong_bytes" => (format!("{base}&corrupt=1"), now + hour),
+            // By name: the client resolves it itself and pins what it checked.
+            "localhost" => (base.replacen("127.0.0.1", "localhost", 1), now + hour),
             literal if literal.contains("://") => (literal.to_string(), now + hour),
             _ => (base, now + hour),
         };
