@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use reqwest::blocking::Response;
 use reqwest::header::{CONTENT_LENGTH, ETAG};
@@ -38,6 +40,10 @@ const OLD_PREFIX: &str = ".agnes-old-";
 /// The header with the MD5 of the bytes sent (0.84, parts up to 8 MiB).
 const CONTENT_MD5: &str = "x-agnes-content-md5";
 
+/// Parts of one table fetched at once (tables themselves go `threads` at a
+/// time, so a sync holds at most `threads * PART_THREADS` connections).
+const PART_THREADS: usize = 4;
+
 /// Large enough that a fast link is not limited by syscalls.
 const BUFFER_BYTES: usize = 256 * 1024;
 
@@ -64,6 +70,9 @@ pub enum Fetched {
     /// The server answered 304: the local file is current.
     NotModified,
 }
+
+/// A part fetched: its bytes and footer rows, or why not.
+type PartResult = Result<(u64, Option<u64>), String>;
 
 /// One body to fetch and what it must be.
 struct Source<'a> {
@@ -185,7 +194,8 @@ pub fn fetch_parts(
                     stage.display()
                 )
             })?;
-        let (mut bytes, mut fetched, mut rows) = (0u64, 0usize, Some(0u64));
+        let (mut bytes, mut rows) = (0u64, Some(0u64));
+        let mut todo: Vec<&PartEntry> = Vec::new();
         for part in parts {
             let dest = stage.join(&part.path);
             if let Some(dir) = dest.parent() {
@@ -196,20 +206,24 @@ pub fn fetch_parts(
                     )
                 })?;
             }
-            if reusable(part) {
-                let old = live.join(&part.path);
-                link_or_copy(&old, &dest).map_err(|e| {
-                    format!(
-                        "cannot keep unchanged part {} ({e}); kept the previous parts",
-                        part.path
-                    )
-                })?;
-                bytes += local_parts
-                    .and_then(|m| m.get(&part.path))
-                    .map_or(0, |s| s.size_bytes);
-                rows = None;
+            if !reusable(part) {
+                todo.push(part);
                 continue;
             }
+            let old = live.join(&part.path);
+            link_or_copy(&old, &dest).map_err(|e| {
+                format!(
+                    "cannot keep unchanged part {} ({e}); kept the previous parts",
+                    part.path
+                )
+            })?;
+            bytes += local_parts
+                .and_then(|m| m.get(&part.path))
+                .map_or(0, |s| s.size_bytes);
+            // Footers of kept parts are not read again: the manifest's rows.
+            rows = None;
+        }
+        let fetch_part = |part: &PartEntry| -> PartResult {
             let source = Source {
                 table: &entry.id,
                 hash: &part.hash,
@@ -217,30 +231,50 @@ pub fn fetch_parts(
                 starts_progress: false,
             };
             let send = || client.download_part(&entry.id, &part.path);
+            let dest = stage.join(&part.path);
             match retrying(|| fetch_once(&source, &send, &dest, catalog, progress)) {
                 Ok(Fetched::Downloaded {
-                    bytes: n,
-                    footer_rows,
-                    ..
-                }) => {
-                    bytes += n;
-                    fetched += 1;
-                    rows = rows.zip(footer_rows).map(|(a, b)| a + b);
-                }
-                Ok(_) => {
-                    return Err(format!(
-                        "part {}: the server answered 304 to a request without If-None-Match; kept the previous parts",
-                        part.path
-                    ))
-                }
-                Err(f) => {
-                    return Err(format!(
-                        "part {}: {}; kept the previous parts",
-                        part.path,
-                        f.message.trim_end_matches("; kept the previous file")
-                    ))
-                }
+                    bytes, footer_rows, ..
+                }) => Ok((bytes, footer_rows)),
+                Ok(_) => Err(format!(
+                    "part {}: the server answered 304 to a request without If-None-Match; kept the previous parts",
+                    part.path
+                )),
+                Err(f) => Err(format!(
+                    "part {}: {}; kept the previous parts",
+                    part.path,
+                    f.message.trim_end_matches("; kept the previous file")
+                )),
             }
+        };
+        // A few parts at once; the first failure stops new ones (the whole
+        // set is refused anyway) and the earliest failing part is reported.
+        let results: Mutex<Vec<(usize, PartResult)>> = Mutex::new(Vec::new());
+        let (next, failed) = (AtomicUsize::new(0), AtomicBool::new(false));
+        std::thread::scope(|scope| {
+            for _ in 0..PART_THREADS.min(todo.len()) {
+                scope.spawn(|| {
+                    while !failed.load(Ordering::Relaxed) {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(part) = todo.get(i) else { break };
+                        let result = fetch_part(part);
+                        failed.fetch_or(result.is_err(), Ordering::Relaxed);
+                        results
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push((i, result));
+                    }
+                });
+            }
+        });
+        let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+        results.sort_by_key(|(i, _)| *i);
+        let mut fetched = 0;
+        for (_, result) in results {
+            let (n, footer_rows) = result?;
+            bytes += n;
+            fetched += 1;
+            rows = rows.zip(footer_rows).map(|(a, b)| a + b);
         }
         swap_in(&live, &stage, &workspace.parquet_dir(), &entry.id).map_err(|e| {
             format!(
