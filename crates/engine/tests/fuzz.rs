@@ -311,3 +311,46 @@ fn accepted_table_ids_are_plain_file_names() {
         Ok(())
     });
 }
+
+/// Part paths made of the pieces that matter: names, dots, separators.
+fn part_path() -> impl Strategy<Value = String> {
+    let piece = prop::sample::select(vec![
+        "a",
+        "b=1",
+        "..",
+        ".",
+        "",
+        "/",
+        "\\",
+        ".hidden",
+        "x.parquet",
+        "%2F",
+        ":",
+        "é",
+        " ",
+        "\0",
+        "y.csv",
+    ]);
+    prop_oneof![
+        1 => word(),
+        3 => prop::collection::vec(piece.clone(), 1..6).prop_map(|p| p.join("/")),
+        2 => prop::collection::vec(piece, 1..6).prop_map(|p| p.concat()),
+    ]
+}
+
+#[test]
+fn accepted_part_paths_stay_in_the_table_folder() {
+    use std::path::{Component, Path};
+    fuzz("ids::check_part_path", part_path(), |path| {
+        if agnes_engine::ids::check_part_path(&path).is_ok() {
+            let p = Path::new(&path);
+            prop_assert!(p.is_relative());
+            prop_assert!(p.components().all(|c| matches!(c, Component::Normal(_))));
+            prop_assert!(!path.contains(['\\', ':', '\0']) && path.ends_with(".parquet"));
+            prop_assert!(path
+                .split('/')
+                .all(|n| !n.is_empty() && !n.starts_with('.')));
+        }
+        Ok(())
+    });
+}
