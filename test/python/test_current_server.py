@@ -9,6 +9,7 @@ spaces and dashes), symlinks, and what the server stored.
 import json
 import os
 import re
+import shutil
 import subprocess
 import urllib.error
 import urllib.request
@@ -128,6 +129,34 @@ def test_da_all_tables_takes_what_subscriptions_leave_out(sample_dir, catalog, d
         assert everything.returncode == 0, everything.stderr
         assert sorted(json.loads(everything.stdout)["downloaded"]) == [
             "customers", "in.c-crm.people", "products"]
+
+
+def test_a_table_that_becomes_partitioned_and_back_keeps_one_copy_and_its_view(sample_dir, tmp_path):
+    import duckdb
+
+    from conftest import EXTENSION
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+    con.execute(f"LOAD '{EXTENSION}'")
+    sync = "SELECT action FROM agnes_sync(server := ?, token := 'demo-token', workspace := ?, table_id := 'orders') WHERE kind = 'table'"
+    parquet = ws / "server" / "parquet"
+    with LocalServer(sample_dir, mode="0.84") as server:
+        assert con.execute(sync, [server.url, str(ws)]).fetchall() == [("downloaded",)]
+        (sample_dir / "orders.parquet").unlink()
+        write_partitioned(sample_dir, "orders", {"p1.parquet": "SELECT 1 AS order_id",
+                                                 "p2.parquet": "SELECT 2 AS order_id"})
+        assert con.execute(sync, [server.url, str(ws)]).fetchall() == [("downloaded",)]
+        assert not (parquet / "orders.parquet").exists()
+        assert sorted(p.name for p in (parquet / "orders").iterdir()) == ["p1.parquet", "p2.parquet"]
+        assert con.execute("SELECT sum(order_id) FROM orders").fetchone() == (3,)
+        shutil.rmtree(sample_dir / "orders")
+        con.execute(f"COPY (SELECT 7 AS order_id) TO '{sample_dir / 'orders.parquet'}' (FORMAT parquet)")
+        assert con.execute(sync, [server.url, str(ws)]).fetchall() == [("downloaded",)]
+    assert sorted(p.name for p in parquet.iterdir()) == ["orders.parquet"]
+    assert con.execute("SELECT sum(order_id) FROM orders").fetchone() == (7,)
+    con.close()
 
 
 def test_a_part_is_checked_against_x_agnes_content_md5(sample_dir, catalog, da_env, tmp_path):

@@ -406,7 +406,10 @@ fn download_all(
                         },
                     );
                     // A table that was partitioned before: its parts go.
-                    let _ = fs::remove_dir_all(workspace.table_dir(id));
+                    let folder = workspace.table_dir(id);
+                    if fs::symlink_metadata(&folder).is_ok_and(|m| m.is_dir()) {
+                        let _ = fs::remove_dir_all(&folder);
+                    }
                     let mut o = described(t, Action::Downloaded);
                     (o.rows, o.size_bytes, o.note) = (Some(rows), Some(bytes), note);
                     o

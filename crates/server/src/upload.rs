@@ -61,7 +61,10 @@ static UPLOAD_SEQ: AtomicU64 = AtomicU64::new(0);
 
 pub async fn sessions(State(app): State<Arc<App>>, req: Request) -> ApiResult {
     let catalog = app.catalog()?;
-    let user = authenticate(req.headers(), &catalog)?;
+    let user = match authenticate(req.headers(), &catalog) {
+        Ok(user) => user,
+        Err(refused) => return Err(after_body(req.into_body(), refused).await),
+    };
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -83,18 +86,25 @@ pub async fn sessions(State(app): State<Arc<App>>, req: Request) -> ApiResult {
         }
         let raw_name = field.file_name().unwrap_or("").to_string();
         if app.generation.is_current() {
-            if !is_accepted_name(&raw_name) {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid filename {raw_name:?}: allowed characters are A-Z a-z 0-9 . _ - (1 to 200)"
-                )));
-            }
             let gzip_ok = crate::generation::accepts(&app)
                 .iter()
                 .any(|a| a == crate::generation::DEFAULT_ACCEPTS);
-            if raw_name.ends_with(".gz") && !gzip_ok {
-                return Err(ApiError::bad_request(
-                    "gzipped sessions are not accepted by this server",
-                ));
+            let refusal = if !is_accepted_name(&raw_name) {
+                Some(format!(
+                    "Invalid filename {raw_name:?}: allowed characters are A-Z a-z 0-9 . _ - (1 to 200)"
+                ))
+            } else if raw_name.ends_with(".gz") && !gzip_ok {
+                Some("gzipped sessions are not accepted by this server".to_string())
+            } else {
+                None
+            };
+            if let Some(refusal) = refusal {
+                while field.chunk().await.map_err(bad_form)?.is_some() {}
+                drop(field);
+                while let Some(mut f) = form.next_field().await.map_err(bad_form)? {
+                    while f.chunk().await.map_err(bad_form)?.is_some() {}
+                }
+                return Err(ApiError::bad_request(refusal));
             }
         }
         let name = base_name(&raw_name)
@@ -185,6 +195,14 @@ async fn gunzip(from: &Path, to: &Path) -> std::io::Result<()> {
     .map_err(std::io::Error::other)?
 }
 
+/// Reads the rest of a refused request's body, then gives the refusal: a
+/// reply while the client is still sending would reset the connection under
+/// it, and the client would see a network failure instead of the answer.
+async fn after_body(body: Body, refusal: ApiError) -> ApiError {
+    let _ = axum::body::to_bytes(body, 2 * MAX_UPLOAD as usize).await;
+    refusal
+}
+
 /// Streams one form field into `temp`; `Ok(None)` once it passes the limit.
 async fn receive(field: &mut multer::Field<'_>, temp: &Path) -> ApiResult<Option<u64>> {
     let io_err = |e: std::io::Error| ApiError::internal(format!("writing {}: {e}", temp.display()));
@@ -212,7 +230,10 @@ struct LocalMd {
 
 pub async fn local_md(State(app): State<Arc<App>>, req: Request) -> ApiResult {
     let catalog = app.catalog()?;
-    let user = authenticate(req.headers(), &catalog)?;
+    let user = match authenticate(req.headers(), &catalog) {
+        Ok(user) => user,
+        Err(refused) => return Err(after_body(req.into_body(), refused).await),
+    };
     let body = read_body(req.into_body()).await?;
     let note: LocalMd = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
