@@ -289,12 +289,16 @@ impl ServerClient {
     }
 
     /// Asks the server (`/api/health`, no token) which extras it accepts
-    /// (`X-Agnes-Accepts`, 0.84); empty when it says nothing or fails.
-    pub fn accepts(&self) -> Vec<String> {
-        let Ok(response) = self.client.get(self.url("/api/health")).send() else {
-            return Vec::new();
-        };
-        response
+    /// (`X-Agnes-Accepts`, 0.84): empty when it says nothing or answers
+    /// with an error. Only a server that cannot be reached is an error.
+    pub fn accepts(&self) -> Result<Vec<String>, Failure> {
+        let url = self.url("/api/health");
+        let response = self.client.get(&url).send().map_err(|e| {
+            let mut f = Failure::transport(&e);
+            f.message = format!("cannot reach {}: {}", self.base, f.message);
+            f
+        })?;
+        Ok(response
             .headers()
             .get_all("x-agnes-accepts")
             .iter()
@@ -302,7 +306,7 @@ impl ServerClient {
             .flat_map(|v| v.split(','))
             .map(|v| v.trim().to_ascii_lowercase())
             .filter(|v| !v.is_empty())
-            .collect()
+            .collect())
     }
 
     /// Sends a request built by `build`, classifying failures.

@@ -591,13 +591,22 @@ impl Sender {
             Kind::Session => SESSIONS_PATH,
             Kind::LocalMd => LOCAL_MD_PATH,
         };
-        if f.kind == Kind::Session && self.gzip.is_none() {
-            let accepts = self.client.accepts();
-            self.gzip = Some(accepts.iter().any(|a| a == SESSION_GZIP));
-        }
         // A 401 is not transient: it comes back at once, not retried.
         let result = retrying(|| match f.kind {
-            Kind::Session => self.send_session(f),
+            Kind::Session => {
+                // Whether gzip is taken is asked once, before the first
+                // transcript; a server that cannot be reached fails here,
+                // with the reason (a streamed POST can hide it).
+                if self.gzip.is_none() {
+                    let accepts = self.client.accepts().map_err(|mut failure| {
+                        failure.message =
+                            format!("{}: {}", self.client.url(SESSIONS_PATH), failure.message);
+                        failure
+                    })?;
+                    self.gzip = Some(accepts.iter().any(|a| a == SESSION_GZIP));
+                }
+                self.send_session(f)
+            }
             Kind::LocalMd => self.send_notes(f),
         });
         match result {
