@@ -325,6 +325,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn part_queries_are_decoded_and_part_paths_stay_in_the_folder() {
+        assert_eq!(
+            part_of(Some("part=month%3D1%2Fdata_0.parquet")).as_deref(),
+            Some("month=1/data_0.parquet")
+        );
+        assert_eq!(
+            part_of(Some("x=1&part=a+b.parquet")).as_deref(),
+            Some("a b.parquet")
+        );
+        assert_eq!(part_of(Some("x=1")), None);
+        assert_eq!(part_of(None), None);
+
+        let dir = std::env::temp_dir().join(format!("agnes-parts-{}", std::process::id()));
+        let table = dir.join("events");
+        std::fs::create_dir_all(table.join("m=1")).unwrap();
+        std::fs::write(table.join("m=1/a.parquet"), b"x").unwrap();
+        std::fs::write(dir.join("secret.parquet"), b"s").unwrap();
+        std::os::unix::fs::symlink(dir.join("secret.parquet"), table.join("link.parquet")).unwrap();
+        assert!(part_file(&table, "m=1/a.parquet").is_some());
+        for hostile in [
+            "../secret.parquet",
+            "/etc/passwd",
+            "m=1/../../secret.parquet",
+            "link.parquet",
+            "",
+            "m=1",
+            "m=1\\a.parquet",
+        ] {
+            assert_eq!(part_file(&table, hostile), None, "{hostile}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn ranges() {
         let p = |h: &str| parse_range(Some(h), 100);
         assert_eq!(parse_range(None, 100), Wanted::Whole);

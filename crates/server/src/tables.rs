@@ -300,6 +300,51 @@ mod tests {
     }
 
     #[test]
+    fn folders_are_partitioned_tables_only_when_asked_and_a_file_wins() {
+        let dir = std::env::temp_dir().join(format!("agnes-folders-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("events/y=1")).unwrap();
+        std::fs::create_dir_all(dir.join("empty")).unwrap();
+        std::fs::create_dir_all(dir.join("_uploads")).unwrap();
+        std::fs::create_dir_all(dir.join("orders")).unwrap();
+        std::fs::write(dir.join("events/y=1/b.parquet"), b"b").unwrap();
+        std::fs::write(dir.join("events/a.parquet"), b"a").unwrap();
+        std::fs::write(dir.join("events/.hidden.parquet"), b"h").unwrap();
+        std::fs::write(dir.join("_uploads/x.parquet"), b"u").unwrap();
+        std::fs::write(dir.join("orders/p.parquet"), b"p").unwrap();
+        std::fs::write(dir.join("orders.parquet"), b"o").unwrap();
+        let ids = |folders| -> Vec<(String, Option<Vec<String>>)> {
+            scan(&dir, folders)
+                .unwrap()
+                .into_iter()
+                .map(|t| {
+                    (
+                        t.id,
+                        t.parts.map(|p| p.into_iter().map(|p| p.path).collect()),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(ids(false), [("orders".to_string(), None)]);
+        assert_eq!(
+            ids(true),
+            [
+                (
+                    "events".to_string(),
+                    Some(vec!["a.parquet".to_string(), "y=1/b.parquet".to_string()])
+                ),
+                ("orders".to_string(), None),
+            ]
+        );
+        let a = rollup(&[("a".into(), "1".into()), ("b".into(), "2".into())]);
+        assert_eq!(
+            a,
+            rollup(&[("b".into(), "2".into()), ("a".into(), "1".into())])
+        );
+        assert_eq!(a, hex(&Md5::digest(b"a:1\nb:2")));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn scans_md5s_and_notices_rewrites() {
         let dir = std::env::temp_dir().join(format!("agnes-tables-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("sub.parquet")).unwrap();

@@ -283,6 +283,16 @@ mod tests {
     }
 
     #[test]
+    fn the_084_name_rule() {
+        for ok in ["s1.jsonl", "a-b_c.jsonl.gz", &"x".repeat(200)] {
+            assert!(is_accepted_name(ok), "{ok}");
+        }
+        for bad in ["", "a b.jsonl", "../x.jsonl", "é.jsonl", &"x".repeat(201)] {
+            assert!(!is_accepted_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
     fn user_names_stay_one_component() {
         let root = Path::new("/u");
         assert_eq!(user_dir(root, "analyst"), Path::new("/u/analyst"));
