@@ -18,6 +18,21 @@ pub struct DuckDbCatalog<'a> {
     pub host: &'a Host,
 }
 
+/// What a view reads: one parquet file, or a partitioned table's folder of
+/// parts (CONTRACT.md §7), read together by column name, with hive
+/// `key=value` folders as columns. The path is taken literally (glob
+/// characters in it match only themselves).
+pub fn parquet_source(parquet: &Path) -> String {
+    let path = glob_literal(&parquet.to_string_lossy());
+    match parquet.is_dir() {
+        true => format!(
+            "read_parquet({}, union_by_name = true, hive_partitioning = true)",
+            literal(&format!("{path}/**/*.parquet"))
+        ),
+        false => format!("read_parquet({})", literal(&path)),
+    }
+}
+
 impl Catalog for DuckDbCatalog<'_> {
     fn relations(&self) -> Result<HashMap<String, Existing>, String> {
         let rows = self.host.with_connection(|con| {
@@ -50,9 +65,9 @@ impl Catalog for DuckDbCatalog<'_> {
     fn create_view(&self, name: &str, parquet: &Path) -> Result<(), String> {
         let path = parquet.to_string_lossy();
         let sql = format!(
-            "BEGIN; CREATE OR REPLACE VIEW {view} AS SELECT * FROM read_parquet({file}); COMMENT ON VIEW {view} IS {mark}; COMMIT;",
+            "BEGIN; CREATE OR REPLACE VIEW {view} AS SELECT * FROM {source}; COMMENT ON VIEW {view} IS {mark}; COMMIT;",
             view = identifier(name),
-            file = literal(&glob_literal(&path)),
+            source = parquet_source(parquet),
             mark = literal(&format!("{MARK}{path}")),
         );
         self.host.with_connection(|con| {

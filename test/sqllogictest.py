@@ -39,8 +39,17 @@ environment. When a file needs the local Agnes server
 (`require-env AGNES_TEST_SERVER`), the runner starts one per file on fresh
 sample data and exports AGNES_TEST_SERVER (URL), AGNES_TEST_DATA (its
 folder), AGNES_TEST_ADMIN, AGNES_TEST_REQUESTS (the server's request log, one
-JSON line per request: `read_json('${AGNES_TEST_REQUESTS}')`), and
+JSON line per request: `read_json('${AGNES_TEST_REQUESTS}')`),
+AGNES_TEST_STORE (its object store's URL, empty in may2026 mode), and
 AGNES_SERVER / AGNES_TOKEN so that a plain `agnes_sync()` talks to it.
+
+The server behaves as today's Agnes (0.84) or as May 2026's (`may2026`):
+`--server-mode` sets the default for the run (make test-sql runs one DuckDB
+version against each). Two variables are set by a file rather than checked,
+when it names them with a value before the server starts:
+`require-env AGNES_TEST_SERVER_MODE may2026` pins the file's server mode, and
+`require-env AGNES_TEST_ALLOW_LOOPBACK_SIGNED_URLS 1` opts the file in to
+signed URLs on the loopback object store (nothing else may set it).
 
 A skipped file is a failure under --strict (what `make test` uses): a test
 that did not run proves nothing.
@@ -75,6 +84,9 @@ sys.path.insert(0, str(HERE))
 
 # Variables that tell the runner where its tools are, not the client what to do.
 INFRASTRUCTURE = {"AGNES_SERVER_BIN"}
+
+# Variables a file sets with `require-env NAME VALUE` instead of checking them.
+SET_BY_FILE = {"AGNES_TEST_SERVER_MODE", "AGNES_TEST_ALLOW_LOOPBACK_SIGNED_URLS"}
 
 # The folders of a real workspace (CONTRACT.md section 3), made before each file.
 WORKSPACE_FOLDERS = ("user/sessions", "user/duckdb", ".claude")
@@ -273,7 +285,7 @@ def rows_match(actual: list[list[str]], expected: list[list[str]]) -> bool:
     )
 
 
-def run_file(path: Path, extension: Path, plain: bool = False) -> str:
+def run_file(path: Path, extension: Path, plain: bool = False, server_mode: str = "0.84") -> str:
     """Runs one file; returns 'passed' or 'skipped', raises Failure."""
     records = parse(path.read_text(encoding="utf-8"))
     test_dir = Path(tempfile.mkdtemp(prefix="agnes-slt-"))
@@ -286,7 +298,7 @@ def run_file(path: Path, extension: Path, plain: bool = False) -> str:
         for folder in WORKSPACE_FOLDERS:
             (workspace / folder).mkdir(parents=True)
         os.environ.update(AGNES_CONFIG_DIR=str(test_dir / "config"), AGNES_LOCAL_DIR=str(workspace))
-    env = dict(os.environ, __TEST_DIR__=str(test_dir))
+    env = dict(os.environ, __TEST_DIR__=str(test_dir), AGNES_TEST_SERVER_MODE=server_mode)
     declared: set[str] = set()
     servers = []
     session = Session(extension)
@@ -300,6 +312,12 @@ def run_file(path: Path, extension: Path, plain: bool = False) -> str:
                 if name in declared:
                     # DuckDB's runner stops with an assertion error on this.
                     raise Failure(f"require-env {name} is declared twice")
+                if name in SET_BY_FILE and value is not None and not plain:
+                    if name == "AGNES_TEST_SERVER_MODE" and servers:
+                        raise Failure("AGNES_TEST_SERVER_MODE must come before AGNES_TEST_SERVER")
+                    env[name] = value
+                    if name != "AGNES_TEST_SERVER_MODE":
+                        os.environ[name] = value
                 if name == "AGNES_TEST_SERVER" and name not in env and not plain:
                     servers.append(start_server(test_dir, env))
                 if name not in env or (value is not None and env[name] != value):
@@ -344,10 +362,11 @@ def start_server(test_dir: Path, env: dict[str, str]):
 
     data = test_dir / "server-data"
     make_sample(data)
-    server = LocalServer(data)
+    server = LocalServer(data, mode=env["AGNES_TEST_SERVER_MODE"])
     server.start()
     exported = dict(
         AGNES_TEST_SERVER=server.url,
+        AGNES_TEST_STORE=server.store_url() or "",
         AGNES_TEST_DATA=str(data),
         AGNES_TEST_ADMIN=server.url + "/admin",
         AGNES_TEST_REQUESTS=str(server.request_log),
@@ -369,15 +388,24 @@ def main() -> int:
         action="store_true",
         help="as DuckDB's own runner: no local server, no AGNES_* variables set",
     )
+    ap.add_argument(
+        "--server-mode",
+        choices=["0.84", "may2026"],
+        default="0.84",
+        help="the Agnes server the local server behaves as, unless a file pins it",
+    )
     args = ap.parse_args()
 
     extension = args.extension.resolve()
     files = sorted(f for p in args.paths for f in (p.rglob("*.test") if p.is_dir() else [p]))
     counts = {"passed": 0, "failed": 0, "skipped": 0}
-    print(f"sqllogictest: DuckDB {duckdb.__version__}, {len(files)} files, extension {extension}")
+    print(
+        f"sqllogictest: DuckDB {duckdb.__version__}, {len(files)} files, extension {extension}, "
+        f"server mode {args.server_mode}"
+    )
     for f in files:
         try:
-            outcome = run_file(f, extension, plain=args.plain)
+            outcome = run_file(f, extension, plain=args.plain, server_mode=args.server_mode)
             print(f"  ok      {f}")
         except Skip as e:
             outcome = "skipped"

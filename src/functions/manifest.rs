@@ -6,6 +6,9 @@ use agnes_engine::inspect;
 use crate::params::{self, Parameter};
 use crate::rows::{Call, Cell, Kind, RowFunction};
 
+/// Every readable table, not only the subscribed ones (0.84).
+const OWN: &[Parameter] = &[("all_tables", duckdb::core::LogicalTypeId::Boolean)];
+
 pub struct Manifest;
 
 impl RowFunction for Manifest {
@@ -23,12 +26,14 @@ impl RowFunction for Manifest {
         ("error", Kind::Text),
     ];
 
-    const PARAMETERS: &'static [&'static [Parameter]] = &[params::CONNECTION, params::TIMEOUTS];
+    const PARAMETERS: &'static [&'static [Parameter]] =
+        &[params::CONNECTION, params::TIMEOUTS, OWN];
 
     fn run(call: Call) -> Result<Vec<Vec<Cell>>, String> {
         let settings = call.settings()?;
         let p = &call.params;
-        let rows = inspect(&settings, p.timeouts()?, &call.cancel).map_err(|e| e.to_string())?;
+        let rows = inspect(&settings, p.timeouts()?, p.flag("all_tables"), &call.cancel)
+            .map_err(|e| e.to_string())?;
         Ok(rows
             .into_iter()
             .map(|r| {

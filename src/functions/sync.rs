@@ -17,6 +17,8 @@ const OWN: &[Parameter] = &[
     ("table_id", LogicalTypeId::Varchar),
     ("docs_only", LogicalTypeId::Boolean),
     ("dry_run", LogicalTypeId::Boolean),
+    // Every readable table, not only the subscribed ones (0.84).
+    ("all_tables", LogicalTypeId::Boolean),
     ("offline", LogicalTypeId::Boolean),
     ("threads", LogicalTypeId::Bigint),
     ("lock_timeout", LogicalTypeId::Double),
@@ -53,6 +55,7 @@ impl RowFunction for Sync {
         }
         let mut options = SyncOptions {
             dry_run: p.flag("dry_run"),
+            all_tables: p.flag("all_tables"),
             timeouts: p.timeouts()?,
             cancel: call.cancel.clone(),
             ..Default::default()

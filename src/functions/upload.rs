@@ -22,6 +22,7 @@ impl RowFunction for Upload {
         ("action", Kind::Text),
         ("bytes", Kind::BigInt),
         ("error", Kind::Text),
+        ("note", Kind::Text),
     ];
 
     const PARAMETERS: &'static [&'static [Parameter]] =
@@ -52,6 +53,7 @@ fn file_row(o: &UploadOutcome) -> Vec<Cell> {
         o.action.as_str().into(),
         o.bytes.into(),
         o.error.clone().into(),
+        o.note.clone().into(),
     ]
 }
 
@@ -66,6 +68,7 @@ fn report_rows(report: &UploadReport) -> Vec<Vec<Cell>> {
             "warning".into(),
             Cell::Null,
             n.as_str().into(),
+            Cell::Null,
         ]
     }));
     rows

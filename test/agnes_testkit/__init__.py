@@ -18,6 +18,9 @@ _EXPORTS = {
     "LIMITED_TOKEN": "sample",
     "make_sample": "sample",
     "write_catalog": "sample",
+    "write_partitioned": "sample",
+    "write_parquet": "sample",
+    "SAMPLE_CATALOG": "sample",
     "LocalServer": "server",
     "ServerError": "server",
     "default_binary": "server",
@@ -38,4 +41,7 @@ __all__ = [
     "default_binary",
     "make_sample",
     "write_catalog",
+    "write_partitioned",
+    "write_parquet",
+    "SAMPLE_CATALOG",
 ]

@@ -156,6 +156,23 @@ def write_catalog(data_dir, catalog: dict) -> Path:
     return path
 
 
+def write_partitioned(data_dir, table: str, parts: dict) -> Path:
+    """Writes a partitioned table (a 0.84 server's ``parts``): the folder
+    ``data_dir/table`` with one parquet per ``{relative path: query}``."""
+    import duckdb
+
+    folder = Path(data_dir) / table
+    con = duckdb.connect()
+    try:
+        for rel, query in parts.items():
+            path = folder / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_parquet(con, path, query)
+    finally:
+        con.close()
+    return folder
+
+
 def make_sample(data_dir, *, small: bool = True) -> Path:
     """Writes the sample tables and catalog into ``data_dir`` (created)."""
     import duckdb

@@ -47,6 +47,11 @@ class LocalServer:
     line (``--request-log``), defaults to ``data_dir/_requests.jsonl``.
     ``addr`` is the address to listen on (any of 127.0.0.0/8 makes a second
     "host" on this machine, e.g. ``127.0.0.2`` as a redirect target).
+    ``mode`` is the Agnes server to behave as: ``"0.84"`` (today's, the
+    default: partitioned and server-only tables, signed URLs on an object
+    store, subscriptions, the upload name rule, gzip uploads) or
+    ``"may2026"`` (CONTRACT.md sections 1-6 only). ``$AGNES_TEST_SERVER_MODE``
+    sets the default.
     """
 
     def __init__(
@@ -58,6 +63,7 @@ class LocalServer:
         request_log=None,
         *,
         addr: str = "127.0.0.1",
+        mode: str | None = None,
         startup_timeout: float = 10.0,
     ):
         self.data_dir = Path(data_dir)
@@ -66,6 +72,7 @@ class LocalServer:
         self.request_log = Path(request_log) if request_log else self.data_dir / "_requests.jsonl"
         self.startup_timeout = startup_timeout
         self.addr = addr
+        self.mode = mode or os.environ.get("AGNES_TEST_SERVER_MODE") or "0.84"
         self._faults = faults
         self._faults_file = None
         self._stderr = None
@@ -92,6 +99,7 @@ class LocalServer:
             )
         cmd = [str(self.binary), "--data", str(self.data_dir), "--addr", self.addr, "--port", "0"]
         cmd += ["--uploads", str(self.uploads_dir), "--request-log", str(self.request_log)]
+        cmd += ["--mode", self.mode]
         if self._faults is not None:
             fd, name = tempfile.mkstemp(prefix="agnes-faults-", suffix=".json")
             with os.fdopen(fd, "w") as f:
@@ -204,12 +212,17 @@ class LocalServer:
         return self._admin("GET", "/admin/faults")
 
     def requests(self) -> list:
-        """Logged requests in arrival order: method, path, authorization,
-        if_none_match, range, status, bytes_sent."""
+        """Logged requests in arrival order: peer, method, path, query,
+        authorization, if_none_match, range, status, bytes_sent. Requests to
+        the object store are logged too (path ``/objects/...``)."""
         return self._admin("GET", "/admin/requests")
 
     def clear_requests(self) -> None:
         self._admin("DELETE", "/admin/requests")
+
+    def store_url(self) -> str | None:
+        """The object store's URL (signed URLs point there); None in may2026 mode."""
+        return self._admin("GET", "/admin/store")["url"]
 
 
 def main(argv=None) -> int:

@@ -334,9 +334,16 @@ def test_bundle_has_the_catalog_memory(server):
 # -- uploads -----------------------------------------------------------------
 
 
-def test_session_upload_is_stored_per_user_under_its_base_name(server):
+def test_session_upload_is_stored_per_user_under_its_base_name(server, sample_dir):
     content = b'{"type": "user", "text": "hello"}\n' * 100
     body, ctype = multipart("../../etc/evil/session-1.jsonl", content)
+    # Today's server refuses a name outside [A-Za-z0-9._-]{1,200}; May's took
+    # any and kept its last component.
+    reply = request(server, "POST", "/api/upload/sessions", body=body,
+                    headers={"Content-Type": ctype})
+    assert reply.status == 400 and "Invalid filename" in reply.json()["detail"]
+    server.stop()
+    server = LocalServer(sample_dir, mode="may2026").start()
     reply = request(server, "POST", "/api/upload/sessions", body=body,
                     headers={"Content-Type": ctype})
     assert reply.status == 200
@@ -352,6 +359,7 @@ def test_session_upload_is_stored_per_user_under_its_base_name(server):
     assert (server.uploads_dir / "guest" / "sessions" / "session-1.jsonl").read_bytes() == b"v2"
     leftovers = [p.name for p in stored.parent.iterdir() if p.name.endswith(".part")]
     assert leftovers == []
+    server.stop()
 
 
 def test_session_upload_errors(server):
@@ -582,11 +590,12 @@ def test_request_log_records_what_was_asked_and_answered(server, sample_dir):
     peers = [entry.pop("peer") for entry in log]
     assert all(re.fullmatch(r"127\.0\.0\.1:\d+", p) for p in peers), peers
     assert log == [
-        {"method": "GET", "path": "/api/data/orders/download",
+        {"method": "GET", "path": "/api/data/orders/download", "query": None,
          "authorization": f"Bearer {DEMO_TOKEN}", "if_none_match": '"1"', "range": "bytes=0-9",
-         "status": 206, "bytes_sent": 10},
-        {"method": "GET", "path": "/api/sync/manifest", "authorization": None,
-         "if_none_match": None, "range": None, "status": 401, "bytes_sent": log[1]["bytes_sent"]},
+         "status": 206, "upload": None, "bytes_sent": 10},
+        {"method": "GET", "path": "/api/sync/manifest", "query": None, "authorization": None,
+         "if_none_match": None, "range": None, "status": 401, "upload": None,
+         "bytes_sent": log[1]["bytes_sent"]},
     ]
     assert log[1]["bytes_sent"] > 0
     get(server, "/api/data/orders/download")

@@ -90,15 +90,23 @@ def test_a_200_that_is_not_the_confirmation_is_not_taken_as_stored(con, server, 
     assert [r[1] for r in upload(con, server, workspace)] == ["uploaded", "unchanged", "unchanged"]
 
 
-def test_a_link_or_folder_is_not_a_transcript(con, server, workspace):
+def test_a_symlinked_transcript_is_skipped_alone_and_never_followed(con, server, workspace):
     sessions = workspace / "user" / "sessions"
     os.symlink(sessions / "gone", sessions / "broken.jsonl")
+    secret = workspace / "secret.txt"
+    secret.write_text("ssh key\n")
+    os.symlink(secret, sessions / "leak.jsonl")
     (sessions / "folder.jsonl").mkdir()
-    rows = upload(con, server, workspace)
-    # Links are never followed (issue 13): skipped, with a notice row.
+    rows = con.execute(
+        "SELECT parse_filename(path), action, note FROM agnes_upload(server := ?, token := ?, workspace := ?)",
+        [server.url, DEMO_TOKEN, str(workspace)]).fetchall()
     assert [r[:2] for r in rows] == [("a.jsonl", "uploaded"), ("b.jsonl", "uploaded"),
-                                     ("CLAUDE.local.md", "uploaded"), (None, "warning")]
-    assert "broken.jsonl: it is a symbolic link" in rows[3][2]
+                                     ("broken.jsonl", "skipped"), ("leak.jsonl", "skipped"),
+                                     ("CLAUDE.local.md", "uploaded")]
+    assert rows[2][2] == rows[3][2] == "a symbolic link: skipped, never followed"
+    stored = sorted(p.name for p in (server.uploads_dir / "analyst" / "sessions").iterdir())
+    assert stored == ["a.jsonl", "b.jsonl"]
+    assert len([r for r in uploads(server) if r["path"] == "/api/upload/sessions"]) == 2
 
 
 def test_a_401_on_the_notes_stops_the_call(con, server, workspace):

@@ -133,6 +133,10 @@ pub struct SyncArgs {
     /// its run report
     #[arg(long, hide = true, value_name = "ID", value_parser = run_id)]
     pub detached_run: Option<String>,
+    /// Every table you may read, not only your subscriptions (data packages,
+    /// direct tables) on a server that has them
+    #[arg(long)]
+    pub all_tables: bool,
     #[command(flatten)]
     pub target: Target,
 }
@@ -165,6 +169,9 @@ pub struct ManifestArgs {
     /// Print one JSON document
     #[arg(long)]
     pub json: bool,
+    /// Compare every table you may read, not only your subscriptions
+    #[arg(long)]
+    pub all_tables: bool,
     #[command(flatten)]
     pub target: Target,
 }

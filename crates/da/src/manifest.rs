@@ -10,9 +10,11 @@ use crate::{Failure, Outcome};
 pub fn run(cli: &Cli, args: &ManifestArgs) -> Result<Outcome, Failure> {
     let settings = settings(&args.target)?;
     let duckdb = DuckDb::find(cli.duckdb.as_deref())?.for_target(&settings);
-    let rows = duckdb
-        .query(None, "SELECT * FROM agnes_manifest()", false)
-        .map_err(failure)?;
+    let query = format!(
+        "SELECT * FROM agnes_manifest(all_tables := {})",
+        args.all_tables
+    );
+    let rows = duckdb.query(None, &query, false).map_err(failure)?;
     render::manifest(&settings.server, &rows, Mode::of(args.json, false));
     Ok(Outcome::Done)
 }

@@ -191,6 +191,21 @@ fn errors_human(failed: &[&TableRow]) -> String {
     text
 }
 
+/// The skips only a 0.84 server causes: server-only tables and tables
+/// outside the user's subscriptions.
+fn skipped_current(s: &SyncSummary) -> String {
+    let mut text = String::new();
+    let server_only = s.with("skipped_server_only").count();
+    if server_only > 0 {
+        text += &format!("Skipped (server-only, query on the server): {server_only}\n");
+    }
+    let unsubscribed = s.with("skipped_not_subscribed").count();
+    if unsubscribed > 0 {
+        text += &format!("Skipped (not subscribed; --all-tables takes them): {unsubscribed}\n");
+    }
+    text
+}
+
 fn sync_human(s: &SyncSummary) {
     let mut text = format!(
         "Downloaded: {} tables\nSkipped (unchanged): {}\n",
@@ -201,6 +216,7 @@ fn sync_human(s: &SyncSummary) {
     if remote > 0 {
         text += &format!("Skipped (remote-mode): {remote}\n");
     }
+    text += &skipped_current(s);
     let removed = s.with("removed").count();
     if removed > 0 {
         text += &format!("Removed: {removed}\n");
@@ -259,6 +275,8 @@ fn sync_json(s: &SyncSummary) -> Value {
         "downloaded": ids(s.with("downloaded")),
         "skipped": ids(s.with("unchanged")),
         "skipped_remote": ids(s.with("skipped_remote")),
+        "skipped_server_only": ids(s.with("skipped_server_only")),
+        "skipped_not_subscribed": ids(s.with("skipped_not_subscribed")),
         "errors": errors(&s.failed()),
         "removed": ids(s.with("removed")),
         "views": s.tables.iter().filter_map(|t| t.view.as_deref()).collect::<Vec<_>>(),
@@ -282,6 +300,7 @@ fn dry_run_human(s: &SyncSummary) {
     if remote > 0 {
         text += &format!("Skipped (remote-mode): {remote}\n");
     }
+    text += &skipped_current(s);
     for t in &todo {
         text += &format!(
             "  {} rows={} size={}\n",
@@ -361,6 +380,13 @@ pub fn upload(s: &UploadSummary, mode: Mode) {
             if unchanged > 0 {
                 text += &format!("Skipped (unchanged): {unchanged}\n");
             }
+            let skipped = s.with("skipped");
+            if !skipped.is_empty() {
+                text += &format!("Skipped (not read): {}\n", skipped.len());
+                for f in &skipped {
+                    text += &format!("  {}: {}\n", f.path, f.note.as_deref().unwrap_or("skipped"));
+                }
+            }
             if !failed.is_empty() {
                 text += &format!("Errors: {}\n", failed.len());
                 for f in &failed {
@@ -395,7 +421,7 @@ fn upload_json(s: &UploadSummary) -> Value {
     let files: Vec<Value> = s
         .files
         .iter()
-        .map(|f| json!({"kind": f.kind, "path": f.path, "action": f.action, "bytes": f.bytes, "error": f.error}))
+        .map(|f| json!({"kind": f.kind, "path": f.path, "action": f.action, "bytes": f.bytes, "error": f.error, "note": f.note}))
         .collect();
     let errors: Vec<Value> = s
         .with("failed")

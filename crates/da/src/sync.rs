@@ -172,7 +172,7 @@ pub fn run(
 fn summarize(cli: &Cli, args: &SyncArgs, mode: Mode) -> Result<SyncSummary, Failure> {
     let settings = settings(&args.target)?;
     let database = Workspace::new(&settings.workspace).analytics_db();
-    let whole = !args.dry_run && !args.docs_only && args.table.is_none();
+    let whole = !args.dry_run && !args.docs_only && args.table.is_none() && !args.all_tables;
     // Nothing to do, provably (agnes_engine::quick): no DuckDB to start.
     // Any doubt or error is left to the full path, which reports it.
     if whole {
@@ -194,6 +194,7 @@ fn summarize(cli: &Cli, args: &SyncArgs, mode: Mode) -> Result<SyncSummary, Fail
     for (on, param) in [
         (args.docs_only, "docs_only := true"),
         (args.dry_run, "dry_run := true"),
+        (args.all_tables, "all_tables := true"),
         (progress, "progress := true"),
     ] {
         if on {

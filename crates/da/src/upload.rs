@@ -17,6 +17,8 @@ pub struct FileRow {
     pub action: String,
     pub bytes: Option<u64>,
     pub error: Option<String>,
+    /// Why it was skipped, the name it went under, secrets removed, gzip.
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -101,5 +103,6 @@ fn file_row(row: &Row) -> FileRow {
         action: text(row, "action").unwrap_or_default(),
         bytes: int(row, "bytes"),
         error: text(row, "error"),
+        note: text(row, "note"),
     }
 }

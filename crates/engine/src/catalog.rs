@@ -19,7 +19,8 @@ pub trait Catalog: Sync {
     /// name (SQL identifiers are case-insensitive).
     fn relations(&self) -> Result<HashMap<String, Existing>, String>;
 
-    /// Creates or replaces agnes's view `name` over the parquet at `parquet`.
+    /// Creates or replaces agnes's view `name` over the parquet at `parquet`;
+    /// a folder (a partitioned table's parts) means every `*.parquet` under it.
     fn create_view(&self, name: &str, parquet: &Path) -> Result<(), String>;
 
     /// Creates several views; one result per view, in order. A catalog may

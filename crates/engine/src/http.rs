@@ -129,6 +129,17 @@ impl Failure {
         }
     }
 
+    /// A request that failed in reqwest itself (a client of its own, as
+    /// for signed URLs): connect, read and timeout errors are worth another
+    /// try.
+    pub fn transport(e: &reqwest::Error) -> Failure {
+        Failure {
+            status: None,
+            transient: true,
+            message: describe(e),
+        }
+    }
+
     /// This side gave up: the deadline or rate bounds are worth another
     /// try, an interruption is not.
     pub fn stopped(stop: Stop) -> Failure {
@@ -151,7 +162,7 @@ impl Failure {
         }
     }
 
-    fn from_status(status: StatusCode, response: Reply, redactor: &Redactor) -> Failure {
+    pub fn from_status(status: StatusCode, response: Reply, redactor: &Redactor) -> Failure {
         let detail = error_detail(response, redactor);
         Failure {
             status: Some(status.as_u16()),
@@ -239,7 +250,7 @@ impl ServerClient {
 
     /// The bounds of one exchange: the client's stall and rate limits, and
     /// `deadline` for the whole of it.
-    fn bounds(&self, deadline: Option<Instant>) -> Bounds {
+    pub(crate) fn bounds(&self, deadline: Option<Instant>) -> Bounds {
         Bounds {
             deadline,
             stall: self.timeouts.read,
@@ -255,6 +266,15 @@ impl ServerClient {
         etag.len() <= MAX_ETAG_BYTES && !self.redactor.holds_token(etag)
     }
 
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    /// Hides this call's token in server text.
+    pub(crate) fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
     /// The full URL of `path`; it never contains the token.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
@@ -263,12 +283,16 @@ impl ServerClient {
     /// A request to `path` carrying the token; the header is marked
     /// sensitive so that no debug output shows it.
     fn request(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .header(AUTHORIZATION, self.authorization())
+    }
+
+    fn authorization(&self) -> HeaderValue {
         let mut auth = HeaderValue::from_str(&format!("Bearer {}", self.token.expose()))
             .unwrap_or_else(|_| HeaderValue::from_static("Bearer invalid"));
         auth.set_sensitive(true);
-        self.client
-            .request(method, self.url(path))
-            .header(AUTHORIZATION, auth)
+        auth
     }
 
     fn get(&self, path: &str) -> RequestBuilder {
@@ -341,6 +365,49 @@ impl ServerClient {
             StatusCode::OK | StatusCode::NOT_MODIFIED => Ok(response),
             status => Err(Failure::from_status(status, response, &self.redactor)),
         }
+    }
+
+    /// One GET of a partitioned table's part (`?part=<url-encoded path>`).
+    pub fn download_part(&self, table_id: &str, part: &str) -> Result<Reply, Failure> {
+        let mut url =
+            reqwest::Url::parse(&self.url(&download_path(table_id))).map_err(|e| Failure {
+                status: None,
+                transient: false,
+                message: format!("cannot make the URL of part {part}: {e}"),
+            })?;
+        url.query_pairs_mut().append_pair("part", part);
+        let request = self
+            .client
+            .get(url)
+            .header(AUTHORIZATION, self.authorization());
+        let response =
+            exchange::send(request, &self.cancel, self.bounds(None)).map_err(Failure::unsent)?;
+        match response.status() {
+            StatusCode::OK => Ok(response),
+            status => Err(Failure::from_status(status, response, &self.redactor)),
+        }
+    }
+
+    /// Asks the server (`/api/health`, no token) which extras it accepts
+    /// (`X-Agnes-Accepts`, 0.84): empty when it says nothing or answers
+    /// with an error. Only a server that cannot be reached is an error.
+    pub fn accepts(&self) -> Result<Vec<String>, Failure> {
+        let url = self.url("/api/health");
+        let request = self.client.get(&url);
+        let response = exchange::send(request, &self.cancel, self.bounds(None)).map_err(|e| {
+            let mut f = Failure::unsent(e);
+            f.message = format!("cannot reach {}: {}", self.base, f.message);
+            f
+        })?;
+        Ok(response
+            .headers()
+            .get_all("x-agnes-accepts")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|v| v.trim().to_ascii_lowercase())
+            .filter(|v| !v.is_empty())
+            .collect())
     }
 
     /// Sends a request built by `build`, classifying failures.

@@ -25,6 +25,52 @@ pub fn check_table_id(id: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Why a part path of a partitioned table is refused. It becomes a path
+/// under `server/parquet/<id>/`, so it must stay inside that folder: a
+/// relative path of `/`-separated names, each of letters, digits and
+/// `_ . = -` (hive partitions are `key=value`), none hidden or `.`/`..`,
+/// ending in `.parquet` (the view reads `**/*.parquet`, so anything else
+/// would silently be left out of it).
+pub fn check_part_path(path: &str) -> Result<(), String> {
+    let refuse = |why: &str| {
+        Err(format!(
+            "part path {:?} {why}; refused (the table is not synced)",
+            truncate(path, 80)
+        ))
+    };
+    if path.is_empty() || path.len() > 1024 {
+        return refuse("is empty or longer than 1024 bytes");
+    }
+    if path.starts_with('/') || path.contains('\\') || path.contains(':') {
+        return refuse("is absolute or not a relative /-separated path");
+    }
+    let names: Vec<&str> = path.split('/').collect();
+    if names.len() > 16 {
+        return refuse("is nested more than 16 folders deep");
+    }
+    for name in &names {
+        if *name == ".." || *name == "." {
+            return refuse("leaves the table's folder");
+        }
+        if name.is_empty() || name.starts_with('.') {
+            return refuse("has an empty or hidden component");
+        }
+        if name.len() > 255 {
+            return refuse("has a name longer than 255 bytes");
+        }
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '=' | '-'))
+        {
+            return refuse("has characters other than letters, digits and _ . = -");
+        }
+    }
+    if !path.ends_with(".parquet") || path.ends_with("/.parquet") {
+        return refuse("does not name a .parquet file");
+    }
+    Ok(())
+}
+
 /// Whether a memory item id may name a rules file (`^[A-Za-z0-9_-]{1,128}$`).
 pub fn is_safe_item_id(id: &str) -> bool {
     !id.is_empty()
@@ -79,6 +125,39 @@ mod tests {
             &"x".repeat(129),
         ] {
             assert!(check_table_id(id).is_err(), "{id:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn part_paths_stay_in_the_table_folder() {
+        for ok in [
+            "2026_01.parquet",
+            "year=2026/month=01/part-0.parquet",
+            "a.b-c_d.parquet",
+        ] {
+            assert!(check_part_path(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "../x.parquet",
+            "a/../../x.parquet",
+            "/etc/x.parquet",
+            "a//b.parquet",
+            "./x.parquet",
+            ".hidden.parquet",
+            "a/.agnes-x/b.parquet",
+            "a\\b.parquet",
+            "C:x.parquet",
+            "a b.parquet",
+            "é.parquet",
+            "x.csv",
+            "x.parquet/",
+            "a/.parquet",
+            "a%2F..%2Fb.parquet",
+            "x\0.parquet",
+        ] {
+            let err = check_part_path(bad).unwrap_err();
+            assert!(err.contains("refused"), "{bad:?}: {err}");
         }
     }
 

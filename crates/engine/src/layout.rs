@@ -27,6 +27,12 @@ impl Workspace {
         self.parquet_dir().join(format!("{table_id}.parquet"))
     }
 
+    /// `server/parquet/<id>/`: the folder of a partitioned table's parts,
+    /// for an id that passed `check_table_id`.
+    pub fn table_dir(&self, table_id: &str) -> PathBuf {
+        self.parquet_dir().join(table_id)
+    }
+
     pub fn rules_dir(&self) -> PathBuf {
         self.root.join(".claude").join("rules")
     }

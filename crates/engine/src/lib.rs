@@ -26,9 +26,12 @@ pub mod redact;
 pub mod replace;
 pub mod rules;
 pub mod runs;
+pub mod scrub;
+pub mod signed;
 pub mod state;
 pub mod sync;
 pub mod synced;
+pub mod transcripts;
 pub mod upload;
 
 pub use cancel::Cancel;

@@ -1,14 +1,22 @@
-//! The server's manifest (CONTRACT.md §1), parsed leniently: any field may be
-//! missing, unknown keys are ignored, and one malformed table entry is
+//! The server's manifest (CONTRACT.md §1, §7), parsed leniently: any field
+//! may be missing, unknown keys are ignored, and one malformed table entry is
 //! reported for that table without spoiling the others.
+//!
+//! Servers of May 2026 (0.29) send the flat `tables` dict only; today's
+//! (0.84) add partitioned tables (`parts`), `server_only` tables, presigned
+//! `signed_url`s and the user's subscriptions (`data_packages`,
+//! `direct_tables`). Both shapes parse into the same `Manifest`.
+
+use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
-use crate::ids::{check_table_id, truncate};
+use crate::ids::{check_part_path, check_table_id, truncate};
 
 /// How a table is served.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum QueryMode {
+    #[default]
     Local,
     Materialized,
     Remote,
@@ -36,33 +44,67 @@ pub enum HashKind {
 }
 
 /// One table as the server describes it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct TableEntry {
     pub id: String,
+    /// For a partitioned table, a rollup of its parts' hashes: a change
+    /// token, not the MD5 of any file.
     pub hash: String,
     pub updated: Option<String>,
     pub size_bytes: u64,
     pub rows: u64,
     pub query_mode: QueryMode,
     pub source_type: String,
-    /// Why this entry cannot be synced (bad id, wrong types), if it cannot.
+    /// A partitioned table's files (0.84); `None` for a single-file table.
+    pub parts: Option<Vec<PartEntry>>,
+    /// Listed, never distributed: it is queried on the server (0.84).
+    pub server_only: bool,
+    /// A presigned direct download, and when it stops working (0.84).
+    pub signed_url: Option<String>,
+    pub signed_url_expires_at: Option<String>,
+    /// Why this entry cannot be synced (bad id, wrong types, a part path
+    /// that leaves the table's folder), if it cannot.
     pub invalid: Option<String>,
+}
+
+/// One file of a partitioned table.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PartEntry {
+    /// Relative to the table's folder; checked by `check_part_path`.
+    pub path: String,
+    /// The MD5 of the part when 32 hex characters, else a change token.
+    pub hash: String,
+    pub size_bytes: u64,
+}
+
+impl PartEntry {
+    pub fn hash_kind(&self) -> HashKind {
+        hash_kind(&self.hash)
+    }
+}
+
+/// What a `hash` value lets the client check.
+pub fn hash_kind(hash: &str) -> HashKind {
+    if hash.is_empty() {
+        HashKind::Empty
+    } else if is_md5(hash) {
+        HashKind::Md5
+    } else {
+        HashKind::ChangeToken
+    }
+}
+
+/// 32 lowercase hex characters.
+pub fn is_md5(text: &str) -> bool {
+    text.len() == 32
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 impl TableEntry {
     pub fn hash_kind(&self) -> HashKind {
-        if self.hash.is_empty() {
-            HashKind::Empty
-        } else if self.hash.len() == 32
-            && self
-                .hash
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            HashKind::Md5
-        } else {
-            HashKind::ChangeToken
-        }
+        hash_kind(&self.hash)
     }
 }
 
@@ -71,11 +113,20 @@ impl TableEntry {
 pub struct Manifest {
     pub tables: Vec<TableEntry>,
     pub server_time: Option<String>,
+    /// The tables the user subscribed to (`data_packages[].tables` ∪
+    /// `direct_tables`), when the server says (0.84); `None` from a server
+    /// that does not, where every table of the flat dict is synced.
+    pub subscriptions: Option<BTreeSet<String>>,
 }
 
 impl Manifest {
     pub fn get(&self, id: &str) -> Option<&TableEntry> {
         self.tables.iter().find(|t| t.id == id)
+    }
+
+    /// Whether the user subscribed to `id` (always, without subscriptions).
+    pub fn subscribed(&self, id: &str) -> bool {
+        self.subscriptions.as_ref().is_none_or(|s| s.contains(id))
     }
 }
 
@@ -117,7 +168,101 @@ pub fn parse(body: &[u8]) -> Result<Manifest, String> {
             .get("server_time")
             .and_then(Value::as_str)
             .map(String::from),
+        subscriptions: subscriptions(&top),
     })
+}
+
+/// `data_packages[].tables` ∪ `direct_tables`, when either key is there.
+/// Malformed pieces (a package that is not an object, an id that is not a
+/// string) name nothing; they never widen the set.
+fn subscriptions(top: &Map<String, Value>) -> Option<BTreeSet<String>> {
+    let packages = top.get("data_packages").filter(|v| !v.is_null());
+    let direct = top.get("direct_tables").filter(|v| !v.is_null());
+    if packages.is_none() && direct.is_none() {
+        return None;
+    }
+    let ids = |list: Option<&Value>| -> Vec<String> {
+        list.and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut out: BTreeSet<String> = ids(direct).into_iter().collect();
+    for package in packages.and_then(Value::as_array).into_iter().flatten() {
+        out.extend(ids(package.get("tables")));
+    }
+    Some(out)
+}
+
+/// A partitioned table's `parts`. Any bad part refuses the whole table: a
+/// view over some of its files would silently answer with part of the data.
+fn parts(value: &Value, problems: &mut Vec<String>) -> Option<Vec<PartEntry>> {
+    let Value::Array(items) = value else {
+        problems.push(format!("`parts` must be a list, got {}", kind_of(value)));
+        return None;
+    };
+    let mut out = Vec::with_capacity(items.len());
+    let mut seen = BTreeSet::new();
+    for (i, item) in items.iter().enumerate() {
+        let Value::Object(fields) = item else {
+            problems.push(format!("part {i} must be an object, got {}", kind_of(item)));
+            continue;
+        };
+        let path = match fields.get("path") {
+            Some(Value::String(p)) => p.clone(),
+            other => {
+                problems.push(format!(
+                    "part {i} has no `path` string (got {})",
+                    other.map_or("nothing", kind_of)
+                ));
+                continue;
+            }
+        };
+        if let Err(e) = check_part_path(&path) {
+            problems.push(e);
+            continue;
+        }
+        // Two names for one file on a case-insensitive disk.
+        if !seen.insert(path.to_lowercase()) {
+            problems.push(format!("part path {path:?} is listed twice; refused"));
+            continue;
+        }
+        let hash = match fields.get("hash") {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(h)) => h.clone(),
+            Some(other) => {
+                problems.push(format!(
+                    "part {path:?}: `hash` must be a string, got {}",
+                    kind_of(other)
+                ));
+                continue;
+            }
+        };
+        let size_bytes = match fields.get("size_bytes") {
+            None | Some(Value::Null) => 0,
+            Some(v) => match v.as_u64() {
+                Some(n) => n,
+                None => {
+                    problems.push(format!(
+                        "part {path:?}: `size_bytes` must be a non-negative integer"
+                    ));
+                    continue;
+                }
+            },
+        };
+        out.push(PartEntry {
+            path,
+            hash,
+            size_bytes,
+        });
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Some(out)
 }
 
 fn entry(id: &str, value: &Value) -> TableEntry {
@@ -162,6 +307,15 @@ fn entry(id: &str, value: &Value) -> TableEntry {
     };
     let size_bytes = count("size_bytes", &mut problems);
     let rows = count("rows", &mut problems);
+    let parts = match fields.get("parts") {
+        None | Some(Value::Null) => None,
+        Some(list) => parts(list, &mut problems),
+    };
+    // Only a literal `true` withholds a table: anything else is a table
+    // as before, which a download will settle.
+    let server_only = fields.get("server_only") == Some(&Value::Bool(true));
+    let signed_url = text("signed_url", &mut problems).filter(|u| !u.is_empty());
+    let signed_url_expires_at = text("signed_url_expires_at", &mut problems);
     TableEntry {
         id: id.to_string(),
         hash,
@@ -170,6 +324,10 @@ fn entry(id: &str, value: &Value) -> TableEntry {
         rows,
         query_mode,
         source_type,
+        parts,
+        server_only,
+        signed_url,
+        signed_url_expires_at,
         invalid: (!problems.is_empty()).then(|| problems.join("; ")),
     }
 }

@@ -19,7 +19,12 @@ pub enum Status {
     Unknown,
     /// Queried on the server; nothing to download.
     Remote,
-    /// The entry cannot be used (hostile id, wrong types).
+    /// Listed but never distributed (0.84 `server_only`): query it on the server.
+    ServerOnly,
+    /// The user does not subscribe to it (0.84 `data_packages` /
+    /// `direct_tables`); `all_tables` downloads it anyway.
+    NotSubscribed,
+    /// The entry cannot be used (hostile id, wrong types, a hostile part path).
     Invalid,
 }
 
@@ -32,6 +37,8 @@ impl Status {
             Status::Missing => "missing",
             Status::Unknown => "unknown",
             Status::Remote => "remote",
+            Status::ServerOnly => "server_only",
+            Status::NotSubscribed => "not_subscribed",
             Status::Invalid => "invalid",
         }
     }
@@ -46,12 +53,24 @@ impl Status {
 }
 
 /// Compares one manifest entry with the local state and file.
-pub fn status(entry: &TableEntry, local: Option<&TableState>, file_exists: bool) -> Status {
+/// `subscribed`: whether this sync takes the table at all (CONTRACT.md §7).
+pub fn status(
+    entry: &TableEntry,
+    local: Option<&TableState>,
+    file_exists: bool,
+    subscribed: bool,
+) -> Status {
     if entry.invalid.is_some() {
         return Status::Invalid;
     }
     if entry.query_mode == QueryMode::Remote {
         return Status::Remote;
+    }
+    if entry.server_only {
+        return Status::ServerOnly;
+    }
+    if !subscribed {
+        return Status::NotSubscribed;
     }
     match local {
         None => Status::New,
@@ -88,12 +107,15 @@ pub enum Scope {
     DocsOnly,
 }
 
-/// Plans a sync. `file_exists` tells whether a table's parquet is on disk.
+/// Plans a sync. `file_exists` tells whether a table's local copy, as the
+/// state describes it, is whole on disk. `all_tables` takes every table the
+/// user may read, subscribed or not; a table named in `scope` is always taken.
 pub fn plan(
     manifest: &Manifest,
     state: &SyncState,
     scope: &Scope,
-    file_exists: &dyn Fn(&str) -> bool,
+    all_tables: bool,
+    file_exists: &dyn Fn(&str, &TableState) -> bool,
 ) -> Result<Plan> {
     let selected: Vec<&TableEntry> = match scope {
         Scope::DocsOnly => return Ok(Plan::default()),
@@ -106,8 +128,11 @@ pub fn plan(
         .into_iter()
         .map(|entry| {
             let local = state.tables.get(&entry.id);
-            let exists = entry.invalid.is_none() && file_exists(&entry.id);
-            let status = status(entry, local, exists);
+            let exists =
+                entry.invalid.is_none() && local.is_some_and(|l| file_exists(&entry.id, l));
+            let subscribed =
+                all_tables || matches!(scope, Scope::Table(_)) || manifest.subscribed(&entry.id);
+            let status = status(entry, local, exists, subscribed);
             let if_none_match = match status {
                 Status::Unknown => local.and_then(|l| l.etag.clone()),
                 _ => None,
@@ -174,13 +199,13 @@ mod tests {
         s
     }
 
-    fn on_disk(id: &str) -> bool {
+    fn on_disk(id: &str, _: &TableState) -> bool {
         !matches!(id, "gone_file" | "nohash_gone" | "new_t")
     }
 
     #[test]
     fn each_status_and_what_it_downloads() {
-        let plan = plan(&manifest(), &state(), &Scope::All, &on_disk).unwrap();
+        let plan = plan(&manifest(), &state(), &Scope::All, false, &on_disk).unwrap();
         let got: Vec<(&str, &str, Option<&str>)> = plan
             .tables
             .iter()
@@ -226,6 +251,7 @@ mod tests {
             &manifest(),
             &state(),
             &Scope::Table("changed".into()),
+            false,
             &on_disk,
         )
         .unwrap();
@@ -239,6 +265,7 @@ mod tests {
             &manifest(),
             &state(),
             &Scope::Table("nope".into()),
+            false,
             &on_disk,
         )
         .unwrap_err();
@@ -247,7 +274,51 @@ mod tests {
 
     #[test]
     fn docs_only_plans_no_table() {
-        let plan = plan(&manifest(), &state(), &Scope::DocsOnly, &on_disk).unwrap();
+        let plan = plan(&manifest(), &state(), &Scope::DocsOnly, false, &on_disk).unwrap();
         assert!(plan.tables.is_empty() && plan.removed.is_empty());
+    }
+
+    #[test]
+    fn server_only_tables_are_never_downloaded() {
+        let body = serde_json::json!({"tables": {
+            "secret": {"hash": MD5_A, "server_only": true},
+            "open": {"hash": MD5_A, "server_only": false},
+        }});
+        let m = parse(body.to_string().as_bytes()).unwrap();
+        let plan = plan(&m, &SyncState::default(), &Scope::All, true, &on_disk).unwrap();
+        let got: Vec<_> = plan.tables.iter().map(|t| t.status.as_str()).collect();
+        assert_eq!(got, ["new", "server_only"]);
+        assert!(!Status::ServerOnly.needs_download());
+    }
+
+    #[test]
+    fn subscriptions_choose_the_tables_unless_all_tables() {
+        let body = serde_json::json!({
+            "tables": {"a": {"hash": MD5_A}, "b": {"hash": MD5_A}, "c": {"hash": MD5_A}, "d": {"hash": MD5_A}},
+            "data_packages": [{"id": "p", "tables": ["a", "zz"]}, {"tables": "nonsense"}],
+            "direct_tables": ["c", 5],
+        });
+        let m = parse(body.to_string().as_bytes()).unwrap();
+        let statuses = |all: bool, scope: &Scope| -> Vec<&'static str> {
+            plan(&m, &SyncState::default(), scope, all, &on_disk)
+                .unwrap()
+                .tables
+                .iter()
+                .map(|t| t.status.as_str())
+                .collect()
+        };
+        assert_eq!(
+            statuses(false, &Scope::All),
+            ["new", "not_subscribed", "new", "not_subscribed"]
+        );
+        assert_eq!(statuses(true, &Scope::All), ["new"; 4]);
+        // A table asked for by name is taken, subscribed or not.
+        assert_eq!(statuses(false, &Scope::Table("b".into())), ["new"]);
+        // Without the keys, the flat dict is the download set.
+        let flat = parse(br#"{"tables": {"a": {}}}"#).unwrap();
+        assert!(flat.subscriptions.is_none() && flat.subscribed("a"));
+        // Empty lists subscribe to nothing.
+        let none = parse(br#"{"tables": {"a": {}}, "direct_tables": []}"#).unwrap();
+        assert!(!none.subscribed("a"));
     }
 }

@@ -26,7 +26,10 @@ use crate::layout::Workspace;
 use crate::lock;
 use crate::plan::{self, Scope, Status};
 use crate::state::{read_json, write_atomic, StateFile};
-use crate::sync::{described, fetch_manifest, write_rules, Action, SyncReport};
+use crate::sync::{
+    described, fetch_manifest, local_copy, local_copy_present, skip_note, write_rules, Action,
+    SyncReport,
+};
 
 /// A file's size and modification time (ns), or `None` when it is absent.
 type FileStamp = Option<(u64, u128)>;
@@ -94,8 +97,8 @@ pub fn try_noop(
     if state.notice.is_some() {
         return Ok(Quick::FullPath("the state needs attention"));
     }
-    let plan = plan::plan(&manifest, &state.state, &Scope::All, &|id| {
-        workspace.parquet_file(id).is_file()
+    let plan = plan::plan(&manifest, &state.state, &Scope::All, false, &|id, local| {
+        local_copy_present(&workspace, id, local)
     })?;
     if !plan.removed.is_empty() {
         return Ok(Quick::FullPath("tables to remove"));
@@ -109,6 +112,17 @@ pub fn try_noop(
                 o
             }
             Status::Remote => described(t, Action::SkippedRemote),
+            // Skipped as the full path skips them; a not-subscribed table
+            // synced earlier keeps the view the full path left it.
+            Status::ServerOnly | Status::NotSubscribed => {
+                let action = match t.status {
+                    Status::ServerOnly => Action::SkippedServerOnly,
+                    _ => Action::SkippedNotSubscribed,
+                };
+                let mut o = described(t, action);
+                o.note = skip_note(t.status);
+                o
+            }
             _ => return Ok(Quick::FullPath("tables to download or check")),
         };
         tables.push(outcome);
@@ -133,9 +147,9 @@ fn current(settings: &Settings, workspace: &Workspace, database: &Path) -> Resul
         .unwrap_or_default();
     let files = state
         .tables
-        .keys()
-        .filter(|id| crate::ids::check_table_id(id).is_ok())
-        .map(|id| (id.clone(), file_stamp(&workspace.parquet_file(id))))
+        .iter()
+        .filter(|(id, _)| crate::ids::check_table_id(id).is_ok())
+        .map(|(id, local)| (id.clone(), copy_stamp(&local_copy(workspace, id, local))))
         .collect();
     let mut wal = database.as_os_str().to_owned();
     wal.push(".wal");
@@ -146,6 +160,29 @@ fn current(settings: &Settings, workspace: &Workspace, database: &Path) -> Resul
         state_file: file_stamp(&state_path),
         files,
     })
+}
+
+/// A file's stamp; for a partitioned table's folder, that of every part
+/// folded into one (the largest time, the total size).
+fn copy_stamp(path: &Path) -> FileStamp {
+    if !path.is_dir() {
+        return file_stamp(path);
+    }
+    let mut total = (0u64, 0u128);
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).ok()?.flatten() {
+            let p = entry.path();
+            match entry.file_type().ok()?.is_dir() {
+                true => stack.push(p),
+                false => {
+                    let (size, time) = file_stamp(&p)?;
+                    total = (total.0 + size, total.1.max(time));
+                }
+            }
+        }
+    }
+    Some(total)
 }
 
 fn file_stamp(path: &Path) -> FileStamp {

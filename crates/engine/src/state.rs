@@ -28,6 +28,20 @@ pub struct TableState {
     /// manifest gives no hash.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
+    /// A partitioned table's files under `server/parquet/<id>/`, by part
+    /// path; `None` for a single-file table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<BTreeMap<String, PartState>>,
+}
+
+/// What agnes knows of one local part of a partitioned table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartState {
+    /// The manifest `hash` of the part the local file was verified against.
+    #[serde(default)]
+    pub hash: String,
+    #[serde(default)]
+    pub size_bytes: u64,
 }
 
 /// The sync state of one workspace for one server.
@@ -264,6 +278,7 @@ mod tests {
                 rows: 3,
                 size_bytes: 9,
                 etag: Some("\"1\"".into()),
+                parts: None,
             },
         );
         file.save().unwrap();

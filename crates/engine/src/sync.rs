@@ -37,12 +37,16 @@ pub struct SyncOptions {
     /// Stops the run: downloads in flight are abandoned, what finished is
     /// kept (state and views), nothing else is started.
     pub cancel: Cancel,
+    /// Every table the user may read, not only their subscriptions
+    /// (0.84 `data_packages` / `direct_tables`).
+    pub all_tables: bool,
 }
 
 impl Default for SyncOptions {
     fn default() -> Self {
         SyncOptions {
             scope: Scope::All,
+            all_tables: false,
             dry_run: false,
             threads: 4,
             timeouts: Timeouts::default(),
@@ -58,6 +62,10 @@ pub enum Action {
     Downloaded,
     Unchanged,
     SkippedRemote,
+    /// Listed by the server but never distributed (0.84 `server_only`).
+    SkippedServerOnly,
+    /// Not among the user's subscriptions (0.84).
+    SkippedNotSubscribed,
     WouldDownload,
     Failed,
     Removed,
@@ -70,6 +78,8 @@ impl Action {
             Action::Downloaded => "downloaded",
             Action::Unchanged => "unchanged",
             Action::SkippedRemote => "skipped_remote",
+            Action::SkippedServerOnly => "skipped_server_only",
+            Action::SkippedNotSubscribed => "skipped_not_subscribed",
             Action::WouldDownload => "would_download",
             Action::Failed => "failed",
             Action::Removed => "removed",
@@ -191,10 +201,27 @@ fn run(
     )?;
     let mut manifest = manifest;
     crate::names::refuse_clashes(&mut manifest, &|id| state.state.tables.contains_key(id));
-    let plan = plan::plan(&manifest, &state.state, &options.scope, &|id| {
-        workspace.parquet_file(id).is_file()
-    })?;
+    let plan = plan::plan(
+        &manifest,
+        &state.state,
+        &options.scope,
+        options.all_tables,
+        &|id, local| local_copy_present(&workspace, id, local),
+    )?;
     let mut notices: Vec<String> = state.notice.take().into_iter().collect();
+    if let (Some(subscribed), Scope::All) = (&manifest.subscriptions, &options.scope) {
+        let absent: Vec<&str> = subscribed
+            .iter()
+            .filter(|id| manifest.get(id).is_none())
+            .map(String::as_str)
+            .collect();
+        if !absent.is_empty() {
+            notices.push(format!(
+                "subscribed table(s) not in the manifest's table list, so not synced: {}",
+                crate::ids::truncate(&absent.join(", "), 400)
+            ));
+        }
+    }
 
     if options.dry_run {
         let rules = preview_rules(&client);
@@ -251,6 +278,26 @@ fn run(
     })
 }
 
+/// Whether a table's local copy, as the state describes it, is on disk:
+/// its file, or every part in its folder.
+pub(crate) fn local_copy_present(workspace: &Workspace, id: &str, local: &TableState) -> bool {
+    match &local.parts {
+        None => workspace.parquet_file(id).is_file(),
+        Some(parts) => {
+            let dir = workspace.table_dir(id);
+            dir.is_dir() && parts.keys().all(|p| dir.join(p).is_file())
+        }
+    }
+}
+
+/// Where a synced table's view reads: its file, or its parts' folder.
+pub(crate) fn local_copy(workspace: &Workspace, id: &str, local: &TableState) -> PathBuf {
+    match local.parts {
+        None => workspace.parquet_file(id),
+        Some(_) => workspace.table_dir(id),
+    }
+}
+
 /// Fetches and parses the manifest; any failure stops the run.
 pub fn fetch_manifest(client: &ServerClient) -> Result<Manifest> {
     let body = client.get_json("/api/sync/manifest", "manifest fetch")?;
@@ -267,12 +314,15 @@ fn dry_run(plan: &Plan) -> Vec<TableOutcome> {
         .map(|t| {
             let action = match t.status {
                 Status::Remote => Action::SkippedRemote,
+                Status::ServerOnly => Action::SkippedServerOnly,
+                Status::NotSubscribed => Action::SkippedNotSubscribed,
                 Status::Invalid => Action::Failed,
                 Status::Unchanged => Action::Unchanged,
                 _ => Action::WouldDownload,
             };
             let mut o = described(t, action);
             o.error = t.entry.invalid.clone();
+            o.note = skip_note(t.status);
             o
         })
         .collect();
@@ -282,6 +332,19 @@ fn dry_run(plan: &Plan) -> Vec<TableOutcome> {
             .map(|id| TableOutcome::new(id, Action::WouldRemove)),
     );
     out
+}
+
+/// What a table that is not synced is for.
+pub(crate) fn skip_note(status: Status) -> Option<String> {
+    match status {
+        Status::ServerOnly => Some(
+            "server-only: the server does not distribute it; query it on the server".into(),
+        ),
+        Status::NotSubscribed => Some(
+            "not among your subscriptions (data packages, direct tables); all_tables := true downloads it".into(),
+        ),
+        _ => None,
+    }
 }
 
 /// An outcome carrying the manifest's figures for the table.
@@ -311,6 +374,7 @@ fn download_all(
         .iter()
         .filter(|t| t.status.needs_download())
         .collect();
+    let local = &state.state.tables;
     let results: Mutex<HashMap<String, Result<Fetched, String>>> = Mutex::new(HashMap::new());
     let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
@@ -320,15 +384,25 @@ fn download_all(
                     if client.cancel().is_cancelled() {
                         break;
                     }
-                    let target = workspace.parquet_file(&t.entry.id);
-                    let result = download::fetch(
-                        client,
-                        &t.entry,
-                        t.if_none_match.as_deref(),
-                        &target,
-                        catalog,
-                        progress,
-                    );
+                    let result = match &t.entry.parts {
+                        Some(parts) => download::fetch_parts(
+                            client,
+                            &t.entry,
+                            parts,
+                            local.get(&t.entry.id),
+                            workspace,
+                            catalog,
+                            progress,
+                        ),
+                        None => download::fetch(
+                            client,
+                            &t.entry,
+                            t.if_none_match.as_deref(),
+                            &workspace.parquet_file(&t.entry.id),
+                            catalog,
+                            progress,
+                        ),
+                    };
                     progress.finish(&t.entry.id, result.is_ok());
                     results
                         .lock()
@@ -346,6 +420,16 @@ fn download_all(
             let id = &t.entry.id;
             match (t.status, results.remove(id)) {
                 (Status::Remote, _) => described(t, Action::SkippedRemote),
+                (Status::ServerOnly, _) => {
+                    let mut o = described(t, Action::SkippedServerOnly);
+                    o.note = skip_note(t.status);
+                    o
+                }
+                (Status::NotSubscribed, _) => {
+                    let mut o = described(t, Action::SkippedNotSubscribed);
+                    o.note = skip_note(t.status);
+                    o
+                }
                 (Status::Invalid, _) => {
                     let mut o = TableOutcome::new(id, Action::Failed);
                     o.error = t.entry.invalid.clone();
@@ -376,6 +460,7 @@ fn download_all(
                         bytes,
                         etag,
                         footer_rows,
+                        note,
                     })),
                 ) => {
                     let rows = footer_rows.unwrap_or(t.entry.rows);
@@ -386,10 +471,46 @@ fn download_all(
                             rows,
                             size_bytes: bytes,
                             etag,
+                            parts: None,
                         },
                     );
+                    // A table that was partitioned before: its parts go.
+                    let folder = workspace.table_dir(id);
+                    if fs::symlink_metadata(&folder).is_ok_and(|m| m.is_dir()) {
+                        let _ = fs::remove_dir_all(&folder);
+                    }
+                    let mut o = described(t, Action::Downloaded);
+                    (o.rows, o.size_bytes, o.note) = (Some(rows), Some(bytes), note);
+                    o
+                }
+                (
+                    _,
+                    Some(Ok(Fetched::Parts {
+                        bytes,
+                        parts,
+                        fetched,
+                        footer_rows,
+                    })),
+                ) => {
+                    let rows = footer_rows.unwrap_or(t.entry.rows);
+                    let total = parts.len();
+                    state.state.tables.insert(
+                        id.clone(),
+                        TableState {
+                            hash: t.entry.hash.clone(),
+                            rows,
+                            size_bytes: bytes,
+                            etag: None,
+                            parts: Some(parts),
+                        },
+                    );
+                    // A table that was one file before: the file goes.
+                    let _ = fs::remove_file(workspace.parquet_file(id));
                     let mut o = described(t, Action::Downloaded);
                     (o.rows, o.size_bytes) = (Some(rows), Some(bytes));
+                    o.note = Some(format!(
+                        "partitioned: {fetched} of {total} part(s) downloaded, the others unchanged"
+                    ));
                     o
                 }
                 (_, Some(Err(error))) => {
@@ -424,13 +545,18 @@ fn remove_revoked(
                 return o;
             }
             let file = workspace.parquet_file(id);
-            if let Err(e) = fs::remove_file(&file).or_else(|e| {
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    Ok(())
-                } else {
-                    Err(e)
+            let folder = workspace.table_dir(id);
+            let gone = |r: std::io::Result<()>| match r {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            };
+            let removed = gone(fs::remove_file(&file)).and_then(|()| {
+                match fs::symlink_metadata(&folder).is_ok_and(|m| m.is_dir()) {
+                    true => gone(fs::remove_dir_all(&folder)),
+                    false => Ok(()),
                 }
-            }) {
+            });
+            if let Err(e) = removed {
                 o.action = Action::Failed;
                 o.error = Some(format!(
                     "left the manifest, but {} could not be removed: {e}",
@@ -475,15 +601,18 @@ fn attach_views(
     };
     let mut to_create: Vec<(usize, PathBuf)> = Vec::new();
     for (i, o) in outcomes.iter_mut().enumerate() {
-        if !state.state.tables.contains_key(&o.table_id)
-            || matches!(o.action, Action::SkippedRemote)
-        {
+        let Some(local) = state.state.tables.get(&o.table_id) else {
+            continue;
+        };
+        if matches!(o.action, Action::SkippedRemote) {
             continue;
         }
-        let file = workspace.parquet_file(&o.table_id);
-        if !file.is_file() {
+        // A server-only or unsubscribed table synced before keeps its view
+        // over the copy it has.
+        if !local_copy_present(workspace, &o.table_id, local) {
             continue;
         }
+        let file = local_copy(workspace, &o.table_id, local);
         let path = file.to_string_lossy().to_string();
         match relations.get(&o.table_id.to_lowercase()) {
             Some(Existing::UserRelation { kind }) => {
@@ -571,13 +700,16 @@ pub struct ManifestRow {
 
 /// What the server offers and how each table compares with this workspace.
 /// Reads only; writes nothing.
+/// `all_tables` compares every table, subscribed or not.
 pub fn inspect(
     settings: &Settings,
     timeouts: Timeouts,
+    all_tables: bool,
     cancel: &Cancel,
 ) -> Result<Vec<ManifestRow>> {
     let r = settings.redactor();
-    let mut rows = inspect_unredacted(settings, timeouts, cancel).map_err(|e| e.redacted(&r))?;
+    let mut rows =
+        inspect_unredacted(settings, timeouts, all_tables, cancel).map_err(|e| e.redacted(&r))?;
     for row in &mut rows {
         let e = &mut row.entry;
         for text in [&mut e.id, &mut e.hash, &mut e.source_type] {
@@ -593,6 +725,7 @@ pub fn inspect(
 fn inspect_unredacted(
     settings: &Settings,
     timeouts: Timeouts,
+    all_tables: bool,
     cancel: &Cancel,
 ) -> Result<Vec<ManifestRow>> {
     let workspace = Workspace::new(&settings.workspace);
@@ -601,9 +734,13 @@ fn inspect_unredacted(
     let state = StateFile::load(&workspace, &settings.server, &settings.config_dir, true)?;
     let mut manifest = manifest;
     crate::names::refuse_clashes(&mut manifest, &|id| state.state.tables.contains_key(id));
-    let plan = plan::plan(&manifest, &state.state, &Scope::All, &|id| {
-        workspace.parquet_file(id).is_file()
-    })?;
+    let plan = plan::plan(
+        &manifest,
+        &state.state,
+        &Scope::All,
+        all_tables,
+        &|id, local| local_copy_present(&workspace, id, local),
+    )?;
     Ok(plan
         .tables
         .into_iter()
@@ -642,11 +779,11 @@ fn attach_unredacted(settings: &Settings, catalog: &dyn Catalog) -> Result<Vec<T
             let mut o = TableOutcome::new(id, Action::Unchanged);
             (o.rows, o.size_bytes) = (Some(local.rows), Some(local.size_bytes));
             o.hash = (!local.hash.is_empty()).then(|| local.hash.clone());
-            if !workspace.parquet_file(id).is_file() {
+            if !local_copy_present(&workspace, id, local) {
                 o.action = Action::Failed;
                 o.error = Some(format!(
-                    "{} is gone; run a sync with the server reachable",
-                    workspace.parquet_file(id).display()
+                    "{} is gone or incomplete; run a sync with the server reachable",
+                    local_copy(&workspace, id, local).display()
                 ));
             }
             o

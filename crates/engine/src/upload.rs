@@ -1,19 +1,26 @@
-//! Uploads: every `user/sessions/*.jsonl` transcript to
+//! Uploads: every session transcript, from `user/sessions/*.jsonl` and from
+//! the folder where Claude Code writes this workspace's transcripts, to
 //! `/api/upload/sessions`, then `.claude/CLAUDE.local.md` to
-//! `/api/upload/local-md` (CONTRACT.md §5).
+//! `/api/upload/local-md` (CONTRACT.md §5, §7).
+//!
+//! Only regular files are read (a symlink is skipped, never followed), each
+//! is sent under a name the server takes, JWT-shaped strings and the user's
+//! token are removed from it first, and it goes gzipped when the server
+//! says it takes that (`X-Agnes-Accepts: session-gzip`).
 //!
 //! Unlike the old CLI, a file already uploaded with the same content is not
 //! sent again (the MD5 and size of what was sent are kept per server beside
 //! the sync state), and every failure is reported on its file's row; one
-//! failing file never stops the others. Transcripts are streamed from disk,
-//! never loaded whole.
+//! failing file never stops the others. Transcripts are read line by line
+//! into a scrubbed temporary copy, never loaded whole.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::Read;
+use std::io::{BufRead, BufReader, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::digest::{md5_hex, Md5};
 use reqwest::blocking::multipart::{Form, Part};
@@ -29,6 +36,7 @@ use crate::ids::truncate;
 use crate::layout::Workspace;
 use crate::lock;
 use crate::state::{read_json, write_atomic};
+use crate::transcripts::{self, upload_name};
 
 /// The server's limit on one uploaded file. It answers `413` only after the
 /// whole body, so bigger files are refused before sending.
@@ -94,6 +102,9 @@ pub enum Action {
     Unchanged,
     WouldUpload,
     Failed,
+    /// Not read at all (a symlink, a second copy of one transcript); the
+    /// note says why.
+    Skipped,
 }
 
 impl Action {
@@ -103,9 +114,13 @@ impl Action {
             Action::Unchanged => "unchanged",
             Action::WouldUpload => "would_upload",
             Action::Failed => "failed",
+            Action::Skipped => "skipped",
         }
     }
 }
+
+/// The gzip extras of a 0.84 server.
+const SESSION_GZIP: &str = "session-gzip";
 
 /// One row of `agnes_upload()`.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,6 +132,9 @@ pub struct UploadOutcome {
     pub bytes: Option<u64>,
     /// Why the file failed.
     pub error: Option<String>,
+    /// Something worth knowing: why it was skipped, the name it was sent
+    /// under, secrets removed, gzip.
+    pub note: Option<String>,
 }
 
 /// Everything an upload did.
@@ -132,10 +150,14 @@ pub struct UploadReport {
 /// What was last sent of one file: its MD5 and size.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sent {
+    /// Of the file as it is on disk (what was sent was scrubbed from it).
     pub md5: String,
     pub size: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uploaded_at: Option<String>,
+    /// How it went (scrubbed, gzipped), for the report only.
+    #[serde(skip)]
+    pub note: Option<String>,
 }
 
 /// Which files of a workspace one server has, as uploaded by agnes.
@@ -215,22 +237,57 @@ struct Found {
     path: PathBuf,
     /// The size, or why the file cannot be uploaded at all.
     size: std::result::Result<u64, String>,
+    /// Why it is not read at all (a symlink, a second copy).
+    skipped: Option<String>,
+    modified: Option<SystemTime>,
 }
 
-/// Every `*.jsonl` in the sessions folder (sorted by name), then the notes.
-/// Missing folders and files are simply not there; anything that cannot be
-/// read is listed with its reason.
-fn scan(workspace: &Workspace, notices: &mut Vec<String>) -> Vec<Found> {
+impl Found {
+    fn session(name: String, path: PathBuf, size: std::result::Result<u64, String>) -> Found {
+        Found {
+            kind: Kind::Session,
+            name,
+            path,
+            size,
+            skipped: None,
+            modified: None,
+        }
+    }
+}
+
+/// Every `*.jsonl` in the sessions folder and in Claude Code's folder for
+/// this workspace (each sorted by path), then the notes. Missing folders and
+/// files are simply not there; anything that cannot be read is listed with
+/// its reason. One transcript reached twice is sent once.
+fn scan(workspace: &Workspace) -> Vec<Found> {
     let root = fs::canonicalize(workspace.root()).unwrap_or_else(|_| workspace.root().into());
-    let mut found = scan_sessions(&workspace.sessions_dir(), &root, notices);
+    let mut found = scan_sessions(&workspace.sessions_dir(), &root);
+    for folder in transcripts::claude_folders(workspace.root()) {
+        let own = fs::canonicalize(&folder).unwrap_or_else(|_| folder.clone());
+        found.extend(scan_sessions(&folder, &own));
+    }
+    let mut found = once_each(found);
     let local_md = workspace.local_md();
     match fs::symlink_metadata(&local_md) {
-        Ok(_) if !inside(&local_md, &root, notices) => {}
+        Ok(meta) if meta.file_type().is_symlink() || outside(&local_md, &root).is_some() => found
+            .push(Found {
+                kind: Kind::LocalMd,
+                name: LOCAL_MD_NAME.into(),
+                path: local_md.clone(),
+                size: Ok(0),
+                skipped: Some(match meta.file_type().is_symlink() {
+                    true => "a symbolic link: skipped, never followed".into(),
+                    false => outside(&local_md, &root).unwrap_or_default(),
+                }),
+                modified: None,
+            }),
         Ok(meta) if meta.is_file() => found.push(Found {
             kind: Kind::LocalMd,
             name: LOCAL_MD_NAME.into(),
             path: local_md,
             size: Ok(meta.len()),
+            skipped: None,
+            modified: None,
         }),
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -239,44 +296,74 @@ fn scan(workspace: &Workspace, notices: &mut Vec<String>) -> Vec<Found> {
             name: LOCAL_MD_NAME.into(),
             size: Err(format!("cannot read {}: {e}", local_md.display())),
             path: local_md,
+            skipped: None,
+            modified: None,
         }),
     }
     found
 }
 
-/// Whether `path` is a regular file (not a link) whose real place is inside
-/// the workspace: a link planted there (`x.jsonl -> ~/.ssh/id_rsa`, or a
-/// linked folder) would send a private file. Anything else is skipped
-/// with a notice saying why.
-fn inside(path: &Path, root: &Path, notices: &mut Vec<String>) -> bool {
-    let linked = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
-    let real = fs::canonicalize(path);
-    let outside = !matches!(&real, Ok(real) if real.starts_with(root));
-    if linked || outside {
-        notices.push(format!(
-            "skipped {}: {}; only regular files inside the workspace are uploaded",
-            path.display(),
-            match linked {
-                true => "it is a symbolic link",
-                false => "its folder is outside the workspace (a linked folder)",
-            }
-        ));
-        return false;
+/// Why a file must not be read although it is no link itself: its real
+/// place is outside `root` (the workspace, or Claude Code's folder for it),
+/// as through a linked folder (`user/sessions -> ~/.ssh`).
+fn outside(path: &Path, root: &Path) -> Option<String> {
+    match fs::canonicalize(path) {
+        Ok(real) if real.starts_with(root) => None,
+        _ => Some(format!(
+            "its folder is outside {} (a linked folder): skipped, never followed",
+            root.display()
+        )),
     }
-    true
 }
 
-fn scan_sessions(dir: &Path, root: &Path, notices: &mut Vec<String>) -> Vec<Found> {
+/// One row per transcript: a file reached through two folders (one a link
+/// to the other) is kept once; two files sent under one name (a copy in
+/// `user/sessions/` of one in Claude Code's folder) are one transcript, of
+/// which the most recently written is sent and the other skipped.
+fn once_each(found: Vec<Found>) -> Vec<Found> {
+    let mut seen_paths = std::collections::HashSet::new();
+    let mut out: Vec<Found> = Vec::with_capacity(found.len());
+    for f in found {
+        if f.skipped.is_none() {
+            if let Ok(real) = fs::canonicalize(&f.path) {
+                if !seen_paths.insert(real) {
+                    continue;
+                }
+            }
+        }
+        out.push(f);
+    }
+    let sendable = |f: &Found| f.skipped.is_none() && f.size.is_ok() && !f.name.is_empty();
+    for i in 0..out.len() {
+        for j in 0..i {
+            if !(sendable(&out[i]) && sendable(&out[j]) && out[i].name == out[j].name) {
+                continue;
+            }
+            let (newer, older) = match out[i].modified > out[j].modified {
+                true => (i, j),
+                false => (j, i),
+            };
+            let note = format!(
+                "the same transcript as {} (sent as {}), which is newer",
+                out[newer].path.display(),
+                out[newer].name
+            );
+            out[older].skipped = Some(note);
+        }
+    }
+    out
+}
+
+fn scan_sessions(dir: &Path, root: &Path) -> Vec<Found> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
         Err(e) => {
-            return vec![Found {
-                kind: Kind::Session,
-                name: String::new(),
-                path: dir.to_path_buf(),
-                size: Err(format!("cannot list {}: {e}", dir.display())),
-            }]
+            return vec![Found::session(
+                String::new(),
+                dir.to_path_buf(),
+                Err(format!("cannot list {}: {e}", dir.display())),
+            )]
         }
     };
     let mut found = Vec::new();
@@ -284,12 +371,11 @@ fn scan_sessions(dir: &Path, root: &Path, notices: &mut Vec<String>) -> Vec<Foun
         let entry = match entry {
             Ok(entry) => entry,
             Err(e) => {
-                found.push(Found {
-                    kind: Kind::Session,
-                    name: String::new(),
-                    path: dir.to_path_buf(),
-                    size: Err(format!("cannot list {}: {e}", dir.display())),
-                });
+                found.push(Found::session(
+                    String::new(),
+                    dir.to_path_buf(),
+                    Err(format!("cannot list {}: {e}", dir.display())),
+                ));
                 continue;
             }
         };
@@ -298,32 +384,32 @@ fn scan_sessions(dir: &Path, root: &Path, notices: &mut Vec<String>) -> Vec<Foun
             continue;
         }
         let path = entry.path();
-        // Regular files only; folders, pipes and sockets are not
-        // transcripts (a pipe would block the read), links are skipped.
-        if !inside(&path, root, notices) {
-            continue;
-        }
-        let size = match fs::symlink_metadata(&path) {
-            Ok(meta) if meta.is_file() => Ok(meta.len()),
+        let name = upload_name(&os_name);
+        // Regular files only: a symlink could lead anywhere (the user's
+        // keys), so it is not followed; folders, pipes and sockets are not
+        // transcripts (a pipe would block the read).
+        let (size, modified) = match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let mut f = Found::session(name, path, Ok(0));
+                f.skipped = Some("a symbolic link: skipped, never followed".into());
+                found.push(f);
+                continue;
+            }
+            Ok(meta) if meta.is_file() => {
+                if let Some(reason) = outside(&path, root) {
+                    let mut f = Found::session(name, path, Ok(0));
+                    f.skipped = Some(reason);
+                    found.push(f);
+                    continue;
+                }
+                (Ok(meta.len()), meta.modified().ok())
+            }
             Ok(_) => continue,
-            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+            Err(e) => (Err(format!("cannot read {}: {e}", path.display())), None),
         };
-        let (name, size) = match os_name.to_str() {
-            Some(name) => (name.to_string(), size),
-            None => (
-                os_name.to_string_lossy().into_owned(),
-                Err(format!(
-                    "{}: the file name is not valid UTF-8, so it cannot be sent",
-                    path.display()
-                )),
-            ),
-        };
-        found.push(Found {
-            kind: Kind::Session,
-            name,
-            path,
-            size,
-        });
+        let mut f = Found::session(name, path, size);
+        f.modified = modified;
+        found.push(f);
     }
     found.sort_by(|a, b| a.path.cmp(&b.path));
     found
@@ -339,7 +425,7 @@ fn fingerprint(f: &Found) -> std::result::Result<(String, u64), String> {
     let cannot_read = |e: std::io::Error| format!("cannot read {}: {e}", f.path.display());
     match f.kind {
         Kind::Session => {
-            let mut reader = Hashing::new(File::open(&f.path).map_err(cannot_read)?);
+            let mut reader = Hashing::new(open_regular(&f.path).map_err(cannot_read)?);
             std::io::copy(&mut reader, &mut std::io::sink()).map_err(cannot_read)?;
             Ok(reader.digest.finish())
         }
@@ -348,6 +434,32 @@ fn fingerprint(f: &Found) -> std::result::Result<(String, u64), String> {
             Ok((md5_hex(bytes.as_bytes()), bytes.len() as u64))
         }
     }
+}
+
+/// Opens `path` only if it is a regular file, and is still the file that
+/// was looked at: a symlink swapped in meanwhile is refused, not followed.
+fn open_regular(path: &Path) -> std::io::Result<File> {
+    let before = fs::symlink_metadata(path)?;
+    if !before.is_file() {
+        return Err(std::io::Error::other(
+            "not a regular file (a symbolic link is never followed)",
+        ));
+    }
+    let file = File::open(path)?;
+    let after = file.metadata()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if (before.dev(), before.ino()) != (after.dev(), after.ino()) {
+            return Err(std::io::Error::other(
+                "the file was replaced while it was opened",
+            ));
+        }
+    }
+    if !after.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    Ok(file)
 }
 
 /// The notes as text, exactly as in the file (no newline translation).
@@ -394,7 +506,7 @@ fn upload_unredacted(settings: &Settings, options: &UploadOptions) -> Result<Upl
         files: Vec::new(),
         notices: Vec::new(),
     };
-    let found = scan(&workspace, &mut report.notices);
+    let found = scan(&workspace);
     if found.is_empty() {
         return Ok(report);
     }
@@ -415,10 +527,13 @@ fn upload_unredacted(settings: &Settings, options: &UploadOptions) -> Result<Upl
             UploadState::new(&settings.server)
         }
     };
+    let token = settings.token.as_ref().map(|t| t.expose().to_string());
     let mut sender = client.map(|client| Sender {
         client,
         timeouts: options.timeouts,
         down: None,
+        token,
+        gzip: None,
     });
     let mut dirty = state.keep_only(&found);
 
@@ -433,7 +548,22 @@ fn upload_unredacted(settings: &Settings, options: &UploadOptions) -> Result<Upl
             action: Action::Failed,
             bytes: f.size.as_ref().ok().copied(),
             error: None,
+            note: None,
         };
+        if let Some(reason) = &f.skipped {
+            outcome.action = Action::Skipped;
+            outcome.bytes = None;
+            outcome.note = Some(reason.clone());
+            report.files.push(outcome);
+            continue;
+        }
+        let file_name = f.path.file_name().map(|n| n.to_string_lossy());
+        if f.kind == Kind::Session && file_name.as_deref() != Some(f.name.as_str()) {
+            outcome.note = Some(format!(
+                "sent as {}: the server takes only A-Z a-z 0-9 . _ - in names",
+                f.name
+            ));
+        }
         match fingerprint(f) {
             Err(reason) => outcome.error = Some(reason),
             Ok((md5, size)) if is_unchanged(state.sent(f.kind, &f.name), &md5, size) => {
@@ -449,6 +579,10 @@ fn upload_unredacted(settings: &Settings, options: &UploadOptions) -> Result<Upl
                     Ok(sent) => {
                         outcome.action = Action::Uploaded;
                         outcome.bytes = Some(sent.size);
+                        outcome.note = match (outcome.note.take(), sent.note.clone()) {
+                            (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+                            (a, b) => a.or(b),
+                        };
                         state.record(f.kind, &f.name, sent);
                         // Saved file by file: a hook killed half way does
                         // not send everything again next time.
@@ -502,6 +636,10 @@ struct Sender {
     /// down or broken, and the later files are not tried, so that a hook
     /// with the server unreachable ends in seconds.
     down: Option<String>,
+    /// The user's token, removed from transcripts before they are sent.
+    token: Option<String>,
+    /// Whether the server takes gzipped transcripts; asked once.
+    gzip: Option<bool>,
 }
 
 impl Sender {
@@ -514,8 +652,22 @@ impl Sender {
             Kind::LocalMd => LOCAL_MD_PATH,
         };
         // A 401 is not transient: it comes back at once, not retried.
-        let result = retrying(self.client.cancel(), || match f.kind {
-            Kind::Session => self.send_session(f),
+        let cancel = self.client.cancel().clone();
+        let result = retrying(&cancel, || match f.kind {
+            Kind::Session => {
+                // Whether gzip is taken is asked once, before the first
+                // transcript; a server that cannot be reached fails here,
+                // with the reason (a streamed POST can hide it).
+                if self.gzip.is_none() {
+                    let accepts = self.client.accepts().map_err(|mut failure| {
+                        failure.message =
+                            format!("{}: {}", self.client.url(SESSIONS_PATH), failure.message);
+                        failure
+                    })?;
+                    self.gzip = Some(accepts.iter().any(|a| a == SESSION_GZIP));
+                }
+                self.send_session(f)
+            }
             Kind::LocalMd => self.send_notes(f),
         });
         match result {
@@ -538,41 +690,53 @@ impl Sender {
         }
     }
 
-    /// One multipart POST of a transcript. The body is built in memory (a
-    /// transcript is at most 50 MiB, checked first) from one read of the
-    /// file, so the state records exactly what was sent even when the file
-    /// grows meanwhile; and a body sent in one piece lets a refused
-    /// connection be reported as such (a streamed body races it in reqwest).
+    /// One multipart POST of a transcript: read line by line (hashed on the
+    /// way, so that the state records the content that was sent even when
+    /// the file grows meanwhile), secrets removed, into a temporary copy,
+    /// gzipped when the server takes that.
     fn send_session(&self, f: &Found) -> std::result::Result<Sent, Failure> {
         let cannot_read =
             |e: std::io::Error| Failure::io(&format!("cannot read {}", f.path.display()), &e);
-        let file = File::open(&f.path).map_err(cannot_read)?;
+        let file = open_regular(&f.path).map_err(cannot_read)?;
         let size = file.metadata().map_err(cannot_read)?.len();
         if let Some(reason) = over_limit(&f.name, size) {
             return Err(refusal(reason));
         }
-        let mut content = Vec::with_capacity(size as usize);
-        file.take(size)
-            .read_to_end(&mut content)
+        let gzip = self.gzip == Some(true) && f.name.len() + 3 <= transcripts::MAX_NAME;
+        let (mut copy, md5, read, removed) =
+            scrubbed_copy(file.take(size), self.token.as_deref(), gzip).map_err(|e| {
+                Failure::io(
+                    &format!("cannot prepare {} for sending", f.path.display()),
+                    &e,
+                )
+            })?;
+        let length = copy
+            .seek(std::io::SeekFrom::End(0))
+            .and_then(|len| copy.rewind().map(|()| len))
             .map_err(cannot_read)?;
-        let (md5, sent) = (md5_hex(&content), content.len() as u64);
-        let form = Form::new().part("file", Part::bytes(content).file_name(f.name.clone()));
-        let content_type = format!("multipart/form-data; boundary={}", form.boundary());
-        let mut body = Vec::with_capacity(sent as usize + 512);
-        form.into_reader()
-            .read_to_end(&mut body)
-            .map_err(cannot_read)?;
+        let name = match gzip {
+            true => format!("{}.gz", f.name),
+            false => f.name.clone(),
+        };
+        let part = Part::reader_with_length(copy, length).file_name(name.clone());
         let request = self
             .client
             .post(SESSIONS_PATH)
-            .timeout(self.time_limit(sent))
-            .header(CONTENT_TYPE, content_type)
-            .body(body);
+            .timeout(self.time_limit(length))
+            .multipart(Form::new().part("file", part));
         confirm(self.client.send(request)?)?;
+        let mut notes = Vec::new();
+        if removed > 0 {
+            notes.push(format!("{removed} secret(s) removed before sending"));
+        }
+        if gzip {
+            notes.push(format!("sent gzipped as {name} ({length} bytes)"));
+        }
         Ok(Sent {
             md5,
-            size: sent,
+            size: read,
             uploaded_at: Some(now()),
+            note: (!notes.is_empty()).then(|| notes.join("; ")),
         })
     }
 
@@ -592,12 +756,60 @@ impl Sender {
             md5,
             size,
             uploaded_at: Some(now()),
+            note: None,
         })
     }
 
     fn time_limit(&self, size: u64) -> Duration {
         self.timeouts.read + Duration::from_secs_f64(size as f64 / MIN_UPLOAD_RATE)
     }
+}
+
+/// A transcript's copy for sending: line by line, secrets removed, gzipped
+/// when asked, in an anonymous temporary file (gone when closed). Returns it
+/// with the MD5 and length of what was read, and how many secrets went.
+fn scrubbed_copy(
+    source: impl Read,
+    token: Option<&str>,
+    gzip: bool,
+) -> std::io::Result<(File, String, u64, usize)> {
+    let mut reader = BufReader::new(Hashing::new(source));
+    let digest = reader.get_ref().digest.clone();
+    let file = tempfile::tempfile()?;
+    let (file, removed) = match gzip {
+        true => {
+            let mut encoder = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+            let removed = copy_lines(&mut reader, token, &mut encoder)?;
+            (encoder.finish()?, removed)
+        }
+        false => {
+            let mut writer = std::io::BufWriter::new(file);
+            let removed = copy_lines(&mut reader, token, &mut writer)?;
+            (writer.into_inner().map_err(|e| e.into_error())?, removed)
+        }
+    };
+    let (md5, read) = digest.finish();
+    Ok((file, md5, read, removed))
+}
+
+/// Copies `reader` to `out` line by line, secrets removed; how many went.
+fn copy_lines(
+    reader: &mut impl BufRead,
+    token: Option<&str>,
+    out: &mut impl Write,
+) -> std::io::Result<usize> {
+    let (mut line, mut clean, mut removed) = (Vec::new(), Vec::new(), 0);
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        clean.clear();
+        removed += crate::scrub::scrub(&line, token, &mut clean);
+        out.write_all(&clean)?;
+    }
+    out.flush()?;
+    Ok(removed)
 }
 
 /// A reason not to send that no retry changes.
@@ -729,6 +941,7 @@ mod tests {
             md5: "abc".into(),
             size: 3,
             uploaded_at: None,
+            note: None,
         };
         assert!(is_unchanged(Some(&sent), "abc", 3));
         assert!(!is_unchanged(Some(&sent), "abd", 3));
@@ -743,18 +956,18 @@ mod tests {
             md5: md5.into(),
             size: 1,
             uploaded_at: None,
+            note: None,
         };
         state.record(Kind::Session, "a.jsonl", sent("1"));
         state.record(Kind::Session, "b.jsonl", sent("2"));
         state.record(Kind::LocalMd, LOCAL_MD_NAME, sent("3"));
         assert_eq!(state.sent(Kind::Session, "b.jsonl").unwrap().md5, "2");
         assert_eq!(state.sent(Kind::LocalMd, LOCAL_MD_NAME).unwrap().md5, "3");
-        let found = vec![Found {
-            kind: Kind::Session,
-            name: "a.jsonl".into(),
-            path: "/ws/user/sessions/a.jsonl".into(),
-            size: Ok(1),
-        }];
+        let found = vec![Found::session(
+            "a.jsonl".into(),
+            "/ws/user/sessions/a.jsonl".into(),
+            Ok(1),
+        )];
         assert!(state.keep_only(&found));
         assert_eq!(state.sessions.keys().collect::<Vec<_>>(), ["a.jsonl"]);
         assert_eq!(state.local_md, None);
@@ -765,12 +978,7 @@ mod tests {
     fn scan_lists_jsonl_files_sorted_then_the_notes_and_nothing_else() {
         let dir = tempfile::tempdir().unwrap();
         let ws = Workspace::new(dir.path());
-        let mut notices = Vec::new();
-        assert_eq!(
-            scan(&ws, &mut notices),
-            vec![],
-            "no folders at all: nothing to upload"
-        );
+        assert_eq!(scan(&ws), vec![], "no folders at all: nothing to upload");
         let sessions = ws.sessions_dir();
         write(&sessions.join("b.jsonl"), b"bb");
         write(&sessions.join("a.jsonl"), b"a");
@@ -779,23 +987,21 @@ mod tests {
         #[cfg(unix)]
         symlink(sessions.join("missing"), sessions.join("dangling.jsonl"));
         write(&ws.local_md(), b"# notes");
-        let found = scan(&ws, &mut notices);
+        let found = scan(&ws);
         let names: Vec<(&str, Kind, bool)> = found
             .iter()
-            .map(|f| (f.name.as_str(), f.kind, f.size.is_ok()))
+            .map(|f| (f.name.as_str(), f.kind, f.skipped.is_none()))
             .collect();
         let mut expected = vec![
             ("a.jsonl", Kind::Session, true),
             ("b.jsonl", Kind::Session, true),
         ];
+        // A symlink is listed to be skipped, never followed.
+        #[cfg(unix)]
+        expected.insert(2, ("dangling.jsonl", Kind::Session, false));
         expected.push((LOCAL_MD_NAME, Kind::LocalMd, true));
         assert_eq!(names, expected);
         assert_eq!(found[1].size, Ok(2));
-        // A link is never followed, dangling or not: skipped with a notice.
-        assert!(
-            notices.len() == 1 && notices[0].contains("dangling.jsonl: it is a symbolic link"),
-            "{notices:?}"
-        );
     }
 
     #[cfg(unix)]
@@ -809,21 +1015,25 @@ mod tests {
         symlink(&private, ws.sessions_dir().join("x.jsonl"));
         fs::create_dir_all(ws.local_md().parent().unwrap()).unwrap();
         symlink(&private, ws.local_md());
-        let mut notices = Vec::new();
-        let found = scan(&ws, &mut notices);
-        assert_eq!(
-            found.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
-            ["real.jsonl"]
-        );
-        assert_eq!(notices.len(), 2, "{notices:?}");
+        let sendable = |found: &[Found]| -> Vec<String> {
+            found
+                .iter()
+                .filter(|f| f.skipped.is_none())
+                .map(|f| f.name.clone())
+                .collect()
+        };
+        let found = scan(&ws);
+        assert_eq!(sendable(&found), ["real.jsonl"]);
+        assert_eq!(found.iter().filter(|f| f.skipped.is_some()).count(), 2);
         // A linked sessions folder: its files are outside the workspace.
         let elsewhere = dir.path().join("elsewhere");
         write(&elsewhere.join("y.jsonl"), b"secret");
         fs::remove_dir_all(ws.sessions_dir()).unwrap();
         symlink(&elsewhere, ws.sessions_dir());
-        let mut notices = Vec::new();
-        assert!(scan(&ws, &mut notices).is_empty());
-        assert!(notices[0].contains("outside the workspace"), "{notices:?}");
+        let found = scan(&ws);
+        assert_eq!(sendable(&found), Vec::<String>::new());
+        let skipped = found.iter().find_map(|f| f.skipped.clone()).unwrap();
+        assert!(skipped.contains("outside"), "{skipped}");
     }
 
     #[test]
@@ -862,6 +1072,7 @@ mod tests {
                     md5,
                     size: 4,
                     uploaded_at: None,
+                    note: None,
                 },
             );
         }
@@ -949,6 +1160,77 @@ mod tests {
         let err = upload(&settings, &UploadOptions::default()).unwrap_err();
         assert!(matches!(err, Error::NoToken(_)), "{err}");
         upload(&settings, &dry_run()).unwrap();
+    }
+
+    #[test]
+    fn the_copy_sent_is_scrubbed_and_optionally_gzipped_but_the_digest_is_of_the_file() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJtZSJ9.c2lnbmF0dXJlLXgtWQ";
+        let text = format!("{{\"a\":\"{jwt}\"}}\n{{\"b\":\"my-secret-token\"}}\nlast");
+        for gzip in [false, true] {
+            let (mut file, md5, read, removed) =
+                scrubbed_copy(text.as_bytes(), Some("my-secret-token"), gzip).unwrap();
+            assert_eq!(
+                (md5.as_str(), read, removed),
+                (md5_hex(text.as_bytes()).as_str(), text.len() as u64, 2)
+            );
+            let mut raw = Vec::new();
+            file.rewind().unwrap();
+            file.read_to_end(&mut raw).unwrap();
+            let sent = match gzip {
+                true => {
+                    let mut out = String::new();
+                    flate2::read::GzDecoder::new(&raw[..])
+                        .read_to_string(&mut out)
+                        .unwrap();
+                    out
+                }
+                false => String::from_utf8(raw).unwrap(),
+            };
+            assert_eq!(
+                sent,
+                "{\"a\":\"[REDACTED_JWT]\"}\n{\"b\":\"[REDACTED_AGNES_TOKEN]\"}\nlast"
+            );
+        }
+    }
+
+    #[test]
+    fn one_transcript_in_two_places_is_sent_once_the_newer_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        write(&a.join("s1.jsonl"), b"old");
+        std::thread::sleep(Duration::from_millis(20));
+        write(&b.join("s1.jsonl"), b"newer");
+        write(&b.join("s2.jsonl"), b"x");
+        #[cfg(unix)]
+        symlink(&b, dir.path().join("link"));
+        let root = fs::canonicalize(dir.path()).unwrap();
+        let mut found = scan_sessions(&a, &root);
+        found.extend(scan_sessions(&b, &root));
+        #[cfg(unix)]
+        found.extend(scan_sessions(&dir.path().join("link"), &root));
+        let found = once_each(found);
+        let rows: Vec<(String, bool)> = found
+            .iter()
+            .map(|f| {
+                (
+                    f.path
+                        .strip_prefix(dir.path())
+                        .unwrap()
+                        .display()
+                        .to_string(),
+                    f.skipped.is_none(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("a/s1.jsonl".to_string(), false),
+                ("b/s1.jsonl".to_string(), true),
+                ("b/s2.jsonl".to_string(), true),
+            ]
+        );
     }
 
     #[test]

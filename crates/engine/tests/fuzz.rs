@@ -53,6 +53,9 @@ fn word() -> impl Strategy<Value = String> {
             "title", "content", "domain", "category", "orders", "in.c-crm.people", "..", ".",
             "../x", "a/b", "", "km_x", "approved", "0123456789abcdef0123456789abcdef",
             "1a2b3c4d5e6f", "x'; DROP TABLE t; --", "a\"b", "\u{0}", "é",
+            "parts", "path", "server_only", "2026_01.parquet", "y=1/p.parquet",
+            "../p.parquet", "/abs.parquet", "a/../../b.parquet", "data_packages",
+            "direct_tables",
         ])
         .prop_map(String::from),
     ]
@@ -87,11 +90,30 @@ fn entry() -> impl Strategy<Value = Value> {
         "updated",
         "source_type",
         "extra",
+        "server_only",
+        "signed_url",
+        "signed_url_expires_at",
     ]);
     prop_oneof![
-        3 => prop::collection::btree_map(field, json_value(), 0..7).prop_map(|m| {
-            Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
-        }),
+        3 => (prop::collection::btree_map(field, json_value(), 0..7), prop::option::of(parts()))
+            .prop_map(|(m, parts)| {
+                let mut fields: Map<String, Value> =
+                    m.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+                if let Some(parts) = parts {
+                    fields.insert("parts".into(), parts);
+                }
+                Value::Object(fields)
+            }),
+        1 => json_value(),
+    ]
+}
+
+/// A `parts` list: part-shaped objects with hostile paths, or anything.
+fn parts() -> impl Strategy<Value = Value> {
+    let part = (word(), json_value(), json_value())
+        .prop_map(|(path, hash, size)| json!({"path": path, "hash": hash, "size_bytes": size}));
+    prop_oneof![
+        3 => prop::collection::vec(part, 0..6).prop_map(Value::Array),
         1 => json_value(),
     ]
 }
@@ -108,7 +130,9 @@ fn manifest_value() -> impl Strategy<Value = Value> {
             top.insert("tables".into(), Value::Object(tables.into_iter().collect()));
             top.insert("server_time".into(), server_time);
             if let Some(extra) = extra {
-                top.insert("assets".into(), extra);
+                top.insert("assets".into(), extra.clone());
+                top.insert("direct_tables".into(), extra.clone());
+                top.insert("data_packages".into(), json!([{"tables": extra}]));
             }
             Value::Object(top)
         })
@@ -145,6 +169,7 @@ fn table_state() -> impl Strategy<Value = TableState> {
             rows,
             size_bytes,
             etag,
+            parts: None,
         },
     )
 }
@@ -182,9 +207,13 @@ fn check_manifest(body: &[u8], state: &SyncState) -> Result<(), TestCaseError> {
     // Planning over whatever came never panics, and only accepted ids are
     // ever downloaded.
     for scope in [Scope::All, Scope::DocsOnly] {
-        let plan = plan::plan(&m, state, &scope, &|_| true).unwrap();
+        let plan = plan::plan(&m, state, &scope, true, &|_, _| true).unwrap();
         for t in plan.tables.iter().filter(|t| t.status.needs_download()) {
             prop_assert!(t.entry.invalid.is_none() && check_table_id(&t.entry.id).is_ok());
+            // Every part path of a table that is downloaded stays in its folder.
+            for part in t.entry.parts.iter().flatten() {
+                prop_assert!(agnes_engine::ids::check_part_path(&part.path).is_ok());
+            }
         }
     }
     Ok(())
@@ -278,6 +307,49 @@ fn accepted_table_ids_are_plain_file_names() {
         if check_table_id(&id).is_ok() {
             prop_assert!(!id.contains(['/', '\\', '\'', '"', ';', '\0']) && !id.contains(".."));
             prop_assert!(!id.starts_with('.') && id.len() <= 128);
+        }
+        Ok(())
+    });
+}
+
+/// Part paths made of the pieces that matter: names, dots, separators.
+fn part_path() -> impl Strategy<Value = String> {
+    let piece = prop::sample::select(vec![
+        "a",
+        "b=1",
+        "..",
+        ".",
+        "",
+        "/",
+        "\\",
+        ".hidden",
+        "x.parquet",
+        "%2F",
+        ":",
+        "é",
+        " ",
+        "\0",
+        "y.csv",
+    ]);
+    prop_oneof![
+        1 => word(),
+        3 => prop::collection::vec(piece.clone(), 1..6).prop_map(|p| p.join("/")),
+        2 => prop::collection::vec(piece, 1..6).prop_map(|p| p.concat()),
+    ]
+}
+
+#[test]
+fn accepted_part_paths_stay_in_the_table_folder() {
+    use std::path::{Component, Path};
+    fuzz("ids::check_part_path", part_path(), |path| {
+        if agnes_engine::ids::check_part_path(&path).is_ok() {
+            let p = Path::new(&path);
+            prop_assert!(p.is_relative());
+            prop_assert!(p.components().all(|c| matches!(c, Component::Normal(_))));
+            prop_assert!(!path.contains(['\\', ':', '\0']) && path.ends_with(".parquet"));
+            prop_assert!(path
+                .split('/')
+                .all(|n| !n.is_empty() && !n.starts_with('.')));
         }
         Ok(())
     });

@@ -79,6 +79,17 @@ pub async fn clear_requests(State(app): State<Arc<App>>) -> Response {
     json(StatusCode::OK, &json!({"status": "ok"}))
 }
 
+/// `GET /admin/store`: where the object store listens (`url` is null on a
+/// May server, which has none) and which generation this server is.
+pub async fn get_store(State(app): State<Arc<App>>) -> Response {
+    let url = app.store.get().map(|s| s.url.clone());
+    let mode = match app.generation.is_current() {
+        true => "0.84",
+        false => "may2026",
+    };
+    json(StatusCode::OK, &json!({"url": url, "mode": mode}))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,7 @@
 //! The server's shared state and its routes.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -13,8 +13,10 @@ use serde_json::json;
 
 use crate::catalog::{Catalog, CatalogFile};
 use crate::faults::{Fault, FaultBook};
+use crate::generation::{self, Generation};
 use crate::reply::{json, ApiError, ApiResult};
 use crate::request_log::RequestLog;
+use crate::store::ObjectStore;
 use crate::tables::FactCache;
 use crate::{admin, bundle, compress, download, fault_layer, manifest, request_log, upload};
 
@@ -26,6 +28,10 @@ pub struct App {
     pub facts: FactCache,
     pub faults: FaultBook,
     pub requests: RequestLog,
+    /// Which server this one behaves as (`--mode`).
+    pub generation: Generation,
+    /// The object store of a 0.84 server, once bound.
+    pub store: OnceLock<ObjectStore>,
 }
 
 impl App {
@@ -37,6 +43,8 @@ impl App {
             facts: FactCache::default(),
             faults: FaultBook::new(startup_faults),
             requests: RequestLog::default(),
+            generation: Generation::Current,
+            store: OnceLock::new(),
         }
     }
 
@@ -61,7 +69,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/upload/sessions", post(upload::sessions))
         .route("/api/upload/local-md", post(upload::local_md))
         .layer(from_fn(compress::gzip_json))
-        .layer(from_fn_with_state(app.clone(), fault_layer::inject));
+        .layer(from_fn_with_state(app.clone(), fault_layer::inject))
+        .layer(from_fn_with_state(app.clone(), generation::headers));
     let admin = Router::new()
         .route(
             "/admin/faults",
@@ -73,6 +82,7 @@ pub fn router(app: Arc<App>) -> Router {
             "/admin/requests",
             get(admin::get_requests).delete(admin::clear_requests),
         )
+        .route("/admin/store", get(admin::get_store))
         .layer(from_fn(admin::loopback_only));
     api.merge(admin)
         .fallback(not_found)

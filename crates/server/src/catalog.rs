@@ -25,6 +25,16 @@ pub struct TableMeta {
     pub hash: HashMode,
     /// Overrides the row count from the parquet footer.
     pub rows: Option<u64>,
+    /// Listed, never distributed (0.84): its download answers 403.
+    pub server_only: bool,
+    /// A presigned URL on the object store (0.84): `valid`, `expired`,
+    /// `redirect`, `wrong_bytes`, or a literal URL sent as it is.
+    pub signed_url: Option<String>,
+    /// Sent as `signed_url_expires_at` instead of the one `signed_url` implies.
+    pub signed_url_expires_at: Option<String>,
+    /// Part objects appended to a partitioned table's `parts` as they are
+    /// (tests announce hostile part paths with them).
+    pub extra_parts: Vec<Value>,
 }
 
 impl TableMeta {
@@ -97,6 +107,12 @@ pub struct Catalog {
     pub faults: Vec<Fault>,
     /// Passed through as the manifest's `assets` when given.
     pub assets: Option<Value>,
+    /// The manifest's `data_packages` and `direct_tables` (0.84), passed
+    /// through when given.
+    pub data_packages: Option<Value>,
+    pub direct_tables: Option<Value>,
+    /// `X-Agnes-Accepts` (0.84); `None` means `["session-gzip"]`.
+    pub accepts: Option<Vec<String>>,
 }
 
 impl Catalog {
@@ -118,6 +134,10 @@ impl Catalog {
                     source_type: t.source_type,
                     hash: HashMode::parse(t.hash),
                     rows: t.rows,
+                    server_only: t.server_only.unwrap_or(false),
+                    signed_url: t.signed_url,
+                    signed_url_expires_at: t.signed_url_expires_at,
+                    extra_parts: t.extra_parts.unwrap_or_default(),
                 };
                 (id, meta)
             })
@@ -151,6 +171,9 @@ impl Catalog {
             },
             faults,
             assets: raw.assets.filter(|v| !v.is_null()),
+            data_packages: raw.data_packages.filter(|v| !v.is_null()),
+            direct_tables: raw.direct_tables.filter(|v| !v.is_null()),
+            accepts: raw.accepts,
         })
     }
 }
@@ -179,6 +202,9 @@ struct RawCatalog {
     memory: Option<RawMemory>,
     faults: Option<Value>,
     assets: Option<Value>,
+    data_packages: Option<Value>,
+    direct_tables: Option<Value>,
+    accepts: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -187,6 +213,10 @@ struct RawTable {
     source_type: Option<String>,
     hash: Option<String>,
     rows: Option<u64>,
+    server_only: Option<bool>,
+    signed_url: Option<String>,
+    signed_url_expires_at: Option<String>,
+    extra_parts: Option<Vec<Value>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
@@ -85,9 +85,38 @@ pub fn parse_range(header: Option<&str>, len: u64) -> Wanted {
     }
 }
 
+/// Parts up to this size carry `X-Agnes-Content-MD5` (as on 0.84).
+const CONTENT_MD5_MAX: u64 = 8 << 20;
+
+/// The `part` of a download's query (`?part=<url-encoded path>`), decoded.
+pub fn part_of(query: Option<&str>) -> Option<String> {
+    query?.split('&').find_map(|kv| {
+        let value = kv.strip_prefix("part=")?;
+        Some(crate::fault_layer::percent_decode(&value.replace('+', " ")))
+    })
+}
+
+/// The file of part `part` of the partitioned table in `folder`, if the
+/// part path stays inside the folder and names a regular file there.
+fn part_file(folder: &std::path::Path, part: &str) -> Option<PathBuf> {
+    let relative = std::path::Path::new(part);
+    let plain = !part.is_empty()
+        && !part.contains('\\')
+        && relative
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if !plain {
+        return None;
+    }
+    let root = std::fs::canonicalize(folder).ok()?;
+    let file = std::fs::canonicalize(folder.join(relative)).ok()?;
+    (file.starts_with(&root) && file.is_file()).then_some(file)
+}
+
 pub async fn handler(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult {
     if !is_valid_id(&id) {
@@ -109,11 +138,41 @@ pub async fn handler(
             "Table '{id}' is queried remotely; it has no file to download"
         )));
     }
-    let path = app.data_dir.join(format!("{id}.parquet"));
-    let opened = tokio::task::spawn_blocking(move || open(path))
-        .await
-        .map_err(|e| ApiError::internal(format!("opening table '{id}': {e}")))?;
-    let (file, len, mtime_ns) = match opened {
+    let mut path = app.data_dir.join(format!("{id}.parquet"));
+    let mut is_part = false;
+    if app.generation.is_current() {
+        if catalog.table(&id).is_some_and(|m| m.server_only) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("Table '{id}' is server_only — query it instead"),
+            ));
+        }
+        let folder = app.data_dir.join(&id);
+        if !path.is_file() && folder.is_dir() {
+            let part = part_of(query.as_deref()).ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "Table '{id}' is partitioned: download its parts with ?part=<path>"
+                ))
+            })?;
+            path = part_file(&folder, &part)
+                .ok_or_else(|| ApiError::not_found(format!("Table '{id}' has no part {part:?}")))?;
+            is_part = true;
+        }
+    }
+    let opened = tokio::task::spawn_blocking(move || {
+        let opened = open(path.clone())?;
+        // What the 0.84 server says of small parts: the MD5 of the bytes sent.
+        let md5 = match &opened {
+            Some((_, len, _)) if is_part && *len <= CONTENT_MD5_MAX => {
+                Some(crate::tables::md5_file(&path)?)
+            }
+            _ => None,
+        };
+        Ok::<_, io::Error>(opened.map(|(f, len, mtime)| (f, len, mtime, md5)))
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("opening table '{id}': {e}")))?;
+    let (file, len, mtime_ns, content_md5) = match opened {
         Ok(Some(found)) => found,
         Ok(None) => return Err(ApiError::not_found(format!("Table '{id}' not found"))),
         Err(err) => return Err(ApiError::internal(format!("opening table '{id}': {err}"))),
@@ -164,6 +223,11 @@ pub async fn handler(
     }
     if let Some(cr) = content_range.and_then(|cr| HeaderValue::from_str(&cr).ok()) {
         h.insert(header::CONTENT_RANGE, cr);
+    }
+    if let Some(md5) = content_md5.filter(|_| status == StatusCode::OK) {
+        if let Ok(v) = HeaderValue::from_str(&md5) {
+            h.insert("x-agnes-content-md5", v);
+        }
     }
     Ok(resp)
 }
@@ -259,6 +323,40 @@ impl http_body::Body for FileBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn part_queries_are_decoded_and_part_paths_stay_in_the_folder() {
+        assert_eq!(
+            part_of(Some("part=month%3D1%2Fdata_0.parquet")).as_deref(),
+            Some("month=1/data_0.parquet")
+        );
+        assert_eq!(
+            part_of(Some("x=1&part=a+b.parquet")).as_deref(),
+            Some("a b.parquet")
+        );
+        assert_eq!(part_of(Some("x=1")), None);
+        assert_eq!(part_of(None), None);
+
+        let dir = std::env::temp_dir().join(format!("agnes-parts-{}", std::process::id()));
+        let table = dir.join("events");
+        std::fs::create_dir_all(table.join("m=1")).unwrap();
+        std::fs::write(table.join("m=1/a.parquet"), b"x").unwrap();
+        std::fs::write(dir.join("secret.parquet"), b"s").unwrap();
+        std::os::unix::fs::symlink(dir.join("secret.parquet"), table.join("link.parquet")).unwrap();
+        assert!(part_file(&table, "m=1/a.parquet").is_some());
+        for hostile in [
+            "../secret.parquet",
+            "/etc/passwd",
+            "m=1/../../secret.parquet",
+            "link.parquet",
+            "",
+            "m=1",
+            "m=1\\a.parquet",
+        ] {
+            assert_eq!(part_file(&table, hostile), None, "{hostile}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn ranges() {

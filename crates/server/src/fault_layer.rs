@@ -66,8 +66,24 @@ pub async fn inject(State(app): State<Arc<App>>, req: Request, next: Next) -> Re
     if let Ok(catalog) = &loaded.catalog {
         app.faults.sync_catalog(loaded.generation, &catalog.faults);
     }
-    let Some(kind) = app.faults.take(endpoint, table.as_deref()) else {
+    let part = crate::download::part_of(req.uri().query());
+    let Some(kind) = app.faults.take(endpoint, table.as_deref(), part.as_deref()) else {
         return next.run(req).await;
+    };
+    // An upload's body is read before a fault answers, as a server or proxy
+    // reading the request first would: a reply while the client is still
+    // sending makes the connection reset under it, a different fault.
+    let replaces_reply = matches!(
+        kind,
+        FaultKind::Status { .. } | FaultKind::Body { .. } | FaultKind::Redirect { .. }
+    );
+    let req = match (endpoint, replaces_reply) {
+        (Endpoint::Upload, true) => {
+            let (parts, body) = req.into_parts();
+            let _ = axum::body::to_bytes(body, 64 << 20).await;
+            Request::from_parts(parts, Body::empty())
+        }
+        _ => req,
     };
     match kind {
         FaultKind::Status {

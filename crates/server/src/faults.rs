@@ -99,6 +99,9 @@ pub struct Fault {
     /// `None`: every table. A fault naming a table only matches downloads
     /// of that table.
     pub table: Option<String>,
+    /// `None`: any download. A fault naming a part only matches downloads
+    /// of that part (`?part=`) of a partitioned table.
+    pub part: Option<String>,
     /// `None`: forever.
     pub times: Option<u64>,
     pub kind: FaultKind,
@@ -152,6 +155,7 @@ impl Fault {
         };
         let endpoint = Endpoint::parse(string("endpoint")?.as_deref().unwrap_or("download"))?;
         let table = string("table")?.filter(|t| t != "*");
+        let part = string("part")?;
         let times = number("times")?;
         let kind_name = string("kind")?.ok_or("\"kind\" is required")?;
         let kind = match kind_name.as_str() {
@@ -204,18 +208,23 @@ impl Fault {
         Ok(Fault {
             endpoint,
             table,
+            part,
             times,
             kind,
         })
     }
 
-    fn matches(&self, endpoint: Endpoint, table: Option<&str>) -> bool {
+    fn matches(&self, endpoint: Endpoint, table: Option<&str>, part: Option<&str>) -> bool {
         let endpoint_ok = self.endpoint == Endpoint::Any || self.endpoint == endpoint;
         let table_ok = match &self.table {
             None => true,
             Some(want) => endpoint == Endpoint::Download && table == Some(want.as_str()),
         };
-        endpoint_ok && table_ok
+        let part_ok = match &self.part {
+            None => true,
+            Some(want) => endpoint == Endpoint::Download && part == Some(want.as_str()),
+        };
+        endpoint_ok && table_ok && part_ok
     }
 
     /// The fault as the admin API shows it.
@@ -224,6 +233,7 @@ impl Fault {
             "source": source,
             "endpoint": self.endpoint.name(),
             "table": self.table.as_deref().unwrap_or("*"),
+            "part": self.part,
             "times": self.times,
             "remaining": remaining,
         });
@@ -320,7 +330,12 @@ impl FaultBook {
     }
 
     /// The first active fault for this request, counted down.
-    pub fn take(&self, endpoint: Endpoint, table: Option<&str>) -> Option<FaultKind> {
+    pub fn take(
+        &self,
+        endpoint: Endpoint,
+        table: Option<&str>,
+        part: Option<&str>,
+    ) -> Option<FaultKind> {
         let mut lists = self.lock();
         let Lists {
             admin,
@@ -332,7 +347,7 @@ impl FaultBook {
             .iter_mut()
             .chain(catalog.iter_mut())
             .chain(startup.iter_mut())
-            .find(|a| a.active() && a.fault.matches(endpoint, table))?;
+            .find(|a| a.active() && a.fault.matches(endpoint, table, part))?;
         if let Some(n) = armed.remaining.as_mut() {
             *n -= 1;
         }
@@ -417,19 +432,19 @@ mod tests {
             parse(r#"[{"kind":"status","status":503,"times":2,"table":"orders"}]"#).unwrap(),
         );
         let status = |k: Option<FaultKind>| matches!(k, Some(FaultKind::Status { .. }));
-        assert!(status(book.take(Endpoint::Download, Some("orders"))));
+        assert!(status(book.take(Endpoint::Download, Some("orders"), None)));
         // another table falls through to the start-up fault
         assert_eq!(
-            book.take(Endpoint::Download, Some("people")),
+            book.take(Endpoint::Download, Some("people"), None),
             Some(FaultKind::Corrupt)
         );
-        assert!(status(book.take(Endpoint::Download, Some("orders"))));
+        assert!(status(book.take(Endpoint::Download, Some("orders"), None)));
         assert_eq!(
-            book.take(Endpoint::Download, Some("orders")),
+            book.take(Endpoint::Download, Some("orders"), None),
             Some(FaultKind::Corrupt)
         );
         // download faults do not touch the manifest
-        assert_eq!(book.take(Endpoint::Manifest, None), None);
+        assert_eq!(book.take(Endpoint::Manifest, None, None), None);
         assert_eq!(book.active_json().as_array().unwrap().len(), 1);
     }
 
@@ -438,10 +453,10 @@ mod tests {
         let book = FaultBook::default();
         let faults = parse(r#"[{"kind":"corrupt","endpoint":"any","times":1}]"#).unwrap();
         book.sync_catalog(1, &faults);
-        assert!(book.take(Endpoint::Bundle, None).is_some());
+        assert!(book.take(Endpoint::Bundle, None, None).is_some());
         book.sync_catalog(1, &faults);
-        assert!(book.take(Endpoint::Bundle, None).is_none());
+        assert!(book.take(Endpoint::Bundle, None, None).is_none());
         book.sync_catalog(2, &faults);
-        assert!(book.take(Endpoint::Upload, None).is_some());
+        assert!(book.take(Endpoint::Upload, None, None).is_some());
     }
 }

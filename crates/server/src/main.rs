@@ -10,11 +10,13 @@ mod compress;
 mod download;
 mod fault_layer;
 mod faults;
+mod generation;
 mod isotime;
 mod manifest;
 mod parquet_footer;
 mod reply;
 mod request_log;
+mod store;
 mod tables;
 mod upload;
 
@@ -28,7 +30,9 @@ use clap::Parser;
 
 use crate::app::App;
 use crate::faults::Fault;
+use crate::generation::Generation;
 use crate::request_log::RequestLog;
+use crate::store::ObjectStore;
 
 /// Serve DIR's parquet files with the Agnes sync contract.
 #[derive(Parser, Debug)]
@@ -53,6 +57,13 @@ struct Args {
     /// fields of GET /admin/requests, raw Authorization included).
     #[arg(long, value_name = "FILE")]
     request_log: Option<PathBuf>,
+    /// Which Agnes server to behave as: today's (0.84) or May 2026's.
+    #[arg(long, value_enum, default_value = "0.84")]
+    mode: Generation,
+    /// Port of the object store that signed URLs point at (0.84 only);
+    /// 0 picks a free one (GET /admin/store says which).
+    #[arg(long, default_value_t = 0)]
+    store_port: u16,
 }
 
 fn main() -> ExitCode {
@@ -78,6 +89,7 @@ fn try_main(args: Args) -> Result<(), String> {
         Some(path) => read_faults(path)?,
     };
     let mut app = App::new(data_dir, uploads_dir, startup_faults);
+    app.generation = args.mode;
     if let Some(path) = &args.request_log {
         app.requests = RequestLog::appending_to(path)
             .map_err(|e| format!("--request-log {}: {e}", path.display()))?;
@@ -88,7 +100,11 @@ fn try_main(args: Args) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("starting the async runtime: {e}"))?;
-    runtime.block_on(serve(app, SocketAddr::new(args.addr, args.port)))
+    let store = args
+        .mode
+        .is_current()
+        .then(|| SocketAddr::new(args.addr, args.store_port));
+    runtime.block_on(serve(app, SocketAddr::new(args.addr, args.port), store))
 }
 
 fn read_faults(path: &PathBuf) -> Result<Vec<Fault>, String> {
@@ -99,7 +115,11 @@ fn read_faults(path: &PathBuf) -> Result<Vec<Fault>, String> {
     Fault::parse_list(&value).map_err(|e| format!("--faults {}: {e}", path.display()))
 }
 
-async fn serve(app: Arc<App>, addr: SocketAddr) -> Result<(), String> {
+async fn serve(
+    app: Arc<App>,
+    addr: SocketAddr,
+    store_addr: Option<SocketAddr>,
+) -> Result<(), String> {
     use axum::serve::ListenerExt;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -107,6 +127,25 @@ async fn serve(app: Arc<App>, addr: SocketAddr) -> Result<(), String> {
     let bound = listener
         .local_addr()
         .map_err(|e| format!("reading the bound address: {e}"))?;
+    if let Some(store_addr) = store_addr {
+        let store_listener = tokio::net::TcpListener::bind(store_addr)
+            .await
+            .map_err(|e| format!("listening on {store_addr} (object store): {e}"))?;
+        let store_bound = store_listener
+            .local_addr()
+            .map_err(|e| format!("reading the bound address: {e}"))?;
+        let _ = app.store.set(ObjectStore::new(
+            format!("http://{store_bound}"),
+            format!("http://{bound}"),
+        ));
+        let service =
+            store::router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(store_listener, service).await {
+                eprintln!("agnes-server: object store on {store_bound}: {e}");
+            }
+        });
+    }
     // The one line on stdout: test helpers read the port from it.
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "listening on http://{bound}")

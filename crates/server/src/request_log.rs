@@ -35,11 +35,15 @@ struct Entry {
     peer: Option<String>,
     method: String,
     path: String,
+    /// The raw query (`part=...` of a part download, a signed URL's).
+    query: Option<String>,
     authorization: Option<String>,
     if_none_match: Option<String>,
     range: Option<String>,
     /// 0 until the reply's status is known.
     status: AtomicU16,
+    /// The file name an upload came under (a reply extension sets it).
+    upload: Mutex<Option<String>>,
     /// Body bytes handed to the connection; grows while a body streams.
     bytes_sent: AtomicU64,
     /// Whether its line went to the log file.
@@ -52,10 +56,12 @@ impl Entry {
             "peer": self.peer,
             "method": self.method,
             "path": self.path,
+            "query": self.query,
             "authorization": self.authorization,
             "if_none_match": self.if_none_match,
             "range": self.range,
             "status": self.status.load(Ordering::Relaxed),
+            "upload": self.upload.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             "bytes_sent": self.bytes_sent.load(Ordering::Relaxed),
         })
     }
@@ -82,6 +88,10 @@ impl LogFile {
         }
     }
 }
+
+/// Set by the upload handler on its reply: the name the file came under.
+#[derive(Clone)]
+pub struct UploadName(pub String);
 
 #[derive(Default)]
 pub struct RequestLog {
@@ -143,10 +153,12 @@ pub async fn record(State(app): State<Arc<App>>, req: Request, next: Next) -> Re
         peer,
         method: req.method().to_string(),
         path: req.uri().path().to_string(),
+        query: req.uri().query().map(String::from),
         authorization: header(headers, "authorization"),
         if_none_match: header(headers, "if-none-match"),
         range: header(headers, "range"),
         status: AtomicU16::new(0),
+        upload: Mutex::new(None),
         bytes_sent: AtomicU64::new(0),
         written: AtomicBool::new(false),
     });
@@ -155,6 +167,9 @@ pub async fn record(State(app): State<Arc<App>>, req: Request, next: Next) -> Re
     entry
         .status
         .store(resp.status().as_u16(), Ordering::Relaxed);
+    if let Some(UploadName(name)) = resp.extensions().get::<UploadName>() {
+        *entry.upload.lock().unwrap_or_else(|p| p.into_inner()) = Some(name.clone());
+    }
     let (parts, body) = resp.into_parts();
     let file = app.requests.file.clone();
     if let Some(file) = file

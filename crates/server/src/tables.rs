@@ -37,6 +37,79 @@ pub struct TableFile {
     /// Part of the cache key: a file replaced by rename is another file
     /// even when mtime and size happen to match.
     pub inode: u64,
+    /// A partitioned table (a folder, 0.84): its parts by relative path.
+    pub parts: Option<Vec<PartFile>>,
+}
+
+/// One part of a partitioned table.
+#[derive(Debug, Clone)]
+pub struct PartFile {
+    /// Relative to the table's folder, `/`-separated.
+    pub path: String,
+    pub file: TableFile,
+}
+
+/// The folders that are never tables: where uploads go by default.
+const NOT_TABLES: &[&str] = &["_uploads"];
+
+/// Every `*.parquet` under `dir` (not hidden, regular files), sorted by
+/// relative path: the parts of a partitioned table.
+pub fn scan_parts(dir: &Path, id: &str) -> io::Result<Vec<PartFile>> {
+    let mut out = Vec::new();
+    let mut todo = vec![(dir.to_path_buf(), String::new())];
+    while let Some((folder, prefix)) = todo.pop() {
+        for entry in std::fs::read_dir(&folder)? {
+            let entry = entry?;
+            let Some(name) = entry.file_name().to_str().map(String::from) else {
+                continue;
+            };
+            if name.starts_with('.') {
+                continue;
+            }
+            let rel = format!("{prefix}{name}");
+            let Ok(meta) = std::fs::metadata(entry.path()) else {
+                continue;
+            };
+            if meta.is_dir() {
+                todo.push((entry.path(), format!("{rel}/")));
+            } else if meta.is_file() && name.ends_with(".parquet") {
+                out.push(PartFile {
+                    path: rel,
+                    file: TableFile {
+                        id: id.to_string(),
+                        path: entry.path(),
+                        size: meta.len(),
+                        modified: meta.modified()?,
+                        inode: file_identity(&meta),
+                        parts: None,
+                    },
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+/// The partitioned table in folder `path`, if it holds any part.
+fn partitioned(id: &str, path: PathBuf) -> io::Result<Option<TableFile>> {
+    let parts = scan_parts(&path, id)?;
+    if parts.is_empty() {
+        return Ok(None);
+    }
+    let modified = parts
+        .iter()
+        .map(|p| p.file.modified)
+        .max()
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    Ok(Some(TableFile {
+        id: id.to_string(),
+        size: parts.iter().map(|p| p.file.size).sum(),
+        modified,
+        inode: 0,
+        path,
+        parts: Some(parts),
+    }))
 }
 
 impl TableFile {
@@ -47,12 +120,25 @@ impl TableFile {
 
 /// Every regular `*.parquet` at the top of `dir`, by id. Ids outside the
 /// contract's pattern are listed too (tests use them to check that clients
-/// refuse them); they just cannot be downloaded.
-pub fn scan(dir: &Path) -> io::Result<Vec<TableFile>> {
+/// refuse them); they just cannot be downloaded. With `folders` (a 0.84
+/// server), every folder holding `*.parquet` files is a partitioned table
+/// named after the folder.
+pub fn scan(dir: &Path, folders: bool) -> io::Result<Vec<TableFile>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
+        if folders && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            if let Some(id) = name
+                .to_str()
+                .filter(|n| is_valid_id(n) && !NOT_TABLES.contains(n))
+            {
+                if let Some(table) = partitioned(id, entry.path())? {
+                    out.push(table);
+                }
+            }
+            continue;
+        }
         let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".parquet")) else {
             continue;
         };
@@ -72,9 +158,12 @@ pub fn scan(dir: &Path) -> io::Result<Vec<TableFile>> {
             size: meta.len(),
             modified: meta.modified()?,
             inode: file_identity(&meta),
+            parts: None,
         });
     }
-    out.sort_by(|a, b| a.id.cmp(&b.id));
+    // A folder and a file of one id: the file wins, as on a 0.29 server.
+    out.sort_by(|a, b| (&a.id, a.parts.is_some()).cmp(&(&b.id, b.parts.is_some())));
+    out.dedup_by(|later, earlier| later.id == earlier.id);
     Ok(out)
 }
 
@@ -90,6 +179,14 @@ fn file_identity(meta: &std::fs::Metadata) -> u64 {
 #[cfg(not(unix))]
 fn file_identity(meta: &std::fs::Metadata) -> u64 {
     meta.created().map_or(0, |t| epoch_nanos(t) as u64)
+}
+
+/// The top-level hash of a partitioned table: the MD5 of its sorted
+/// `path:hash` lines, a change token for the whole set.
+pub fn rollup(parts: &[(String, String)]) -> String {
+    let mut lines: Vec<String> = parts.iter().map(|(p, h)| format!("{p}:{h}")).collect();
+    lines.sort();
+    hex(&Md5::digest(lines.join("\n").as_bytes()))
 }
 
 /// The 12-hex version token of the real server's pipeline tables: derived
@@ -216,13 +313,58 @@ mod tests {
     }
 
     #[test]
+    fn folders_are_partitioned_tables_only_when_asked_and_a_file_wins() {
+        let dir = std::env::temp_dir().join(format!("agnes-folders-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("events/y=1")).unwrap();
+        std::fs::create_dir_all(dir.join("empty")).unwrap();
+        std::fs::create_dir_all(dir.join("_uploads")).unwrap();
+        std::fs::create_dir_all(dir.join("orders")).unwrap();
+        std::fs::write(dir.join("events/y=1/b.parquet"), b"b").unwrap();
+        std::fs::write(dir.join("events/a.parquet"), b"a").unwrap();
+        std::fs::write(dir.join("events/.hidden.parquet"), b"h").unwrap();
+        std::fs::write(dir.join("_uploads/x.parquet"), b"u").unwrap();
+        std::fs::write(dir.join("orders/p.parquet"), b"p").unwrap();
+        std::fs::write(dir.join("orders.parquet"), b"o").unwrap();
+        let ids = |folders| -> Vec<(String, Option<Vec<String>>)> {
+            scan(&dir, folders)
+                .unwrap()
+                .into_iter()
+                .map(|t| {
+                    (
+                        t.id,
+                        t.parts.map(|p| p.into_iter().map(|p| p.path).collect()),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(ids(false), [("orders".to_string(), None)]);
+        assert_eq!(
+            ids(true),
+            [
+                (
+                    "events".to_string(),
+                    Some(vec!["a.parquet".to_string(), "y=1/b.parquet".to_string()])
+                ),
+                ("orders".to_string(), None),
+            ]
+        );
+        let a = rollup(&[("a".into(), "1".into()), ("b".into(), "2".into())]);
+        assert_eq!(
+            a,
+            rollup(&[("b".into(), "2".into()), ("a".into(), "1".into())])
+        );
+        assert_eq!(a, hex(&Md5::digest(b"a:1\nb:2")));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn scans_md5s_and_notices_rewrites() {
         let dir = std::env::temp_dir().join(format!("agnes-tables-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("sub.parquet")).unwrap();
         std::fs::write(dir.join("in.c-crm.people.parquet"), b"hello").unwrap();
         std::fs::write(dir.join("notes.txt"), b"x").unwrap();
         std::fs::write(dir.join(".parquet"), b"x").unwrap();
-        let files = scan(&dir).unwrap();
+        let files = scan(&dir, false).unwrap();
         let ids: Vec<_> = files.iter().map(|f| f.id.as_str()).collect();
         assert_eq!(ids, ["in.c-crm.people"]);
         let cache = FactCache::default();
@@ -238,7 +380,7 @@ mod tests {
             .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
 
         std::fs::write(dir.join("in.c-crm.people.parquet"), b"hello!").unwrap();
-        let files = scan(&dir).unwrap();
+        let files = scan(&dir, false).unwrap();
         assert_eq!(cache.md5(&files[0]).unwrap(), hex(&Md5::digest(b"hello!")));
         assert_ne!(version_token(&files[0]), token);
         std::fs::remove_dir_all(&dir).unwrap();

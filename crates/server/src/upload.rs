@@ -27,6 +27,15 @@ pub fn base_name(name: &str) -> Option<&str> {
     (!base.is_empty() && base != "." && base != "..").then_some(base)
 }
 
+/// Whether a 0.84 server takes this session file name:
+/// `[A-Za-z0-9._-]{1,200}`, checked on the name as sent.
+pub fn is_accepted_name(name: &str) -> bool {
+    (1..=200).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
 /// The folder of a user's uploads: the user name made safe as one path
 /// component.
 fn user_dir(uploads: &Path, user: &str) -> PathBuf {
@@ -52,7 +61,10 @@ static UPLOAD_SEQ: AtomicU64 = AtomicU64::new(0);
 
 pub async fn sessions(State(app): State<Arc<App>>, req: Request) -> ApiResult {
     let catalog = app.catalog()?;
-    let user = authenticate(req.headers(), &catalog)?;
+    let user = match authenticate(req.headers(), &catalog) {
+        Ok(user) => user,
+        Err(refused) => return Err(after_body(req.into_body(), refused).await),
+    };
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -73,6 +85,28 @@ pub async fn sessions(State(app): State<Arc<App>>, req: Request) -> ApiResult {
             continue;
         }
         let raw_name = field.file_name().unwrap_or("").to_string();
+        if app.generation.is_current() {
+            let gzip_ok = crate::generation::accepts(&app)
+                .iter()
+                .any(|a| a == crate::generation::DEFAULT_ACCEPTS);
+            let refusal = if !is_accepted_name(&raw_name) {
+                Some(format!(
+                    "Invalid filename {raw_name:?}: allowed characters are A-Z a-z 0-9 . _ - (1 to 200)"
+                ))
+            } else if raw_name.ends_with(".gz") && !gzip_ok {
+                Some("gzipped sessions are not accepted by this server".to_string())
+            } else {
+                None
+            };
+            if let Some(refusal) = refusal {
+                while field.chunk().await.map_err(bad_form)?.is_some() {}
+                drop(field);
+                while let Some(mut f) = form.next_field().await.map_err(bad_form)? {
+                    while f.chunk().await.map_err(bad_form)?.is_some() {}
+                }
+                return Err(ApiError::bad_request(refusal));
+            }
+        }
         let name = base_name(&raw_name)
             .ok_or_else(|| {
                 ApiError::bad_request(format!("the file has no usable name: {raw_name:?}"))
@@ -106,18 +140,67 @@ pub async fn sessions(State(app): State<Arc<App>>, req: Request) -> ApiResult {
                 return Err(err);
             }
         };
-        tokio::fs::rename(&temp, &target)
-            .await
-            .map_err(|e| ApiError::internal(format!("storing {}: {e}", target.display())))?;
-        return Ok(json(
+        // A gzipped transcript is stored as the transcript it holds.
+        match name.strip_suffix(".gz") {
+            Some(plain) if app.generation.is_current() => {
+                let plain_target = dir.join(plain);
+                let result = gunzip(&temp, &plain_target).await;
+                let _ = tokio::fs::remove_file(&temp).await;
+                if let Err(e) = result {
+                    return Err(ApiError::bad_request(format!("{name} is not gzip: {e}")));
+                }
+            }
+            _ => tokio::fs::rename(&temp, &target)
+                .await
+                .map_err(|e| ApiError::internal(format!("storing {}: {e}", target.display())))?,
+        }
+        let mut resp = json(
             StatusCode::OK,
             &json!({"status": "ok", "filename": name, "size": size}),
-        ));
+        );
+        // For the request log: the name the file came under.
+        resp.extensions_mut()
+            .insert(crate::request_log::UploadName(raw_name));
+        return Ok(resp);
     }
     Err(ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
         "the form has no field named \"file\"",
     ))
+}
+
+/// Decompresses the gzip file `from` into `to` (through a temporary file,
+/// at most 10 times the upload limit: no gzip bomb fills the disk).
+async fn gunzip(from: &Path, to: &Path) -> std::io::Result<()> {
+    let (from, to) = (from.to_path_buf(), to.to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let temp = to.with_extension("gunzip.part");
+        let result = (|| {
+            let input = std::fs::File::open(&from)?;
+            let mut decoder = flate2::read::GzDecoder::new(input).take(10 * MAX_UPLOAD + 1);
+            let mut out = std::fs::File::create(&temp)?;
+            let n = std::io::copy(&mut decoder, &mut out)?;
+            if n > 10 * MAX_UPLOAD {
+                return Err(std::io::Error::other("it unpacks to more than 500 MiB"));
+            }
+            std::fs::rename(&temp, &to)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&temp);
+        }
+        result
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+/// Reads the rest of a refused request's body, then gives the refusal: a
+/// reply while the client is still sending would reset the connection under
+/// it, and the client would see a network failure instead of the answer.
+async fn after_body(body: Body, refusal: ApiError) -> ApiError {
+    let _ = axum::body::to_bytes(body, 2 * MAX_UPLOAD as usize).await;
+    refusal
 }
 
 /// Streams one form field into `temp`; `Ok(None)` once it passes the limit.
@@ -147,7 +230,10 @@ struct LocalMd {
 
 pub async fn local_md(State(app): State<Arc<App>>, req: Request) -> ApiResult {
     let catalog = app.catalog()?;
-    let user = authenticate(req.headers(), &catalog)?;
+    let user = match authenticate(req.headers(), &catalog) {
+        Ok(user) => user,
+        Err(refused) => return Err(after_body(req.into_body(), refused).await),
+    };
     let body = read_body(req.into_body()).await?;
     let note: LocalMd = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
@@ -194,6 +280,16 @@ mod tests {
         assert_eq!(base_name("dir/"), None);
         assert_eq!(base_name(".."), None);
         assert_eq!(base_name(""), None);
+    }
+
+    #[test]
+    fn the_084_name_rule() {
+        for ok in ["s1.jsonl", "a-b_c.jsonl.gz", &"x".repeat(200)] {
+            assert!(is_accepted_name(ok), "{ok}");
+        }
+        for bad in ["", "a b.jsonl", "../x.jsonl", "é.jsonl", &"x".repeat(201)] {
+            assert!(!is_accepted_name(bad), "{bad}");
+        }
     }
 
     #[test]
