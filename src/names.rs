@@ -8,6 +8,11 @@
 //! a view per table (each one binds, which reads a parquet footer: 880 ms
 //! for 1000 tables), and an in-memory session gets every synced table at no
 //! cost. The state is read again only when its file changes.
+//!
+//! A partitioned table is read as the glob of its parts: DuckDB's own
+//! detection of hive folders gives the partition columns, as the view's
+//! `hive_partitioning = true` does. Its parts must share their columns
+//! (the view's `union_by_name` cannot be asked for here).
 
 use std::collections::HashMap;
 use std::ffi::{c_char, c_void, CStr, CString};
@@ -53,8 +58,8 @@ impl SyncedNames {
     fn file_of(&self, name: &str) -> Option<PathBuf> {
         let cache = self.refreshed()?;
         let table = cache.tables.get(&name.to_lowercase())?;
-        // A file removed since the state was written: not a synced table.
-        table.parquet.is_file().then(|| table.parquet.clone())
+        // A copy removed since the state was written: not a synced table.
+        table.parquet.exists().then(|| table.parquet.clone())
     }
 
     fn current(&self) -> HashMap<String, SyncedTable> {
@@ -114,8 +119,14 @@ unsafe extern "C" fn replace(
         let Some(file) = names.file_of(name) else {
             return;
         };
-        // Taken literally by read_parquet, glob characters and all.
-        let path = crate::sql::glob_literal(&file.to_string_lossy());
+        // Taken literally by read_parquet, glob characters and all; a
+        // partitioned table's parts by a glob under its folder (DuckDB
+        // detects the hive `key=value` folders by itself: a replacement scan
+        // can pass no named parameter).
+        let mut path = crate::sql::glob_literal(&file.to_string_lossy());
+        if file.is_dir() {
+            path.push_str("/**/*.parquet");
+        }
         let Ok(path) = CString::new(path) else {
             return;
         };

@@ -140,7 +140,7 @@ def test_a_table_that_becomes_partitioned_and_back_keeps_one_copy_and_its_view(s
     ws.mkdir()
     con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
     con.execute(f"LOAD '{EXTENSION}'")
-    sync = "SELECT action FROM agnes_sync(server := ?, token := 'demo-token', workspace := ?, table_id := 'orders') WHERE kind = 'table'"
+    sync = "SELECT action FROM agnes_sync(server := ?, token := 'demo-token', workspace := ?, new_workspace := true, table_id := 'orders') WHERE kind = 'table'"
     parquet = ws / "server" / "parquet"
     with LocalServer(sample_dir, mode="0.84") as server:
         assert con.execute(sync, [server.url, str(ws)]).fetchall() == [("downloaded",)]

@@ -1302,25 +1302,25 @@ def test_upload_skips_links(world, record):
     (sessions / "x.jsonl").symlink_to(key)
     (world.ws / ".claude").mkdir(exist_ok=True)
     (world.ws / ".claude" / "CLAUDE.local.md").symlink_to(private_notes)
-    run = world.run_sql(LOAD + "SELECT kind, parse_filename(path) AS name, action, error FROM agnes_upload();")
+    run = world.run_sql(LOAD + "SELECT kind, parse_filename(path) AS name, action, error, note FROM agnes_upload();")
     run.assert_ok()
     files = [(r["name"], r["action"]) for r in run.rows if r["kind"] != "notice"]
-    notices = [r["error"] for r in run.rows if r["kind"] == "notice"]
-    assert files == [("real.jsonl", "uploaded")], run.rows
+    notices = [r["note"] for r in run.rows if r["action"] == "skipped"]
+    assert files == [("real.jsonl", "uploaded"), ("x.jsonl", "skipped"), ("CLAUDE.local.md", "skipped")], run.rows
     assert len(notices) == 2 and all("symbolic link" in n for n in notices), notices
     outside = world.tmp / "outside"
     outside.mkdir()
     (outside / "y.jsonl").write_text("agnes-private-outside\n")
     shutil.rmtree(sessions)
     sessions.symlink_to(outside)
-    linked = world.run_sql(LOAD + "SELECT kind, action, error FROM agnes_upload();").assert_ok()
-    assert [r["action"] for r in linked.rows if r["kind"] != "notice"] == [], linked.rows
+    linked = world.run_sql(LOAD + "SELECT kind, action, error, note FROM agnes_upload();").assert_ok()
+    assert [r["action"] for r in linked.rows if r["kind"] == "session"] == ["skipped"], linked.rows
     sent = b"".join(p.read_bytes() for p in world.server.uploads_dir.rglob("*") if p.is_file())
     assert b"agnes-private" not in sent and b'{"a": 1}' in sent
     world.check(linked, BASE)
     record(
-        f"only the real transcript is sent; each link is skipped with a notice row, e.g. {code(world.norm(notices[0]))}; "
-        "a linked sessions folder sends nothing"
+        f"only the real transcript is sent; each link is a `skipped` row, its note {code(world.norm(notices[0]))}; "
+        "a file in a linked sessions folder is `skipped` (its folder is outside the workspace): nothing sent"
     )
 
 

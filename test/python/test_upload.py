@@ -98,7 +98,7 @@ def test_a_symlinked_transcript_is_skipped_alone_and_never_followed(con, server,
     os.symlink(secret, sessions / "leak.jsonl")
     (sessions / "folder.jsonl").mkdir()
     rows = con.execute(
-        "SELECT parse_filename(path), action, note FROM agnes_upload(server := ?, token := ?, workspace := ?)",
+        "SELECT parse_filename(path), action, note FROM agnes_upload(server := ?, token := ?, workspace := ?, new_workspace := true)",
         [server.url, DEMO_TOKEN, str(workspace)]).fetchall()
     assert [r[:2] for r in rows] == [("a.jsonl", "uploaded"), ("b.jsonl", "uploaded"),
                                      ("broken.jsonl", "skipped"), ("leak.jsonl", "skipped"),

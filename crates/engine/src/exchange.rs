@@ -57,8 +57,12 @@ impl std::fmt::Display for Stop {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Stop::Cancelled => write!(f, "interrupted"),
-            Stop::Deadline(d) => write!(f, "not done within {:.1} s in all", d.as_secs_f64()),
-            Stop::Stalled(d) => write!(f, "no data for {:.1} s", d.as_secs_f64()),
+            Stop::Deadline(d) => write!(
+                f,
+                "timed out: not done within {:.1} s in all",
+                d.as_secs_f64()
+            ),
+            Stop::Stalled(d) => write!(f, "timed out: no data for {:.1} s", d.as_secs_f64()),
             Stop::TooSlow {
                 rate,
                 min_rate,

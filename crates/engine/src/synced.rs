@@ -6,11 +6,13 @@ use std::path::PathBuf;
 use crate::config::Settings;
 use crate::layout::Workspace;
 use crate::state::{read_json, SyncState};
+use crate::sync::{local_copy, local_copy_present};
 
-/// A synced table with a verified file on disk.
+/// A synced table with a verified copy on disk.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyncedTable {
     pub id: String,
+    /// Its parquet file, or a partitioned table's folder of parts.
     pub parquet: PathBuf,
     pub rows: u64,
     pub size_bytes: u64,
@@ -23,8 +25,8 @@ pub fn state_file(settings: &Settings) -> PathBuf {
     Workspace::new(&settings.workspace).sync_state_file(&settings.server)
 }
 
-/// Every table of the state whose id is valid and whose file is there. No
-/// state (nothing synced yet) is no tables; a damaged one is an error.
+/// Every table of the state whose id is valid and whose copy is all there.
+/// No state (nothing synced yet) is no tables; a damaged one is an error.
 pub fn synced_tables(settings: &Settings) -> Result<Vec<SyncedTable>, String> {
     let workspace = Workspace::new(&settings.workspace);
     let path = workspace.sync_state_file(&settings.server);
@@ -34,14 +36,15 @@ pub fn synced_tables(settings: &Settings) -> Result<Vec<SyncedTable>, String> {
     Ok(state
         .tables
         .into_iter()
-        .filter(|(id, _)| crate::ids::check_table_id(id).is_ok())
+        .filter(|(id, t)| {
+            crate::ids::check_table_id(id).is_ok() && local_copy_present(&workspace, id, t)
+        })
         .map(|(id, t)| SyncedTable {
-            parquet: workspace.parquet_file(&id),
+            parquet: local_copy(&workspace, &id, &t),
             id,
             rows: t.rows,
             size_bytes: t.size_bytes,
             hash: t.hash,
         })
-        .filter(|t| t.parquet.is_file())
         .collect())
 }
