@@ -260,7 +260,9 @@ test_debug test_release: test_%: configure
 	AGNES_SERVER_BIN=$(ARTIFACTS)/$*/agnes-server$(EXE) \
 		$(PY) test/sqllogictest.py --strict --extension $(call DIST,$*) test/sql
 	AGNES_SERVER_BIN=$(ARTIFACTS)/$*/agnes-server$(EXE) \
-		$(PY_OLD) test/sqllogictest.py --strict --extension $(call DIST,$*) test/sql
+		$(PY_OLD) test/sqllogictest.py --strict --server-mode may2026 --extension $(call DIST,$*) test/sql
+	AGNES_SERVER_BIN=$(ARTIFACTS)/$*/agnes-server$(EXE) \
+		$(PY_LTS) test/sqllogictest.py --strict --extension $(call DIST,$*) test/sql
 endif
 
 # A C API extension is not compiled against DuckDB's sources: no checkout to move.
