@@ -1545,6 +1545,44 @@ def test_bundle_without_lists(world, record):
     record(f"the rules step fails and every `km_*.md` is kept: {code(errors[0])}")
 
 
+@case(
+    "A damaged local file (issue 13, case 11)",
+    "after a good sync, `orders.parquet` emptied (0 bytes), `customers.parquet` cut to half and "
+    "`products.parquet` overwritten in place with as many zero bytes (same size, new time); the state "
+    "file untouched, nothing changed on the server; a plain sync, then another",
+)
+def test_damaged_local_file_is_fetched_again(world, record):
+    (world.parquet / "orders.parquet").write_bytes(b"")
+    cut = world.parquet / "customers.parquet"
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    same = world.parquet / "products.parquet"
+    size = same.stat().st_size
+    time.sleep(0.01)
+    same.write_bytes(b"\0" * size)
+    world.server.clear_requests()
+    run = world.sync().assert_ok()
+    damaged = ("orders", "customers", "products")
+    assert {t: run.table(t)["action"] for t in BASE} == {
+        t: "downloaded" if t in damaged else "unchanged" for t in BASE
+    }
+    notes = {t: world.norm(run.table(t)["note"] or "") for t in damaged}
+    assert all("no longer matched" in n for n in notes.values()), notes
+    assert "modified after agnes put it in place" in notes["products"], notes
+    world.check(run, BASE)
+    # Repaired: the next sync is a no-op that downloads nothing.
+    world.server.clear_requests()
+    again = world.sync().assert_ok()
+    assert all(again.table(t)["action"] == "unchanged" for t in BASE)
+    assert not any("/download" in r["path"] for r in world.server.requests())
+    world.check(again, BASE)
+    record(
+        f"each is fetched again, with a note on its row: `orders` {code(notes['orders'])}; `products` "
+        f"{code(notes['products'])}; the untouched table unchanged; the next sync downloads nothing. "
+        "The state records each file's size and modification time when it is put in place (after an "
+        "fsync), and every sync compares them with one stat per table"
+    )
+
+
 # == the table ==============================================================
 
 DOC_HEAD = """# Reliability: faults, bad input and attacks
@@ -1609,7 +1647,17 @@ def test_reliability_doc():
             lines = current.splitlines()
             for row in rows.values():
                 prefix = row.split(" | ", 2)[0] + " | " + row.split(" | ", 2)[1] + " | "
-                lines = [row if line.startswith(prefix) else line for line in lines]
+                if any(line.startswith(prefix) for line in lines):
+                    lines = [row if line.startswith(prefix) else line for line in lines]
+                else:
+                    # A new case: its row goes after the last row numbered before it.
+                    number = int(row.split(" | ")[0].lstrip("| "))
+                    at = max(
+                        (i + 1 for i, line in enumerate(lines)
+                         if re.match(r"\| (\d+) \|", line) and int(line.split(" | ")[0].lstrip("| ")) < number),
+                        default=len(lines),
+                    )
+                    lines.insert(at, row)
             DOC.write_text("\n".join(lines) + "\n")
             return
         stale = [name for name, row in rows.items() if row not in current]

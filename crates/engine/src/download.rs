@@ -141,6 +141,9 @@ fn fetch_once(
         });
     }
     tmp.as_file_mut().flush().map_err(write_failed)?;
+    // On disk before the rename puts it in place: after a power cut the
+    // name never points at a file whose data was not written.
+    tmp.as_file().sync_all().map_err(write_failed)?;
 
     let footer_rows = verify(
         entry,

@@ -22,7 +22,7 @@ use crate::plan::{self, Plan, PlannedTable, Scope, Status};
 use crate::progress::Progress;
 use crate::redact::Redactor;
 use crate::rules;
-use crate::state::{StateFile, TableState};
+use crate::state::{StateFile, SyncState, TableState};
 
 /// How a sync runs, beyond where to (`Settings`).
 #[derive(Debug, Clone)]
@@ -191,8 +191,9 @@ fn run(
     )?;
     let mut manifest = manifest;
     crate::names::refuse_clashes(&mut manifest, &|id| state.state.tables.contains_key(id));
+    let repairs = damaged_copies(&workspace, &state.state);
     let plan = plan::plan(&manifest, &state.state, &options.scope, &|id| {
-        workspace.parquet_file(id).is_file()
+        !repairs.contains_key(id) && workspace.parquet_file(id).is_file()
     })?;
     let mut notices: Vec<String> = state.notice.take().into_iter().collect();
 
@@ -226,6 +227,13 @@ fn run(
         catalog,
         progress,
     );
+    for o in outcomes.iter_mut() {
+        if let Some(reason) = repairs.get(&o.table_id) {
+            o.note = Some(format!(
+                "the local copy no longer matched what was verified ({reason}); fetched again"
+            ));
+        }
+    }
     let cancelled = options.cancel.is_cancelled();
     // Interrupted: nothing more is removed, but what was downloaded is kept.
     let removed = match cancelled {
@@ -249,6 +257,25 @@ fn run(
         rules,
         notices,
     })
+}
+
+/// The synced tables whose file is there but is no longer the one verified
+/// (truncated, emptied, rewritten: its size or modification time differs),
+/// with the reason. A stat per table, so a no-op sync stays cheap; such a
+/// table is planned as missing and fetched again (issue 13, case 11).
+fn damaged_copies(workspace: &Workspace, state: &SyncState) -> HashMap<String, String> {
+    state
+        .tables
+        .iter()
+        .filter(|(id, _)| crate::ids::check_table_id(id).is_ok())
+        .filter_map(|(id, local)| {
+            let file = workspace.parquet_file(id);
+            if fs::symlink_metadata(&file).is_err() {
+                return None;
+            }
+            local.check_file(&file).err().map(|e| (id.clone(), e))
+        })
+        .collect()
 }
 
 /// Fetches and parses the manifest; any failure stops the run.
@@ -379,6 +406,9 @@ fn download_all(
                     })),
                 ) => {
                     let rows = footer_rows.unwrap_or(t.entry.rows);
+                    let mtime_ns = fs::metadata(workspace.parquet_file(id))
+                        .ok()
+                        .and_then(|m| crate::state::mtime_ns(&m));
                     state.state.tables.insert(
                         id.clone(),
                         TableState {
@@ -386,6 +416,7 @@ fn download_all(
                             rows,
                             size_bytes: bytes,
                             etag,
+                            mtime_ns,
                         },
                     );
                     let mut o = described(t, Action::Downloaded);
@@ -601,8 +632,9 @@ fn inspect_unredacted(
     let state = StateFile::load(&workspace, &settings.server, &settings.config_dir, true)?;
     let mut manifest = manifest;
     crate::names::refuse_clashes(&mut manifest, &|id| state.state.tables.contains_key(id));
+    let repairs = damaged_copies(&workspace, &state.state);
     let plan = plan::plan(&manifest, &state.state, &Scope::All, &|id| {
-        workspace.parquet_file(id).is_file()
+        !repairs.contains_key(id) && workspace.parquet_file(id).is_file()
     })?;
     Ok(plan
         .tables
