@@ -455,6 +455,7 @@ class World:
             text = text.replace(url, label)
         text = text.replace(str(self.tmp), "<tmp>")
         text = re.sub(r"\.agnes-[A-Za-z0-9]+\.part", ".agnes-XXXXXX.part", text)
+        text = re.sub(r"sync-state-[A-Za-z0-9._-]+\.json", "sync-state-<server>.json", text)
         return text
 
     def first_line(self, error: str) -> str:
@@ -1580,6 +1581,55 @@ def test_damaged_local_file_is_fetched_again(world, record):
         f"{code(notes['products'])}; the untouched table unchanged; the next sync downloads nothing. "
         "The state records each file's size and modification time when it is put in place (after an "
         "fsync), and every sync compares them with one stat per table"
+    )
+
+
+@case(
+    "Disk full when the state is written (issue 13, case 17)",
+    "the workspace's `.agnes` folder is a 64 KiB tmpfs (root only), filled up after the first sync; the server "
+    "offers a changed `orders` and a new table `fresh`, whose downloads succeed; then the space is freed",
+)
+def test_state_write_fails(make_world, record):
+    if not ROOT:
+        pytest.skip("a tmpfs mount needs root")
+    world = make_world()
+    agnes_dir = world.ws / ".agnes"
+    agnes_dir.mkdir(parents=True)
+    mount(world, "-t", "tmpfs", "-o", "size=64k", "agnes-state-full", str(agnes_dir))
+    world.mounts.append(agnes_dir)
+    baseline(world)
+    before = world.state_path().read_bytes()
+    filler = agnes_dir / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(fd, b"\0" * 4096):
+            pass
+    except OSError:
+        pass
+    os.close(fd)
+    world.change("orders")
+    world.change("fresh", rows=10)
+    run = world.sync().assert_ok()
+    orders, fresh = run.table("orders"), run.table("fresh")
+    for row in (orders, fresh):
+        assert row["action"] == "failed" and "No space left on device" in row["error"], row
+    assert "put the previous file back" in orders["error"] and "removed the new file" in fresh["error"]
+    assert orders["rows"] == BASE["orders"], orders
+    notices = [world.norm(r["note"]) for r in run.of_kind("notice")]
+    assert any("sync state was not saved" in n for n in notices), notices
+    assert run.of_kind("rules"), run.rows
+    assert world.state_path().read_bytes() == before
+    assert not (world.parquet / "fresh.parquet").exists()
+    world.check(run, BASE)
+    filler.unlink()
+    again = world.sync().assert_ok()
+    assert again.table("orders")["action"] == again.table("fresh")["action"] == "downloaded"
+    world.check(again, {**with_new("orders"), "fresh": 10})
+    record(
+        f"the call returns its report; the rows of the downloaded tables fail, `orders`: "
+        f"{code(world.norm(orders['error']))}; `fresh`: `... removed the new file`; a notice row "
+        f"{code(notices[0])}; the state file unchanged and still describing the files (the old `orders` "
+        "answers 5000 rows, no `fresh`); space freed, the next sync downloads both"
     )
 
 

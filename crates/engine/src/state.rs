@@ -217,7 +217,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(Error::io("create a temporary file in", dir))?;
-    tmp.write_all(bytes).map_err(Error::io("write", path))?;
+    // Through the `File`: the temporary's own `Write` appends its random
+    // name to errors, which would say nothing more.
+    tmp.as_file_mut()
+        .write_all(bytes)
+        .map_err(Error::io("write", path))?;
     tmp.as_file().sync_all().map_err(Error::io("sync", path))?;
     tmp.persist(path)
         .map_err(|e| Error::io("replace", path)(e.error))?;

@@ -218,6 +218,7 @@ fn run(
     }
 
     let before = state.state.tables.clone();
+    let previous = keep_previous(&plan, &workspace);
     let mut outcomes = download_all(
         &client,
         &plan,
@@ -242,7 +243,20 @@ fn run(
     };
     // A no-op sync writes nothing: the hook path runs at every session start.
     if state.state.tables != before || state.is_new() {
-        state.save()?;
+        if let Err(e) = state.save() {
+            // The report still comes back, with the failed step on its rows.
+            notices.push(state_not_written(
+                &e,
+                &mut outcomes,
+                &previous,
+                &before,
+                &workspace,
+                &mut state,
+            ));
+        }
+    }
+    for link in previous.values() {
+        let _ = fs::remove_file(link);
     }
     attach_views(&mut outcomes, &workspace, &state, catalog, false);
     if cancelled {
@@ -276,6 +290,81 @@ fn damaged_copies(workspace: &Workspace, state: &SyncState) -> HashMap<String, S
             local.check_file(&file).err().map(|e| (id.clone(), e))
         })
         .collect()
+}
+
+/// Hard links to the files this sync is about to replace, beside them
+/// (`.agnes-previous-<id>.part`, swept like any temporary). A link costs no
+/// space, so on a full disk, where the state cannot be written after the
+/// new files were put in place, the old files go back and files and state
+/// agree (issue 13, case 17). Where links are not supported there is none,
+/// and the next sync's stat check notices the file the state does not describe.
+fn keep_previous(plan: &Plan, workspace: &Workspace) -> HashMap<String, PathBuf> {
+    plan.tables
+        .iter()
+        .filter(|t| t.status.needs_download())
+        .filter_map(|t| {
+            let id = &t.entry.id;
+            let target = workspace.parquet_file(id);
+            let link = workspace.parquet_dir().join(format!(
+                "{}previous-{id}{}",
+                download::TEMP_PREFIX,
+                download::TEMP_SUFFIX
+            ));
+            fs::hard_link(&target, &link)
+                .ok()
+                .map(|_| (id.clone(), link))
+        })
+        .collect()
+}
+
+/// The state could not be written (a full disk): every table downloaded by
+/// this sync gets its previous file back (or loses the new one, when it had
+/// none), so that the state on disk still describes the files, and its row
+/// says what failed. Returns the notice for the report.
+fn state_not_written(
+    e: &Error,
+    outcomes: &mut [TableOutcome],
+    previous: &HashMap<String, PathBuf>,
+    before: &std::collections::BTreeMap<String, TableState>,
+    workspace: &Workspace,
+    state: &mut StateFile,
+) -> String {
+    for o in outcomes
+        .iter_mut()
+        .filter(|o| o.action == Action::Downloaded)
+    {
+        let target = workspace.parquet_file(&o.table_id);
+        let undone = match (previous.get(&o.table_id), before.get(&o.table_id)) {
+            (Some(link), Some(_)) => fs::rename(link, &target)
+                .map(|_| "put the previous file back")
+                .map_err(|e| format!("the previous file could not be put back ({e})")),
+            (_, None) => fs::remove_file(&target)
+                .map(|_| "removed the new file")
+                .map_err(|e| format!("the new file could not be removed ({e})")),
+            (None, Some(_)) => Err("the previous file could not be kept".to_string()),
+        };
+        let undone = undone.map(String::from).unwrap_or_else(|why| {
+            format!(
+                "{why}; the next sync sees the file differs from the state and fetches it again"
+            )
+        });
+        o.action = Action::Failed;
+        o.error = Some(format!(
+            "downloaded and verified, but the sync state could not be saved ({e}); {undone}"
+        ));
+        match before.get(&o.table_id) {
+            Some(old) => {
+                (o.rows, o.size_bytes) = (Some(old.rows), Some(old.size_bytes));
+                o.hash = (!old.hash.is_empty()).then(|| old.hash.clone());
+                state.state.tables.insert(o.table_id.clone(), old.clone());
+            }
+            None => {
+                (o.rows, o.size_bytes, o.hash) = (None, None, None);
+                state.state.tables.remove(&o.table_id);
+            }
+        }
+    }
+    format!("the sync state was not saved: {e}")
 }
 
 /// Fetches and parses the manifest; any failure stops the run.
