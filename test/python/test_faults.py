@@ -1633,6 +1633,52 @@ def test_state_write_fails(make_world, record):
     )
 
 
+@case(
+    "Two servers, one workspace (issue 13, case 5)",
+    "after a sync from server A, a sync of the same workspace from server B (its `orders` has 777 rows), "
+    "then from A again; then B into a workspace of its own, and this workspace moved to B as the error says",
+)
+def test_second_server_in_one_workspace(world, record):
+    data_b = Path(shutil.copytree(world.data, world.tmp / "data_b"))
+    server_b = world.start_server(data_b, addr="127.0.0.2")
+    con = duckdb.connect()
+    con.execute(f"COPY (SELECT range AS id FROM range(777)) TO {lit(data_b / 'orders.parquet')} (FORMAT parquet)")
+    con.close()
+    state_a = world.state_path()
+    before = state_a.read_bytes()
+    b_env = {"AGNES_SERVER": server_b.url}
+    server_b.clear_requests()
+    refused = world.sync(server=server_b.url, env=b_env)
+    error = refused.assert_sql_error()
+    assert world.server_url in error and server_b.url in error and "new_workspace := true" in error, error
+    assert server_b.requests() == []
+    world.check(refused, BASE)
+    assert list((world.ws / ".agnes").glob("sync-state-*.json")) == [state_a]
+    assert state_a.read_bytes() == before
+    # A again: its own rows, truly unchanged.
+    again = world.sync().assert_ok()
+    assert all(again.table(t)["action"] == "unchanged" for t in BASE)
+    world.check(again, BASE)
+    # The ways out the error names: a workspace of B's own ...
+    ws_b = world.tmp / "ws_b"
+    own = world.sync(server=server_b.url, env=b_env, workspace=str(ws_b), new_workspace=True).assert_ok()
+    assert own.table("orders")["action"] == "downloaded" and own.table("orders")["rows"] == 777
+    # ... or this one moved to B.
+    state_a.unlink()
+    for f in world.parquet.glob("*.parquet"):
+        f.unlink()
+    moved = world.sync(server=server_b.url, env=b_env).assert_ok()
+    assert all(moved.table(t)["action"] == "downloaded" for t in BASE)
+    world.check(moved, {**BASE, "orders": 777})
+    record(
+        f"B is refused before anything is asked of it, a SQL error naming both servers and the ways out: "
+        f"{code(world.first_line(error))}; A's files and state untouched, and A's next sync is a true "
+        "`unchanged`. A copy per server was not chosen: every server's table would share "
+        "`server/parquet/<id>.parquet` (CONTRACT.md §3), which the rules, hooks and views rely on. "
+        "Both ways out work: B into its own workspace, or this one after deleting A's state and files"
+    )
+
+
 # == the table ==============================================================
 
 DOC_HEAD = """# Reliability: faults, bad input and attacks

@@ -24,6 +24,7 @@ pub mod progress;
 pub mod redact;
 pub mod rules;
 pub mod runs;
+pub mod servers;
 pub mod state;
 pub mod sync;
 pub mod synced;

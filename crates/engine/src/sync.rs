@@ -182,6 +182,7 @@ fn run(
         true => None,
         false => Some(lock::lock(&workspace, options.lock_wait, &options.cancel)?),
     };
+    crate::servers::refuse_second_server(&workspace, &settings.server)?;
     let manifest = fetch_manifest(&client)?;
     let mut state = StateFile::load(
         &workspace,
