@@ -170,7 +170,7 @@ def test_a_relation_shown_once_syncs_once(workspace):
         "con = duckdb.connect(config={'allow_unsigned_extensions': 'true'})\n"
         f"con.execute(\"LOAD '{EXTENSION}'\")\n"
         "rel = con.sql(\"SELECT table_id, action FROM agnes_sync(workspace := "
-        f"'{workspace.tmp / 'ws2'}') WHERE kind = 'table' ORDER BY table_id\")\n"
+        f"'{workspace.tmp / 'ws2'}', new_workspace := true) WHERE kind = 'table' ORDER BY table_id\")\n"
         "rel.show()\n"
     )
     (workspace.tmp / "ws2").mkdir()

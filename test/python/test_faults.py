@@ -1452,9 +1452,13 @@ def test_case_clash_and_system_names(world, record):
 
 class EtagProxy:
     """A hostile front of the real server: passes every request through and
-    adds a 64 KiB ``ETag`` to each download."""
+    adds a 64 KiB ``ETag`` to each download (with ``etag``); answers the
+    manifest with ``self.manifest`` when set (raw bytes, which the server's
+    `body` fault, a JSON string, cannot carry)."""
 
-    def __init__(self, upstream: str):
+    def __init__(self, upstream: str, etag: bool = True):
+        proxy = self
+        self.manifest: bytes | None = None
         import http.server
         import threading
         import urllib.request
@@ -1469,11 +1473,13 @@ class EtagProxy:
                     status, headers, body = resp.status, resp.headers, resp.read()
                 except urllib.error.HTTPError as err:
                     status, headers, body = err.code, err.headers, err.read()
+                if proxy.manifest is not None and self.path.startswith("/api/sync/manifest"):
+                    body = proxy.manifest
                 self.send_response(status)
                 for key in ("Content-Type", "Content-Encoding"):
                     if headers.get(key):
                         self.send_header(key, headers[key])
-                if self.path.endswith("/download"):
+                if etag and self.path.endswith("/download"):
                     self.send_header("ETag", '"' + "e" * 65536 + '"')
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -1676,6 +1682,46 @@ def test_second_server_in_one_workspace(world, record):
         "`unchanged`. A copy per server was not chosen: every server's table would share "
         "`server/parquet/<id>.parquet` (CONTRACT.md §3), which the rules, hooks and views rely on. "
         "Both ways out work: B into its own workspace, or this one after deleting A's state and files"
+    )
+
+
+@case(
+    "One bad number or one byte that is not UTF-8 in the manifest (issue 13, case 14)",
+    "a proxy in front of the server serves its manifest with `orders` holding `\"rows\": 1e400`, "
+    "`customers` holding a 0xFF byte in `source_type`, and `1e400` in a top-level key agnes does not read",
+)
+def test_manifest_bad_number_and_bytes(make_world, record):
+    world = make_world()
+    proxy = EtagProxy(world.server_url, etag=False)
+    world.aliases[proxy.url] = "<server>"
+    world.server_url = proxy.url
+    world.config_yaml.write_text(f"server: {proxy.url}\n")
+    try:
+        baseline(world)
+        text = json.dumps(world.manifest())
+        for table, key, value in (("orders", "rows", "1e400"), ("customers", "source_type", '"kbc\udcff"')):
+            entry = json.dumps(world.manifest()["tables"][table])
+            bad = json.loads(entry)
+            bad[key] = "@@BAD@@"
+            text = text.replace(entry, json.dumps(bad).replace('"@@BAD@@"', value))
+        body = text.replace('{"tables"', '{"extra": 1e400, "tables"', 1).encode("utf-8", "surrogateescape")
+        assert b"\xff" in body and b"1e400" in body
+        with pytest.raises(ValueError):
+            json.loads(body)
+        proxy.manifest = body
+        run = world.sync().assert_ok()
+    finally:
+        proxy.close()
+    orders, customers = run.table("orders"), run.table("customers")
+    assert orders["action"] == customers["action"] == "failed", (orders, customers)
+    assert "`rows` must be a non-negative integer, got 1e400" in orders["error"], orders
+    assert "not UTF-8" in customers["error"], customers
+    assert all(run.table(t)["action"] == "unchanged" for t in BASE if t not in ("orders", "customers"))
+    world.check(run, BASE)
+    record(
+        f"only the two entries fail, each with its reason: `orders`: {code(orders['error'])}; `customers`: "
+        f"{code(customers['error'])}; the other tables unchanged, the old files and views kept. Each entry "
+        "is parsed on its own from its raw text; bytes that are not UTF-8 are replaced and mark the entry holding them"
     )
 
 
