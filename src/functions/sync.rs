@@ -77,7 +77,7 @@ impl RowFunction for Sync {
         };
         let report =
             sync(&settings, &options, &catalog, progress.as_ref()).map_err(|e| e.to_string())?;
-        Ok(report_rows(&report))
+        Ok(report_rows(report))
     }
 }
 
@@ -95,8 +95,19 @@ fn table_row(o: &TableOutcome) -> Vec<Cell> {
     ]
 }
 
-fn report_rows(report: &SyncReport) -> Vec<Vec<Cell>> {
-    let mut rows: Vec<Vec<Cell>> = report.tables.iter().map(table_row).collect();
+fn report_rows(mut report: SyncReport) -> Vec<Vec<Cell>> {
+    // Each outcome is freed as its row is made, and their list shrinks as it
+    // goes: with millions of tables the report and its rows are not held
+    // whole at once (issue 13, case 15).
+    let mut tables = std::mem::take(&mut report.tables);
+    let mut rows: Vec<Vec<Cell>> = Vec::with_capacity(tables.len() + 1);
+    while let Some(o) = tables.pop() {
+        rows.push(table_row(&o));
+        if tables.len() % 65536 == 0 {
+            tables.shrink_to_fit();
+        }
+    }
+    rows.reverse();
     let rules = &report.rules;
     let rules_dir = report.workspace.join(".claude").join("rules");
     rows.push(vec![

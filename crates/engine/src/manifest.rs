@@ -69,7 +69,8 @@ impl TableEntry {
     }
 }
 
-/// The manifest: tables sorted by id, so reports are stable.
+/// The manifest: tables sorted by id (and unique), so reports are stable
+/// and `get` can search.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Manifest {
     pub tables: Vec<TableEntry>,
@@ -78,7 +79,13 @@ pub struct Manifest {
 
 impl Manifest {
     pub fn get(&self, id: &str) -> Option<&TableEntry> {
-        self.tables.iter().find(|t| t.id == id)
+        // Sorted by id (`parse`): a lookup per state entry stays cheap with
+        // millions of tables.
+        let i = self
+            .tables
+            .binary_search_by(|t| t.id.as_str().cmp(id))
+            .ok()?;
+        self.tables.get(i)
     }
 }
 

@@ -196,6 +196,9 @@ fn run(
     let plan = plan::plan(&manifest, &state.state, &options.scope, &|id| {
         !repairs.contains_key(id) && workspace.parquet_file(id).is_file()
     })?;
+    // The plan holds what is needed of it: a manifest of millions of
+    // tables is not kept twice for the rest of the run (issue 13, case 15).
+    drop(manifest);
     let mut notices: Vec<String> = state.notice.take().into_iter().collect();
 
     if options.dry_run {
