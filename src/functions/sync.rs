@@ -103,7 +103,7 @@ fn report_rows(mut report: SyncReport) -> Vec<Vec<Cell>> {
     let mut rows: Vec<Vec<Cell>> = Vec::with_capacity(tables.len() + 1);
     while let Some(o) = tables.pop() {
         rows.push(table_row(&o));
-        if tables.len() % 65536 == 0 {
+        if tables.len().is_multiple_of(65536) {
             tables.shrink_to_fit();
         }
     }
