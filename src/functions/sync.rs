@@ -11,6 +11,7 @@ use crate::catalog::DuckDbCatalog;
 use crate::params::{self, Parameter};
 use crate::progress::StderrProgress;
 use crate::rows::{Call, Cell, Kind, RowFunction};
+use crate::sql::identifier;
 
 const OWN: &[Parameter] = &[
     // `table` is a reserved word: `"table" := 'x'`, or the alias.
@@ -50,7 +51,8 @@ impl RowFunction for Sync {
         let settings = Settings::resolve(&p.overrides()).map_err(|e| e.to_string())?;
         let catalog = DuckDbCatalog { host: &call.host };
         if p.flag("offline") {
-            let outcomes = attach_local(&settings, &catalog).map_err(|e| e.to_string())?;
+            let mut outcomes = attach_local(&settings, &catalog).map_err(|e| e.to_string())?;
+            qualify_views(&catalog, &mut outcomes);
             return Ok(outcomes.iter().map(table_row).collect());
         }
         let mut options = SyncOptions {
@@ -75,9 +77,24 @@ impl RowFunction for Sync {
             true => Box::new(StderrProgress::new()),
             false => Box::new(NoProgress),
         };
-        let report =
+        let mut report =
             sync(&settings, &options, &catalog, progress.as_ref()).map_err(|e| e.to_string())?;
+        qualify_views(&catalog, &mut report.tables);
         Ok(report_rows(report))
+    }
+}
+
+/// Gives each view its full name where the plain one may not find it
+/// (`DuckDbCatalog::view_prefix`).
+fn qualify_views(catalog: &DuckDbCatalog, outcomes: &mut [TableOutcome]) {
+    if outcomes.iter().all(|o| o.view.is_none()) {
+        return;
+    }
+    let Some(prefix) = catalog.view_prefix() else {
+        return;
+    };
+    for view in outcomes.iter_mut().filter_map(|o| o.view.as_mut()) {
+        *view = format!("{prefix}{}", identifier(view));
     }
 }
 

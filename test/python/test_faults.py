@@ -1779,6 +1779,54 @@ def test_manifest_memory(world, record):
     )
 
 
+@case(
+    "After `USE other`, and inside `BEGIN … COMMIT` (issue 13, case 10)",
+    "the analyst's database has `other` attached, which holds a table `orders` of its own (1 row), and "
+    "runs `USE other` before `agnes_sync()`; then, in an in-memory database, `agnes_sync()` inside "
+    "`BEGIN … COMMIT` (attach-at-load on, as by default)",
+)
+def test_views_after_use_and_in_transaction(world, record):
+    other = world.tmp / "other.duckdb"
+    use_other = f"ATTACH {lit(other)} AS other; USE other; "
+    world.change("orders")
+    run = world.run_sql(
+        f"{LOAD}ATTACH {lit(other)} AS other; CREATE TABLE other.orders AS SELECT 1 AS x; USE other; "
+        f"SELECT * FROM agnes_sync(server := {lit(world.server_url)}, workspace := {lit(world.ws)});"
+    ).assert_ok()
+    orders = run.table("orders")
+    assert orders["action"] == "downloaded", orders
+    view = orders["view_name"]
+    assert view == '"analytics"."main"."orders"', orders
+    # The name in the row finds agnes's view from `other`; the plain one is other's table.
+    found = world.query(f"{use_other}SELECT (SELECT count(*) FROM {view}) AS view, (SELECT count(*) FROM orders) AS plain")
+    assert found == [{"view": NEW_ROWS, "plain": 1}], found
+    world.check(run, with_new("orders"))
+    # One database of one schema: the plain name, as ever.
+    alone = world.sync(db=world.tmp / "alone.duckdb").assert_ok()
+    assert alone.table("orders")["view_name"] == "orders"
+    # Inside a transaction the new view shows at COMMIT (agnes commits it on
+    # its own connection); meanwhile the name answers the synced file.
+    inside = world.run_sql(
+        f"{LOAD}BEGIN; CREATE TEMP TABLE r AS SELECT * FROM agnes_sync(server := {lit(world.server_url)}, "
+        f"workspace := {lit(world.ws)}); CREATE TEMP TABLE seen AS SELECT (SELECT count(*) FROM orders) AS n, "
+        "(SELECT count(*) FROM duckdb_views() WHERE view_name = 'orders') AS views; COMMIT; "
+        "SELECT n, views, (SELECT view_name FROM r WHERE table_id = 'orders') AS v, "
+        "(SELECT count(*) FROM duckdb_views() WHERE view_name = 'orders') AS views_after FROM seen;",
+        db=":memory:",
+        # As analysts run it: the replacement scan on (the suite turns it off).
+        env={"AGNES_ATTACH_ON_LOAD": "1"},
+    ).assert_ok()
+    assert inside.rows == [{"n": NEW_ROWS, "views": 0, "v": "orders", "views_after": 1}], inside.rows
+    record(
+        f"with more than one database or schema, `view_name` is the view's full name, {code(view)}: from "
+        f"`other` it answers agnes's {NEW_ROWS} rows, where the plain `orders` is other's own table; with "
+        "one database of one schema it stays `orders`. Views are made on agnes's own connection, in the "
+        "database that loaded agnes (no API tells agnes which database the caller uses). Inside "
+        "`BEGIN … COMMIT` the view appears at COMMIT, and meanwhile `orders` answers the synced file "
+        "(agnes's replacement scan)"
+    )
+
+
 # == the table ==============================================================
 
 DOC_HEAD = """# Reliability: faults, bad input and attacks
