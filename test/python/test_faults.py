@@ -409,6 +409,8 @@ class World:
         self.assert_state_matches_files()
         if not temporaries_ok:
             assert self.temporaries() == []
+        # Links to the previous files, kept while a sync runs (case 17).
+        assert list(self.parquet.glob(".agnes-*.keep")) == []
         self.assert_no_leak()
 
     # -- the server --
@@ -972,7 +974,13 @@ def test_manifest_endless(world, record):
     endless = EndlessServer()
     world.aliases[endless.url] = "<endless>"
     try:
-        run = world.sync(server=endless.url, env={"AGNES_SERVER": endless.url})
+        # A workspace of its own: one workspace syncs from one server (case 5).
+        run = world.sync(
+            server=endless.url,
+            env={"AGNES_SERVER": endless.url},
+            workspace=str(world.tmp / "ws_endless"),
+            new_workspace=True,
+        )
     finally:
         endless.close()
     error = run.assert_sql_error()

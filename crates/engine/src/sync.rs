@@ -214,6 +214,10 @@ fn run(
 
     let parquet_dir = workspace.parquet_dir();
     fs::create_dir_all(&parquet_dir).map_err(Error::io("create", &parquet_dir))?;
+    // Links to previous files left by a killed sync: no longer needed (the
+    // stat check catches a file the state does not describe), and no
+    // download's leftovers, which the notice counts.
+    drop_previous(&parquet_dir);
     let swept = download::sweep_temporaries(&parquet_dir);
     if swept > 0 {
         notices.push(format!(
@@ -296,8 +300,14 @@ fn damaged_copies(workspace: &Workspace, state: &SyncState) -> HashMap<String, S
         .collect()
 }
 
+/// Names `.agnes-previous-<id>.keep`, the links of `keep_previous`: hidden,
+/// never matched by `*.parquet`, and not taken for a download's leftovers.
+const PREVIOUS: &str = "previous-";
+const KEEP_SUFFIX: &str = ".keep";
+
 /// Hard links to the files this sync is about to replace, beside them
-/// (`.agnes-previous-<id>.part`, swept like any temporary). A link costs no
+/// (`.agnes-previous-<id>.keep`, removed at the end of the sync, or at
+/// the start of the next one after a kill). A link costs no
 /// space, so on a full disk, where the state cannot be written after the
 /// new files were put in place, the old files go back and files and state
 /// agree (issue 13, case 17). Where links are not supported there is none,
@@ -310,15 +320,26 @@ fn keep_previous(plan: &Plan, workspace: &Workspace) -> HashMap<String, PathBuf>
             let id = &t.entry.id;
             let target = workspace.parquet_file(id);
             let link = workspace.parquet_dir().join(format!(
-                "{}previous-{id}{}",
-                download::TEMP_PREFIX,
-                download::TEMP_SUFFIX
+                "{}{PREVIOUS}{id}{KEEP_SUFFIX}",
+                download::TEMP_PREFIX
             ));
             fs::hard_link(&target, &link)
                 .ok()
                 .map(|_| (id.clone(), link))
         })
         .collect()
+}
+
+/// Removes the `keep_previous` links a killed sync left behind.
+fn drop_previous(dir: &Path) {
+    let prefix = format!("{}{PREVIOUS}", download::TEMP_PREFIX);
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&prefix) && name.ends_with(KEEP_SUFFIX) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// The state could not be written (a full disk): every table downloaded by
