@@ -33,6 +33,37 @@ pub fn parquet_source(parquet: &Path) -> String {
     }
 }
 
+impl DuckDbCatalog<'_> {
+    /// What goes before agnes's view names in the rows, if anything
+    /// (issue 13, case 10). agnes creates its views on its own connection,
+    /// in the database and schema that loaded it; the caller's connection
+    /// may have `USE`d another database since, and no API of the C band
+    /// agnes keeps to tells which. With one database of one schema, none
+    /// other can be current and the plain name finds the view. With more,
+    /// the rows give the full name, `"db"."main"."orders"`, which finds
+    /// agnes's view from any of them, never a table of the same name in
+    /// the one the caller uses.
+    pub fn view_prefix(&self) -> Option<String> {
+        let rows = self
+            .host
+            .with_connection(|con| {
+                con.query(
+                    "SELECT current_database(), current_schema(), \
+                     (SELECT count(*) FROM duckdb_schemas() WHERE database_name IN \
+                      (SELECT database_name FROM duckdb_databases() WHERE NOT internal))",
+                )
+            })
+            .ok()?;
+        let [Some(database), Some(schema), Some(count)] =
+            <[Option<String>; 3]>::try_from(rows.into_iter().next()?).ok()?
+        else {
+            return None;
+        };
+        (count.parse::<u64>().ok()? > 1)
+            .then(|| format!("{}.{}.", identifier(&database), identifier(&schema)))
+    }
+}
+
 impl Catalog for DuckDbCatalog<'_> {
     fn relations(&self) -> Result<HashMap<String, Existing>, String> {
         let rows = self.host.with_connection(|con| {

@@ -10,6 +10,7 @@ use crate::catalog::DuckDbCatalog;
 use crate::params::{self, Parameter};
 use crate::progress::StderrProgress;
 use crate::rows::{Call, Cell, Kind, RowFunction};
+use crate::sql::identifier;
 
 const OWN: &[Parameter] = &[
     // `table` is a reserved word: `"table" := 'x'`, or the alias.
@@ -50,7 +51,8 @@ impl RowFunction for Sync {
         let p = &call.params;
         let catalog = DuckDbCatalog { host: &call.host };
         if p.flag("offline") {
-            let outcomes = attach_local(&settings, &catalog).map_err(|e| e.to_string())?;
+            let mut outcomes = attach_local(&settings, &catalog).map_err(|e| e.to_string())?;
+            qualify_views(&catalog, &mut outcomes);
             return Ok(outcomes.iter().map(table_row).collect());
         }
         let mut options = SyncOptions {
@@ -76,9 +78,24 @@ impl RowFunction for Sync {
             true => Box::new(StderrProgress::new()),
             false => Box::new(NoProgress),
         };
-        let report =
+        let mut report =
             sync(&settings, &options, &catalog, progress.as_ref()).map_err(|e| e.to_string())?;
-        Ok(report_rows(&report))
+        qualify_views(&catalog, &mut report.tables);
+        Ok(report_rows(report))
+    }
+}
+
+/// Gives each view its full name where the plain one may not find it
+/// (`DuckDbCatalog::view_prefix`).
+fn qualify_views(catalog: &DuckDbCatalog, outcomes: &mut [TableOutcome]) {
+    if outcomes.iter().all(|o| o.view.is_none()) {
+        return;
+    }
+    let Some(prefix) = catalog.view_prefix() else {
+        return;
+    };
+    for view in outcomes.iter_mut().filter_map(|o| o.view.as_mut()) {
+        *view = format!("{prefix}{}", identifier(view));
     }
 }
 
@@ -96,8 +113,19 @@ fn table_row(o: &TableOutcome) -> Vec<Cell> {
     ]
 }
 
-fn report_rows(report: &SyncReport) -> Vec<Vec<Cell>> {
-    let mut rows: Vec<Vec<Cell>> = report.tables.iter().map(table_row).collect();
+fn report_rows(mut report: SyncReport) -> Vec<Vec<Cell>> {
+    // Each outcome is freed as its row is made, and their list shrinks as it
+    // goes: with millions of tables the report and its rows are not held
+    // whole at once (issue 13, case 15).
+    let mut tables = std::mem::take(&mut report.tables);
+    let mut rows: Vec<Vec<Cell>> = Vec::with_capacity(tables.len() + 1);
+    while let Some(o) = tables.pop() {
+        rows.push(table_row(&o));
+        if tables.len().is_multiple_of(65536) {
+            tables.shrink_to_fit();
+        }
+    }
+    rows.reverse();
     let rules = &report.rules;
     let rules_dir = report.workspace.join(".claude").join("rules");
     rows.push(vec![

@@ -37,6 +37,20 @@ pub enum Error {
     )]
     Busy(PathBuf, f64),
 
+    #[error(
+        "workspace {workspace} holds tables synced from {theirs} ({state}); one workspace syncs from one \
+         server, so nothing was synced from {ours}. Sync {ours} into a workspace of its own \
+         (workspace := '<folder>', new_workspace := true), or, to move this workspace to {ours}, \
+         delete {state} and the files in {parquet} first"
+    )]
+    SecondServer {
+        workspace: PathBuf,
+        theirs: String,
+        ours: String,
+        state: PathBuf,
+        parquet: PathBuf,
+    },
+
     #[error("{action} {path}: {source}")]
     Io {
         action: &'static str,

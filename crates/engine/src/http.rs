@@ -434,7 +434,9 @@ fn read_capped(body: impl Read, announced: Option<u64>, cap: u64) -> Result<Vec<
     if let Some(len) = announced.filter(|len| *len > cap) {
         return Err(too_big(format!("the body announces {len} bytes")));
     }
-    let mut bytes = Vec::new();
+    // Sized up front when the length is known: growing by doubling would
+    // hold up to twice a big manifest for a moment (issue 13, case 15).
+    let mut bytes = Vec::with_capacity(announced.unwrap_or(0).min(cap) as usize);
     body.take(cap + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| match Stop::of(&e) {

@@ -27,6 +27,7 @@ pub mod replace;
 pub mod rules;
 pub mod runs;
 pub mod scrub;
+pub mod servers;
 pub mod signed;
 pub mod state;
 pub mod sync;

@@ -7,9 +7,12 @@
 //! `signed_url`s and the user's subscriptions (`data_packages`,
 //! `direct_tables`). Both shapes parse into the same `Manifest`.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
-use serde_json::{Map, Value};
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use serde_json::Value;
 
 use crate::ids::{check_part_path, check_table_id, truncate};
 
@@ -136,48 +139,148 @@ impl Manifest {
 /// A missing `tables` is not "no tables": the sync would take every local
 /// table as revoked and delete it, and a `{"detail": ...}` error body that a
 /// proxy answers with 200 has no `tables` either. No tables is `{}`.
+///
+/// Each table entry is parsed on its own, from its raw text, into a
+/// `TableEntry` (never a whole `serde_json::Value` tree, which costs about
+/// ten times the body: issue 13, case 15), so that a bad number (`1e400`)
+/// or bytes that are not UTF-8 spoil only the entry that holds them (case 14).
 pub fn parse(body: &[u8]) -> Result<Manifest, String> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
+    let (text, not_utf8) = lossy(body);
+    let whole: &RawValue = serde_json::from_str(&text).map_err(|e| {
         let excerpt = truncate(String::from_utf8_lossy(body).trim(), 120);
         format!("not JSON ({e}); it starts with {excerpt:?}")
     })?;
-    let Value::Object(top) = value else {
-        return Err(format!("expected a JSON object, got {}", kind_of(&value)));
+    let Some(top) = members(whole) else {
+        return Err(format!("expected a JSON object, got {}", kind_of(whole)));
     };
-    let tables = match top.get("tables") {
-        Some(Value::Object(tables)) => tables,
+    let field = |key: &str| {
+        top.iter()
+            .rev()
+            .find(|(k, _)| k.as_ref() == key)
+            .map(|(_, v)| *v)
+    };
+    let tables = match field("tables") {
+        Some(tables) => members(tables)
+            .ok_or_else(|| format!("`tables` must be an object, got {}", kind_of(tables)))?,
         None => {
-            let keys: Vec<&str> = top.keys().take(5).map(String::as_str).collect();
+            let keys: Vec<&str> = top.iter().take(5).map(|(k, _)| k.as_ref()).collect();
             return Err(format!(
                 "it has no `tables` (keys: {}); refused rather than taking every local table as revoked",
                 truncate(&format!("{keys:?}"), 120)
             ));
         }
-        Some(other) => {
-            return Err(format!(
-                "`tables` must be an object, got {}",
-                kind_of(other)
-            ))
-        }
     };
-    let mut entries: Vec<TableEntry> = tables.iter().map(|(id, v)| entry(id, v)).collect();
+    let server_time = field("server_time").and_then(|v| serde_json::from_str(v.get()).ok());
+    // Small lists: read as values.
+    let value = |key: &str| field(key).and_then(|v| serde_json::from_str::<Value>(v.get()).ok());
+    let subscriptions = subscriptions(value("data_packages"), value("direct_tables"));
+    let spoiled = |part: &str| match not_utf8.is_empty() {
+        true => false,
+        false => spans_any(&text, part, &not_utf8),
+    };
+    let mut entries: Vec<TableEntry> = tables
+        .iter()
+        .map(|(id, v)| entry(id.as_ref(), v, spoiled(v.get()) || spoiled(id.as_ref())))
+        .collect();
+    drop(tables);
+    // The last of duplicate ids wins, as in any JSON object: reversed, then
+    // a stable sort puts it first among its equals, where `dedup` keeps it.
+    entries.reverse();
     entries.sort_by(|a, b| a.id.cmp(&b.id));
+    entries.dedup_by(|a, b| a.id == b.id);
     Ok(Manifest {
         tables: entries,
-        server_time: top
-            .get("server_time")
-            .and_then(Value::as_str)
-            .map(String::from),
-        subscriptions: subscriptions(&top),
+        server_time,
+        subscriptions,
     })
+}
+
+/// `body` as text: bytes that are not UTF-8 become U+FFFD, and the places
+/// of those replacements (byte offsets in the text) are returned, sorted.
+fn lossy(body: &[u8]) -> (Cow<'_, str>, Vec<usize>) {
+    if let Ok(text) = std::str::from_utf8(body) {
+        return (Cow::Borrowed(text), Vec::new());
+    }
+    let mut text = String::with_capacity(body.len() + 16);
+    let mut at = Vec::new();
+    for chunk in body.utf8_chunks() {
+        text.push_str(chunk.valid());
+        if !chunk.invalid().is_empty() {
+            at.push(text.len());
+            text.push(char::REPLACEMENT_CHARACTER);
+        }
+    }
+    (Cow::Owned(text), at)
+}
+
+/// Whether `part`, a slice of `text`, covers one of the offsets `at`.
+fn spans_any(text: &str, part: &str, at: &[usize]) -> bool {
+    let start = (part.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
+    if start > text.len() {
+        return false; // not a slice of `text` (an id with escapes: owned)
+    }
+    let i = at.partition_point(|&p| p < start);
+    at.get(i).is_some_and(|&p| p < start + part.len())
+}
+
+/// A key of a JSON object, borrowed from the body unless it holds escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+impl AsRef<str> for Key<'_> {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The members of a JSON object, in order, each value still raw text; `None`
+/// when `raw` is not an object. `raw` was checked as JSON already.
+fn members(raw: &RawValue) -> Option<Vec<(Key<'_>, &RawValue)>> {
+    struct Members;
+    impl<'de> Visitor<'de> for Members {
+        type Value = Vec<(Key<'de>, &'de RawValue)>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0));
+            while let Some(member) = map.next_entry::<Key<'de>, &'de RawValue>()? {
+                out.push(member);
+            }
+            Ok(out)
+        }
+    }
+    if !raw.get().starts_with('{') {
+        return None;
+    }
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    de.deserialize_map(Members).ok()
 }
 
 /// `data_packages[].tables` ∪ `direct_tables`, when either key is there.
 /// Malformed pieces (a package that is not an object, an id that is not a
 /// string) name nothing; they never widen the set.
-fn subscriptions(top: &Map<String, Value>) -> Option<BTreeSet<String>> {
-    let packages = top.get("data_packages").filter(|v| !v.is_null());
-    let direct = top.get("direct_tables").filter(|v| !v.is_null());
+fn subscriptions(packages: Option<Value>, direct: Option<Value>) -> Option<BTreeSet<String>> {
+    let packages = packages.filter(|v| !v.is_null());
+    let direct = direct.filter(|v| !v.is_null());
     if packages.is_none() && direct.is_none() {
         return None;
     }
@@ -192,8 +295,13 @@ fn subscriptions(top: &Map<String, Value>) -> Option<BTreeSet<String>> {
             })
             .unwrap_or_default()
     };
-    let mut out: BTreeSet<String> = ids(direct).into_iter().collect();
-    for package in packages.and_then(Value::as_array).into_iter().flatten() {
+    let mut out: BTreeSet<String> = ids(direct.as_ref()).into_iter().collect();
+    for package in packages
+        .as_ref()
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         out.extend(ids(package.get("tables")));
     }
     Some(out)
@@ -203,14 +311,17 @@ fn subscriptions(top: &Map<String, Value>) -> Option<BTreeSet<String>> {
 /// view over some of its files would silently answer with part of the data.
 fn parts(value: &Value, problems: &mut Vec<String>) -> Option<Vec<PartEntry>> {
     let Value::Array(items) = value else {
-        problems.push(format!("`parts` must be a list, got {}", kind_of(value)));
+        problems.push(format!("`parts` must be a list, got {}", value_kind(value)));
         return None;
     };
     let mut out = Vec::with_capacity(items.len());
     let mut seen = BTreeSet::new();
     for (i, item) in items.iter().enumerate() {
         let Value::Object(fields) = item else {
-            problems.push(format!("part {i} must be an object, got {}", kind_of(item)));
+            problems.push(format!(
+                "part {i} must be an object, got {}",
+                value_kind(item)
+            ));
             continue;
         };
         let path = match fields.get("path") {
@@ -218,7 +329,7 @@ fn parts(value: &Value, problems: &mut Vec<String>) -> Option<Vec<PartEntry>> {
             other => {
                 problems.push(format!(
                     "part {i} has no `path` string (got {})",
-                    other.map_or("nothing", kind_of)
+                    other.map_or("nothing", value_kind)
                 ));
                 continue;
             }
@@ -238,7 +349,7 @@ fn parts(value: &Value, problems: &mut Vec<String>) -> Option<Vec<PartEntry>> {
             Some(other) => {
                 problems.push(format!(
                     "part {path:?}: `hash` must be a string, got {}",
-                    kind_of(other)
+                    value_kind(other)
                 ));
                 continue;
             }
@@ -265,33 +376,45 @@ fn parts(value: &Value, problems: &mut Vec<String>) -> Option<Vec<PartEntry>> {
     Some(out)
 }
 
-fn entry(id: &str, value: &Value) -> TableEntry {
+fn entry(id: &str, raw: &RawValue, not_utf8: bool) -> TableEntry {
     let mut problems = Vec::new();
     if let Err(e) = check_table_id(id) {
         problems.push(e);
     }
-    let empty = Map::new();
-    let fields = match value {
-        Value::Object(fields) => fields,
-        other => {
-            problems.push(format!("entry must be an object, got {}", kind_of(other)));
-            &empty
+    if not_utf8 {
+        problems.push("the entry holds bytes that are not UTF-8".to_string());
+    }
+    let fields = match members(raw) {
+        Some(fields) => fields,
+        None => {
+            problems.push(format!("entry must be an object, got {}", kind_of(raw)));
+            Vec::new()
         }
     };
-    let text = |key: &str, problems: &mut Vec<String>| match fields.get(key) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(other) => {
-            problems.push(format!("`{key}` must be a string, got {}", kind_of(other)));
-            None
+    let get = |key: &str| {
+        fields
+            .iter()
+            .rev()
+            .find(|(k, _)| k.as_ref() == key)
+            .map(|(_, v)| *v)
+            .filter(|v| v.get() != "null")
+    };
+    let text = |key: &str, problems: &mut Vec<String>| {
+        let v = get(key)?;
+        match serde_json::from_str::<String>(v.get()) {
+            Ok(s) => Some(s),
+            Err(_) => {
+                problems.push(format!("`{key}` must be a string, got {}", kind_of(v)));
+                None
+            }
         }
     };
-    let count = |key: &str, problems: &mut Vec<String>| match fields.get(key) {
-        None | Some(Value::Null) => 0,
-        Some(v) => v.as_u64().unwrap_or_else(|| {
+    let count = |key: &str, problems: &mut Vec<String>| match get(key) {
+        None => 0,
+        Some(v) => serde_json::from_str::<u64>(v.get()).unwrap_or_else(|_| {
             problems.push(format!(
                 "`{key}` must be a non-negative integer, got {}",
-                truncate(&v.to_string(), 40)
+                truncate(v.get(), 40)
             ));
             0
         }),
@@ -307,13 +430,17 @@ fn entry(id: &str, value: &Value) -> TableEntry {
     };
     let size_bytes = count("size_bytes", &mut problems);
     let rows = count("rows", &mut problems);
-    let parts = match fields.get("parts") {
-        None | Some(Value::Null) => None,
-        Some(list) => parts(list, &mut problems),
-    };
+    // A partitioned table's parts: a small list, read as values.
+    let parts = get("parts").and_then(|list| match serde_json::from_str::<Value>(list.get()) {
+        Ok(list) => parts(&list, &mut problems),
+        Err(e) => {
+            problems.push(format!("`parts`: {e}"));
+            None
+        }
+    });
     // Only a literal `true` withholds a table: anything else is a table
     // as before, which a download will settle.
-    let server_only = fields.get("server_only") == Some(&Value::Bool(true));
+    let server_only = get("server_only").is_some_and(|v| v.get() == "true");
     let signed_url = text("signed_url", &mut problems).filter(|u| !u.is_empty());
     let signed_url_expires_at = text("signed_url_expires_at", &mut problems);
     TableEntry {
@@ -332,7 +459,21 @@ fn entry(id: &str, value: &Value) -> TableEntry {
     }
 }
 
-fn kind_of(value: &Value) -> &'static str {
+/// What kind of JSON value `raw` is, from its first character (it was
+/// checked as JSON already).
+fn kind_of(raw: &RawValue) -> &'static str {
+    match raw.get().as_bytes().first() {
+        Some(b'n') => "null",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'"') => "a string",
+        Some(b'[') => "an array",
+        Some(b'{') => "an object",
+        _ => "a number",
+    }
+}
+
+/// What kind of JSON value `value` is, for messages.
+fn value_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -433,6 +574,47 @@ mod tests {
             "{typed}"
         );
         assert!(invalid("list").unwrap().contains("must be an object"));
+    }
+
+    #[test]
+    fn a_bad_number_fails_only_its_entry() {
+        let body = br#"{"tables": {"big": {"hash": "h", "rows": 1e400}, "ok": {"rows": 2},
+            "deep": {"hash": "h", "extra": [1e400]}}, "other": 1e400}"#;
+        let m = parse(body).unwrap();
+        let big = m.get("big").unwrap().invalid.clone().unwrap();
+        assert!(
+            big.contains("`rows` must be a non-negative integer, got 1e400"),
+            "{big}"
+        );
+        assert_eq!(m.get("ok").unwrap().rows, 2);
+        assert!(m.get("ok").unwrap().invalid.is_none());
+        // Unknown keys are not read, so what they hold does not matter.
+        assert!(m.get("deep").unwrap().invalid.is_none());
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_fail_only_their_entry() {
+        let mut body = br#"{"tables": {"a": {"hash": "x"}, "bad": {"source_type": "k"#.to_vec();
+        body.push(0xff);
+        body.extend_from_slice(br#""}, "c": {"hash": "y"}, "k"#);
+        body.extend_from_slice(&[0xc3, 0x28]);
+        body.extend_from_slice(br#"": {}}, "server_time": "t"}"#);
+        let m = parse(&body).unwrap();
+        let bad = m.get("bad").unwrap().invalid.clone().unwrap();
+        assert!(bad.contains("not UTF-8"), "{bad}");
+        assert!(m.get("a").unwrap().invalid.is_none());
+        assert!(m.get("c").unwrap().invalid.is_none());
+        let key = m.tables.iter().find(|t| t.id.starts_with('k')).unwrap();
+        assert!(key.invalid.as_deref().unwrap().contains("not UTF-8"));
+        assert_eq!(m.tables.len(), 4);
+        assert_eq!(m.server_time.as_deref(), Some("t"));
+    }
+
+    #[test]
+    fn the_last_of_duplicate_ids_wins() {
+        let m = parse(br#"{"tables": {"t": {"rows": 1}, "u": {}, "t": {"rows": 2}}}"#).unwrap();
+        assert_eq!(m.tables.len(), 2);
+        assert_eq!(m.get("t").unwrap().rows, 2);
     }
 
     #[test]

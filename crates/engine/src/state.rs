@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
 
 use crate::digest::Md5;
 use serde::{Deserialize, Serialize};
@@ -32,6 +33,46 @@ pub struct TableState {
     /// path; `None` for a single-file table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parts: Option<BTreeMap<String, PartState>>,
+    /// The local file's modification time (nanoseconds since the epoch)
+    /// when it was put in place. With `size_bytes`, a stat tells whether the
+    /// file is still the one verified, without reading it (issue 13, case 11).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtime_ns: Option<u64>,
+}
+
+impl TableState {
+    /// Why `path` is not the file this entry was recorded for: gone, another
+    /// size, or (when recorded) another modification time. A stat, no read.
+    /// Entries of older versions carry no time: their size alone is checked.
+    pub fn check_file(&self, path: &Path) -> std::result::Result<(), String> {
+        let meta = match fs::metadata(path) {
+            Ok(meta) if meta.is_file() => meta,
+            Ok(_) => return Err(format!("{} is not a file", path.display())),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        if meta.len() != self.size_bytes {
+            return Err(format!(
+                "{} holds {} bytes, not the {} verified",
+                path.display(),
+                meta.len(),
+                self.size_bytes
+            ));
+        }
+        match (self.mtime_ns, mtime_ns(&meta)) {
+            (Some(recorded), Some(now)) if recorded != now => Err(format!(
+                "{} was modified after agnes put it in place",
+                path.display()
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A file's modification time in nanoseconds since the epoch, if the file
+/// system gives one.
+pub fn mtime_ns(meta: &fs::Metadata) -> Option<u64> {
+    let since = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
+    u64::try_from(since.as_nanos()).ok()
 }
 
 /// What agnes knows of one local part of a partitioned table.
@@ -190,7 +231,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(Error::io("create a temporary file in", dir))?;
-    tmp.write_all(bytes).map_err(Error::io("write", path))?;
+    // Through the `File`: the temporary's own `Write` appends its random
+    // name to errors, which would say nothing more.
+    tmp.as_file_mut()
+        .write_all(bytes)
+        .map_err(Error::io("write", path))?;
     tmp.as_file().sync_all().map_err(Error::io("sync", path))?;
     crate::replace::persist(tmp, path).map_err(|e| Error::io("replace", path)(e.error))?;
     Ok(())
@@ -279,6 +324,7 @@ mod tests {
                 size_bytes: 9,
                 etag: Some("\"1\"".into()),
                 parts: None,
+                mtime_ns: Some(1),
             },
         );
         file.save().unwrap();
@@ -290,6 +336,39 @@ mod tests {
             .state
             .tables
             .is_empty());
+    }
+
+    #[test]
+    fn check_file_notices_a_changed_size_or_time() {
+        let (_d, ws, _config) = setup();
+        let path = ws.parquet_file("t");
+        fs::write(&path, b"PAR1 twelve PAR1").unwrap();
+        let meta = fs::metadata(&path).unwrap();
+        let entry = TableState {
+            size_bytes: meta.len(),
+            mtime_ns: mtime_ns(&meta),
+            ..Default::default()
+        };
+        assert_eq!(entry.check_file(&path), Ok(()));
+        // Same size, rewritten later: the time tells.
+        let later = meta.modified().unwrap() + std::time::Duration::from_secs(5);
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        assert!(entry.check_file(&path).unwrap_err().contains("modified"));
+        // An old entry without a time: its size alone is checked.
+        let old = TableState {
+            mtime_ns: None,
+            ..entry.clone()
+        };
+        assert_eq!(old.check_file(&path), Ok(()));
+        fs::write(&path, b"").unwrap();
+        assert!(old.check_file(&path).unwrap_err().contains("holds 0 bytes"));
+        fs::remove_file(&path).unwrap();
+        assert!(entry.check_file(&path).is_err());
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::plan::{self, Plan, PlannedTable, Scope, Status};
 use crate::progress::Progress;
 use crate::redact::Redactor;
 use crate::rules;
-use crate::state::{StateFile, TableState};
+use crate::state::{StateFile, SyncState, TableState};
 
 /// How a sync runs, beyond where to (`Settings`).
 #[derive(Debug, Clone)]
@@ -192,6 +192,7 @@ fn run(
         true => None,
         false => Some(lock::lock(&workspace, options.lock_wait, &options.cancel)?),
     };
+    crate::servers::refuse_second_server(&workspace, &settings.server)?;
     let manifest = fetch_manifest(&client)?;
     let mut state = StateFile::load(
         &workspace,
@@ -201,12 +202,13 @@ fn run(
     )?;
     let mut manifest = manifest;
     crate::names::refuse_clashes(&mut manifest, &|id| state.state.tables.contains_key(id));
+    let repairs = damaged_copies(&workspace, &state.state);
     let plan = plan::plan(
         &manifest,
         &state.state,
         &options.scope,
         options.all_tables,
-        &|id, local| local_copy_present(&workspace, id, local),
+        &|id, local| !repairs.contains_key(id) && local_copy_present(&workspace, id, local),
     )?;
     let mut notices: Vec<String> = state.notice.take().into_iter().collect();
     if let (Some(subscribed), Scope::All) = (&manifest.subscriptions, &options.scope) {
@@ -222,6 +224,9 @@ fn run(
             ));
         }
     }
+    // The plan holds what is needed of it: a manifest of millions of
+    // tables is not kept twice for the rest of the run (issue 13, case 15).
+    drop(manifest);
 
     if options.dry_run {
         let rules = preview_rules(&client);
@@ -236,6 +241,10 @@ fn run(
 
     let parquet_dir = workspace.parquet_dir();
     fs::create_dir_all(&parquet_dir).map_err(Error::io("create", &parquet_dir))?;
+    // Links to previous files left by a killed sync: no longer needed (the
+    // stat check catches a file the state does not describe), and no
+    // download's leftovers, which the notice counts.
+    drop_previous(&parquet_dir);
     let swept = download::sweep_temporaries(&parquet_dir);
     if swept > 0 {
         notices.push(format!(
@@ -244,6 +253,7 @@ fn run(
     }
 
     let before = state.state.tables.clone();
+    let previous = keep_previous(&plan, &workspace);
     let mut outcomes = download_all(
         &client,
         &plan,
@@ -253,6 +263,13 @@ fn run(
         catalog,
         progress,
     );
+    for o in outcomes.iter_mut() {
+        if let Some(reason) = repairs.get(&o.table_id) {
+            o.note = Some(format!(
+                "the local copy no longer matched what was verified ({reason}); fetched again"
+            ));
+        }
+    }
     let cancelled = options.cancel.is_cancelled();
     // Interrupted: nothing more is removed, but what was downloaded is kept.
     let removed = match cancelled {
@@ -261,7 +278,20 @@ fn run(
     };
     // A no-op sync writes nothing: the hook path runs at every session start.
     if state.state.tables != before || state.is_new() {
-        state.save()?;
+        if let Err(e) = state.save() {
+            // The report still comes back, with the failed step on its rows.
+            notices.push(state_not_written(
+                &e,
+                &mut outcomes,
+                &previous,
+                &before,
+                &workspace,
+                &mut state,
+            ));
+        }
+    }
+    for link in previous.values() {
+        let _ = fs::remove_file(link);
     }
     attach_views(&mut outcomes, &workspace, &state, catalog, false);
     if cancelled {
@@ -290,12 +320,123 @@ pub(crate) fn local_copy_present(workspace: &Workspace, id: &str, local: &TableS
     }
 }
 
+/// The synced tables whose file is there but is no longer the one verified
+/// (truncated, emptied, rewritten: its size or modification time differs),
+/// with the reason. A stat per table, so a no-op sync stays cheap; such a
+/// table is planned as missing and fetched again (issue 13, case 11).
+fn damaged_copies(workspace: &Workspace, state: &SyncState) -> HashMap<String, String> {
+    state
+        .tables
+        .iter()
+        .filter(|(id, _)| crate::ids::check_table_id(id).is_ok())
+        .filter_map(|(id, local)| {
+            let file = workspace.parquet_file(id);
+            if fs::symlink_metadata(&file).is_err() {
+                return None;
+            }
+            local.check_file(&file).err().map(|e| (id.clone(), e))
+        })
+        .collect()
+}
+
+/// Names `.agnes-previous-<id>.keep`, the links of `keep_previous`: hidden,
+/// never matched by `*.parquet`, and not taken for a download's leftovers.
+const PREVIOUS: &str = "previous-";
+const KEEP_SUFFIX: &str = ".keep";
+
+/// Hard links to the files this sync is about to replace, beside them
+/// (`.agnes-previous-<id>.keep`, removed at the end of the sync, or at
+/// the start of the next one after a kill). A link costs no
+/// space, so on a full disk, where the state cannot be written after the
+/// new files were put in place, the old files go back and files and state
+/// agree (issue 13, case 17). Where links are not supported there is none,
+/// and the next sync's stat check notices the file the state does not describe.
+fn keep_previous(plan: &Plan, workspace: &Workspace) -> HashMap<String, PathBuf> {
+    plan.tables
+        .iter()
+        .filter(|t| t.status.needs_download())
+        .filter_map(|t| {
+            let id = &t.entry.id;
+            let target = workspace.parquet_file(id);
+            let link = workspace.parquet_dir().join(format!(
+                "{}{PREVIOUS}{id}{KEEP_SUFFIX}",
+                download::TEMP_PREFIX
+            ));
+            fs::hard_link(&target, &link)
+                .ok()
+                .map(|_| (id.clone(), link))
+        })
+        .collect()
+}
+
+/// Removes the `keep_previous` links a killed sync left behind.
+fn drop_previous(dir: &Path) {
+    let prefix = format!("{}{PREVIOUS}", download::TEMP_PREFIX);
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&prefix) && name.ends_with(KEEP_SUFFIX) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Where a synced table's view reads: its file, or its parts' folder.
 pub(crate) fn local_copy(workspace: &Workspace, id: &str, local: &TableState) -> PathBuf {
     match local.parts {
         None => workspace.parquet_file(id),
         Some(_) => workspace.table_dir(id),
     }
+}
+
+/// The state could not be written (a full disk): every table downloaded by
+/// this sync gets its previous file back (or loses the new one, when it had
+/// none), so that the state on disk still describes the files, and its row
+/// says what failed. Returns the notice for the report.
+fn state_not_written(
+    e: &Error,
+    outcomes: &mut [TableOutcome],
+    previous: &HashMap<String, PathBuf>,
+    before: &std::collections::BTreeMap<String, TableState>,
+    workspace: &Workspace,
+    state: &mut StateFile,
+) -> String {
+    for o in outcomes
+        .iter_mut()
+        .filter(|o| o.action == Action::Downloaded)
+    {
+        let target = workspace.parquet_file(&o.table_id);
+        let undone = match (previous.get(&o.table_id), before.get(&o.table_id)) {
+            (Some(link), Some(_)) => fs::rename(link, &target)
+                .map(|_| "put the previous file back")
+                .map_err(|e| format!("the previous file could not be put back ({e})")),
+            (_, None) => fs::remove_file(&target)
+                .map(|_| "removed the new file")
+                .map_err(|e| format!("the new file could not be removed ({e})")),
+            (None, Some(_)) => Err("the previous file could not be kept".to_string()),
+        };
+        let undone = undone.map(String::from).unwrap_or_else(|why| {
+            format!(
+                "{why}; the next sync sees the file differs from the state and fetches it again"
+            )
+        });
+        o.action = Action::Failed;
+        o.error = Some(format!(
+            "downloaded and verified, but the sync state could not be saved ({e}); {undone}"
+        ));
+        match before.get(&o.table_id) {
+            Some(old) => {
+                (o.rows, o.size_bytes) = (Some(old.rows), Some(old.size_bytes));
+                o.hash = (!old.hash.is_empty()).then(|| old.hash.clone());
+                state.state.tables.insert(o.table_id.clone(), old.clone());
+            }
+            None => {
+                (o.rows, o.size_bytes, o.hash) = (None, None, None);
+                state.state.tables.remove(&o.table_id);
+            }
+        }
+    }
+    format!("the sync state was not saved: {e}")
 }
 
 /// Fetches and parses the manifest; any failure stops the run.
@@ -464,6 +605,9 @@ fn download_all(
                     })),
                 ) => {
                     let rows = footer_rows.unwrap_or(t.entry.rows);
+                    let mtime_ns = fs::metadata(workspace.parquet_file(id))
+                        .ok()
+                        .and_then(|m| crate::state::mtime_ns(&m));
                     state.state.tables.insert(
                         id.clone(),
                         TableState {
@@ -472,6 +616,7 @@ fn download_all(
                             size_bytes: bytes,
                             etag,
                             parts: None,
+                            mtime_ns,
                         },
                     );
                     // A table that was partitioned before: its parts go.
@@ -502,6 +647,8 @@ fn download_all(
                             size_bytes: bytes,
                             etag: None,
                             parts: Some(parts),
+                            // Parts are checked by the folder's contents.
+                            mtime_ns: None,
                         },
                     );
                     // A table that was one file before: the file goes.
@@ -734,12 +881,13 @@ fn inspect_unredacted(
     let state = StateFile::load(&workspace, &settings.server, &settings.config_dir, true)?;
     let mut manifest = manifest;
     crate::names::refuse_clashes(&mut manifest, &|id| state.state.tables.contains_key(id));
+    let repairs = damaged_copies(&workspace, &state.state);
     let plan = plan::plan(
         &manifest,
         &state.state,
         &Scope::All,
         all_tables,
-        &|id, local| local_copy_present(&workspace, id, local),
+        &|id, local| !repairs.contains_key(id) && local_copy_present(&workspace, id, local),
     )?;
     Ok(plan
         .tables

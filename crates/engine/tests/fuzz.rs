@@ -163,15 +163,21 @@ fn damaged(doc: impl Strategy<Value = Value>) -> impl Strategy<Value = Vec<u8>> 
 }
 
 fn table_state() -> impl Strategy<Value = TableState> {
-    (word(), any::<u64>(), any::<u64>(), prop::option::of(word())).prop_map(
-        |(hash, rows, size_bytes, etag)| TableState {
+    (
+        word(),
+        any::<u64>(),
+        any::<u64>(),
+        prop::option::of(word()),
+        prop::option::of(any::<u64>()),
+    )
+        .prop_map(|(hash, rows, size_bytes, etag, mtime_ns)| TableState {
             hash,
             rows,
             size_bytes,
             etag,
+            mtime_ns,
             parts: None,
-        },
-    )
+        })
 }
 
 fn sync_state() -> impl Strategy<Value = SyncState> {
