@@ -974,13 +974,7 @@ def test_manifest_endless(world, record):
     endless = EndlessServer()
     world.aliases[endless.url] = "<endless>"
     try:
-        # A workspace of its own: one workspace syncs from one server (case 5).
-        run = world.sync(
-            server=endless.url,
-            env={"AGNES_SERVER": endless.url},
-            workspace=str(world.tmp / "ws_endless"),
-            new_workspace=True,
-        )
+        run = world.sync(server=endless.url, env={"AGNES_SERVER": endless.url})
     finally:
         endless.close()
     error = run.assert_sql_error()
@@ -1665,7 +1659,7 @@ def test_second_server_in_one_workspace(world, record):
     refused = world.sync(server=server_b.url, env=b_env)
     error = refused.assert_sql_error()
     assert world.server_url in error and server_b.url in error and "new_workspace := true" in error, error
-    assert server_b.requests() == []
+    assert [r["path"] for r in server_b.requests()] == ["/api/sync/manifest"]
     world.check(refused, BASE)
     assert list((world.ws / ".agnes").glob("sync-state-*.json")) == [state_a]
     assert state_a.read_bytes() == before
@@ -1685,7 +1679,8 @@ def test_second_server_in_one_workspace(world, record):
     assert all(moved.table(t)["action"] == "downloaded" for t in BASE)
     world.check(moved, {**BASE, "orders": 777})
     record(
-        f"B is refused before anything is asked of it, a SQL error naming both servers and the ways out: "
+        f"B is refused once its manifest is read, before any download or write, a SQL error naming both "
+        f"servers and the ways out: "
         f"{code(world.first_line(error))}; A's files and state untouched, and A's next sync is a true "
         "`unchanged`. A copy per server was not chosen: every server's table would share "
         "`server/parquet/<id>.parquet` (CONTRACT.md §3), which the rules, hooks and views rely on. "

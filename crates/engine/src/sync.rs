@@ -192,8 +192,9 @@ fn run(
         true => None,
         false => Some(lock::lock(&workspace, options.lock_wait, &options.cancel)?),
     };
-    crate::servers::refuse_second_server(&workspace, &settings.server)?;
     let manifest = fetch_manifest(&client)?;
+    // After the manifest: a server that cannot be reached says so first.
+    crate::servers::refuse_second_server(&workspace, &settings.server)?;
     let mut state = StateFile::load(
         &workspace,
         &settings.server,
@@ -265,8 +266,12 @@ fn run(
     );
     for o in outcomes.iter_mut() {
         if let Some(reason) = repairs.get(&o.table_id) {
+            let then = match o.action {
+                Action::Downloaded => "fetched again",
+                _ => "not fetched again yet",
+            };
             o.note = Some(format!(
-                "the local copy no longer matched what was verified ({reason}); fetched again"
+                "the local copy no longer matched what was verified ({reason}); {then}"
             ));
         }
     }
