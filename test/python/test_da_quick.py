@@ -110,5 +110,10 @@ def test_a_different_server_takes_the_full_path(counted, tmp_path):
     starts = synced_twice(counted)
     with LocalServer(make_sample(tmp_path / "other-data")) as other:
         result = counted("sync", env=other.env())
-    assert result.returncode == 0, result.stderr
+    # The full path ran, and said what it says of a second server in one
+    # workspace (issue 13, case 5) instead of answering "nothing to do".
     assert counted.starts() == starts + 1
+    assert result.returncode != 0 and "one workspace syncs from one server" in result.stderr, (
+        result.stdout,
+        result.stderr,
+    )
