@@ -16,7 +16,7 @@ use crate::faults::{Fault, FaultBook};
 use crate::reply::{json, ApiError, ApiResult};
 use crate::request_log::RequestLog;
 use crate::tables::FactCache;
-use crate::{admin, bundle, compress, download, fault_layer, manifest, request_log, upload};
+use crate::{admin, bundle, compress, download, fault_layer, manifest, request_log, upload, v2};
 
 /// Everything the handlers share.
 pub struct App {
@@ -26,6 +26,7 @@ pub struct App {
     pub facts: FactCache,
     pub faults: FaultBook,
     pub requests: RequestLog,
+    pub quotas: v2::Quotas,
 }
 
 impl App {
@@ -37,6 +38,7 @@ impl App {
             facts: FactCache::default(),
             faults: FaultBook::new(startup_faults),
             requests: RequestLog::default(),
+            quotas: v2::Quotas::default(),
         }
     }
 
@@ -60,6 +62,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/memory/bundle", get(bundle::handler))
         .route("/api/upload/sessions", post(upload::sessions))
         .route("/api/upload/local-md", post(upload::local_md))
+        .route("/api/v2/catalog", get(v2::catalog))
+        .route("/api/v2/schema/{id}", get(v2::schema))
+        .route("/api/v2/scan", post(v2::scan))
+        .route("/api/v2/scan/estimate", post(v2::estimate))
         .layer(from_fn(compress::gzip_json))
         .layer(from_fn_with_state(app.clone(), fault_layer::inject));
     let admin = Router::new()

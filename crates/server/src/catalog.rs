@@ -25,11 +25,19 @@ pub struct TableMeta {
     pub hash: HashMode,
     /// Overrides the row count from the parquet footer.
     pub rows: Option<u64>,
+    /// Listed, never distributed (0.84): its download answers 403.
+    pub server_only: bool,
+    /// `bigquery` makes /api/v2 name types as BigQuery does; else DuckDB's.
+    pub sql_flavor: Option<String>,
 }
 
 impl TableMeta {
     pub fn is_remote(&self) -> bool {
         self.query_mode.as_deref() == Some("remote")
+    }
+
+    pub fn is_bigquery(&self) -> bool {
+        self.sql_flavor.as_deref() == Some("bigquery")
     }
 }
 
@@ -97,6 +105,22 @@ pub struct Catalog {
     pub faults: Vec<Fault>,
     /// Passed through as the manifest's `assets` when given.
     pub assets: Option<Value>,
+    /// Limits of `/api/v2/scan` (quotas, the result cap).
+    pub scan: ScanLimits,
+}
+
+/// The catalog's `scan` key: the real server's per-user limits, made small
+/// enough for tests to reach.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct ScanLimits {
+    /// A result stream is cut silently past this many bytes [2 GiB].
+    pub max_result_bytes: Option<u64>,
+    /// Scans one user may run at once [5].
+    pub max_concurrent: Option<u64>,
+    /// Result bytes one user may fetch per UTC day [50 GiB].
+    pub daily_result_bytes: Option<u64>,
+    /// `false`: answer `from_query` as a 0.29 server does (it does not know it).
+    pub from_query: Option<bool>,
 }
 
 impl Catalog {
@@ -118,6 +142,8 @@ impl Catalog {
                     source_type: t.source_type,
                     hash: HashMode::parse(t.hash),
                     rows: t.rows,
+                    server_only: t.server_only.unwrap_or(false),
+                    sql_flavor: t.sql_flavor,
                 };
                 (id, meta)
             })
@@ -151,6 +177,7 @@ impl Catalog {
             },
             faults,
             assets: raw.assets.filter(|v| !v.is_null()),
+            scan: raw.scan.unwrap_or_default(),
         })
     }
 }
@@ -179,6 +206,7 @@ struct RawCatalog {
     memory: Option<RawMemory>,
     faults: Option<Value>,
     assets: Option<Value>,
+    scan: Option<ScanLimits>,
 }
 
 #[derive(Deserialize, Default)]
@@ -187,6 +215,8 @@ struct RawTable {
     source_type: Option<String>,
     hash: Option<String>,
     rows: Option<u64>,
+    server_only: Option<bool>,
+    sql_flavor: Option<String>,
 }
 
 #[derive(Deserialize, Default)]

@@ -104,6 +104,12 @@ pub async fn handler(
             ),
         ));
     }
+    if catalog.table(&id).is_some_and(|m| m.server_only) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("Table '{id}' is server_only — query it instead"),
+        ));
+    }
     if catalog.table(&id).is_some_and(|m| m.is_remote()) {
         return Err(ApiError::not_found(format!(
             "Table '{id}' is queried remotely; it has no file to download"

@@ -32,6 +32,9 @@ pub fn classify(path: &str) -> Option<(Endpoint, Option<String>)> {
     if path.starts_with("/api/upload/") {
         return Some((Endpoint::Upload, None));
     }
+    if path.starts_with("/api/v2/") {
+        return Some((Endpoint::Scan, None));
+    }
     let id = path.strip_prefix("/api/data/")?.strip_suffix("/download")?;
     Some((Endpoint::Download, Some(percent_decode(id))))
 }

@@ -19,6 +19,8 @@ pub enum Endpoint {
     Manifest,
     Bundle,
     Upload,
+    /// `/api/v2/*`: catalog, schema, scan, estimate.
+    Scan,
     Any,
 }
 
@@ -29,10 +31,11 @@ impl Endpoint {
             "manifest" => Endpoint::Manifest,
             "bundle" => Endpoint::Bundle,
             "upload" => Endpoint::Upload,
+            "scan" => Endpoint::Scan,
             "any" => Endpoint::Any,
             other => {
                 return Err(format!(
-                    "unknown endpoint {other:?} (download, manifest, bundle, upload, any)"
+                    "unknown endpoint {other:?} (download, manifest, bundle, upload, scan, any)"
                 ))
             }
         })
@@ -44,6 +47,7 @@ impl Endpoint {
             Endpoint::Manifest => "manifest",
             Endpoint::Bundle => "bundle",
             Endpoint::Upload => "upload",
+            Endpoint::Scan => "scan",
             Endpoint::Any => "any",
         }
     }

@@ -13,10 +13,13 @@ mod faults;
 mod isotime;
 mod manifest;
 mod parquet_footer;
+mod predicate;
 mod reply;
 mod request_log;
+mod scan_data;
 mod tables;
 mod upload;
+mod v2;
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

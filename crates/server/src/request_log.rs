@@ -44,6 +44,23 @@ struct Entry {
     bytes_sent: AtomicU64,
     /// Whether its line went to the log file.
     written: AtomicBool,
+    /// What a scan asked for (`/api/v2/scan`), as the handler read it.
+    scan: ScanNote,
+}
+
+/// Where a scan handler notes the request body it read, for the log:
+/// tests see which columns were asked for.
+#[derive(Clone, Default)]
+pub struct ScanNote(Arc<Mutex<Option<Value>>>);
+
+impl ScanNote {
+    pub fn set(&self, body: Value) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(body);
+    }
+
+    fn get(&self) -> Option<Value> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 impl Entry {
@@ -57,6 +74,7 @@ impl Entry {
             "range": self.range,
             "status": self.status.load(Ordering::Relaxed),
             "bytes_sent": self.bytes_sent.load(Ordering::Relaxed),
+            "scan": self.scan.get(),
         })
     }
 }
@@ -130,7 +148,7 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// Logs every request but the admin API's own, in the order they arrive.
-pub async fn record(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+pub async fn record(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Response {
     if req.uri().path().starts_with("/admin/") || req.uri().path() == "/admin" {
         return next.run(req).await;
     }
@@ -149,7 +167,9 @@ pub async fn record(State(app): State<Arc<App>>, req: Request, next: Next) -> Re
         status: AtomicU16::new(0),
         bytes_sent: AtomicU64::new(0),
         written: AtomicBool::new(false),
+        scan: ScanNote::default(),
     });
+    req.extensions_mut().insert(entry.scan.clone());
     app.requests.push(entry.clone());
     let resp = next.run(req).await;
     entry
