@@ -239,7 +239,7 @@ impl ServerClient {
 
     /// The bounds of one exchange: the client's stall and rate limits, and
     /// `deadline` for the whole of it.
-    fn bounds(&self, deadline: Option<Instant>) -> Bounds {
+    pub fn bounds(&self, deadline: Option<Instant>) -> Bounds {
         Bounds {
             deadline,
             stall: self.timeouts.read,
@@ -271,7 +271,7 @@ impl ServerClient {
             .header(AUTHORIZATION, auth)
     }
 
-    fn get(&self, path: &str) -> RequestBuilder {
+    pub fn get(&self, path: &str) -> RequestBuilder {
         self.request(reqwest::Method::GET, path)
     }
 

@@ -22,6 +22,7 @@ pub mod names;
 pub mod plan;
 pub mod progress;
 pub mod redact;
+pub mod remote;
 pub mod rules;
 pub mod runs;
 pub mod state;
