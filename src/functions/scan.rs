@@ -105,7 +105,7 @@ impl<const BY_QUERY: bool> Scan<BY_QUERY> {
     /// The columns of the table (schema endpoint) or of the query (the
     /// schema message of its stream; the server runs a raw query to say).
     fn learn_columns(bound: &Bound) -> Result<Vec<(String, ColType)>, String> {
-        crate::access::check(&bound.host)?;
+        crate::access::check_at_bind(&bound.host)?;
         let settings = Settings::resolve(&bound.params.overrides()).map_err(|e| e.to_string())?;
         let timeouts = bound.params.timeouts()?;
         let request = Self::request(bound)?;
@@ -376,7 +376,7 @@ impl Stream {
             return Err(format!(
                 "agnes_scan of {}: the result reached the server's result cap ({} bytes); the server cuts such results \
                  without saying so, so it is refused rather than returned short. Narrow it: fewer columns, \
-                 a where := condition, or \"limit\" := N",
+                 a \"where\" := condition, or \"limit\" := N",
                 self.subject, self.cap
             ));
         }
@@ -528,7 +528,7 @@ fn guard(bound: &Bound, remote: &Remote, request: &ScanRequest) -> Result<(), St
         return Err(format!(
             "table '{id}' has about {rows} rows on the server, more than the {max_rows} a view scans whole \
              (agnes_sync(scan_max_rows := N) sets that). A view cannot pass WHERE or LIMIT to the server; \
-             ask for what you need instead: SELECT * FROM agnes_scan('{id}', where := '<condition>', \"limit\" := 1000)"
+             ask for what you need instead: SELECT * FROM agnes_scan('{id}', \"where\" := '<condition>', \"limit\" := 1000)"
         ));
     }
     Ok(())

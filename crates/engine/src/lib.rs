@@ -25,13 +25,14 @@ pub mod redact;
 pub mod remote;
 pub mod rules;
 pub mod runs;
+pub mod scan_views;
 pub mod state;
 pub mod sync;
 pub mod synced;
 pub mod upload;
 
 pub use cancel::Cancel;
-pub use catalog::{Catalog, Existing};
+pub use catalog::{Catalog, Existing, ScanGuard};
 pub use config::{Overrides, Settings};
 pub use error::{Error, Result};
 pub use http::Timeouts;

@@ -45,6 +45,8 @@ pub struct TableEntry {
     pub rows: u64,
     pub query_mode: QueryMode,
     pub source_type: String,
+    /// Listed, never distributed: it is queried on the server (0.84).
+    pub server_only: bool,
     /// Why this entry cannot be synced (bad id, wrong types), if it cannot.
     pub invalid: Option<String>,
 }
@@ -162,6 +164,9 @@ fn entry(id: &str, value: &Value) -> TableEntry {
     };
     let size_bytes = count("size_bytes", &mut problems);
     let rows = count("rows", &mut problems);
+    // Only a literal `true` withholds a table: anything else is a table
+    // as before, which a download will settle.
+    let server_only = fields.get("server_only") == Some(&Value::Bool(true));
     TableEntry {
         id: id.to_string(),
         hash,
@@ -170,6 +175,7 @@ fn entry(id: &str, value: &Value) -> TableEntry {
         rows,
         query_mode,
         source_type,
+        server_only,
         invalid: (!problems.is_empty()).then(|| problems.join("; ")),
     }
 }

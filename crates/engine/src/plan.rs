@@ -50,7 +50,9 @@ pub fn status(entry: &TableEntry, local: Option<&TableState>, file_exists: bool)
     if entry.invalid.is_some() {
         return Status::Invalid;
     }
-    if entry.query_mode == QueryMode::Remote {
+    // Queried on the server, never downloaded: `agnes_sync` makes a view
+    // over `agnes_scan()` for it (scan_views.rs).
+    if entry.query_mode == QueryMode::Remote || entry.server_only {
         return Status::Remote;
     }
     match local {

@@ -196,9 +196,7 @@ impl Remote {
         let url = self.client.url(path);
         let reply = match exchange::send(request, self.client.cancel(), self.client.bounds(None)) {
             Ok(reply) => reply,
-            Err(SendError::Stopped(exchange::Stop::Cancelled)) => {
-                return Err(Error::Interrupted)
-            }
+            Err(SendError::Stopped(exchange::Stop::Cancelled)) => return Err(Error::Interrupted),
             Err(SendError::Stopped(stop)) => {
                 return Err(Error::Redacted(format!(
                     "{what} of {subject} from {url}: {stop}"

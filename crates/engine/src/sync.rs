@@ -37,6 +37,9 @@ pub struct SyncOptions {
     /// Stops the run: downloads in flight are abandoned, what finished is
     /// kept (state and views), nothing else is started.
     pub cancel: Cancel,
+    /// A view over a remote table refuses to scan more rows than this
+    /// whole (scan_views.rs).
+    pub scan_max_rows: u64,
 }
 
 impl Default for SyncOptions {
@@ -48,6 +51,7 @@ impl Default for SyncOptions {
             timeouts: Timeouts::default(),
             lock_wait: Duration::from_secs(30),
             cancel: Cancel::new(),
+            scan_max_rows: crate::scan_views::DEFAULT_MAX_ROWS,
         }
     }
 }
@@ -58,6 +62,8 @@ pub enum Action {
     Downloaded,
     Unchanged,
     SkippedRemote,
+    /// A remote or server-only table: a view over `agnes_scan()` was made.
+    ScanView,
     WouldDownload,
     Failed,
     Removed,
@@ -70,6 +76,7 @@ impl Action {
             Action::Downloaded => "downloaded",
             Action::Unchanged => "unchanged",
             Action::SkippedRemote => "skipped_remote",
+            Action::ScanView => "scan_view",
             Action::WouldDownload => "would_download",
             Action::Failed => "failed",
             Action::Removed => "removed",
@@ -95,7 +102,7 @@ pub struct TableOutcome {
 }
 
 impl TableOutcome {
-    fn new(table_id: &str, action: Action) -> TableOutcome {
+    pub(crate) fn new(table_id: &str, action: Action) -> TableOutcome {
         TableOutcome {
             table_id: table_id.to_string(),
             action,
@@ -240,6 +247,13 @@ fn run(
     if cancelled {
         return Err(Error::Interrupted);
     }
+    crate::scan_views::attach(
+        &mut outcomes,
+        &plan,
+        catalog,
+        options.scan_max_rows,
+        options.scope == Scope::All,
+    );
     outcomes.extend(removed);
     let rules = write_rules(&client, &workspace);
     Ok(SyncReport {
