@@ -41,11 +41,12 @@ impl Catalog for DuckDbCatalog<'_> {
             };
             let existing = match comment.as_deref().and_then(|c| c.strip_prefix(MARK)) {
                 Some(scan) if kind == "view" && scan.starts_with(SCAN_MARK) => {
+                    // `agnes_scan('<id>') <signature>`; the id has no quote.
+                    let rest = &scan[SCAN_MARK.len()..];
+                    let (call, signature) = rest.split_once(") ").unwrap_or((rest, ""));
                     Existing::AgnesScanView {
-                        table_id: scan[SCAN_MARK.len()..]
-                            .trim_end_matches(')')
-                            .trim_matches('\'')
-                            .to_string(),
+                        table_id: call.trim_end_matches(')').trim_matches('\'').to_string(),
+                        signature: signature.to_string(),
                     }
                 }
                 Some(parquet) if kind == "view" => Existing::AgnesView {
@@ -73,7 +74,13 @@ impl Catalog for DuckDbCatalog<'_> {
         })
     }
 
-    fn create_scan_view(&self, name: &str, table_id: &str, guard: ScanGuard) -> Result<(), String> {
+    fn create_scan_view(
+        &self,
+        name: &str,
+        table_id: &str,
+        guard: ScanGuard,
+        signature: &str,
+    ) -> Result<(), String> {
         // The id passed check_table_id (letters, digits, `_`, `.`, `-`),
         // and is quoted as a literal all the same.
         let scan = format!(
@@ -85,7 +92,7 @@ impl Catalog for DuckDbCatalog<'_> {
         let sql = format!(
             "BEGIN; CREATE OR REPLACE VIEW {view} AS SELECT * FROM {scan}; COMMENT ON VIEW {view} IS {mark}; COMMIT;",
             view = identifier(name),
-            mark = literal(&format!("{MARK}{SCAN_MARK}{})", literal(table_id))),
+            mark = literal(&format!("{MARK}{SCAN_MARK}{}) {signature}", literal(table_id))),
         );
         self.host.with_connection(|con| {
             con.execute(&sql).inspect_err(|_| {

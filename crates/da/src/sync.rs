@@ -90,7 +90,11 @@ impl SyncSummary {
     /// Tables whose action is `action`.
     pub fn with(&self, action: &str) -> impl Iterator<Item = &TableRow> {
         let action = action.to_string();
-        self.tables.iter().filter(move |t| t.action == action)
+        self.tables.iter().filter(move |t| {
+            // A remote table is not downloaded, whether or not agnes made a
+            // view over agnes_scan() for it: the old CLI's `skipped_remote`.
+            t.action == action || (action == "skipped_remote" && t.action == "scan_view")
+        })
     }
 
     pub fn failed(&self) -> Vec<&TableRow> {

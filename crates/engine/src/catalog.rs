@@ -11,7 +11,12 @@ pub enum Existing {
     AgnesView { parquet: String },
     /// A view agnes created over `agnes_scan()` of this table (a remote or
     /// server-only table, queried on the server).
-    AgnesScanView { table_id: String },
+    AgnesScanView {
+        table_id: String,
+        /// What it was made with (`scan_views::signature`): a view made
+        /// with the same is left as it is.
+        signature: String,
+    },
     /// A table or view of the user's: never replaced, never dropped.
     UserRelation { kind: String },
 }
@@ -45,8 +50,15 @@ pub trait Catalog: Sync {
     }
 
     /// Creates or replaces agnes's view `name` over `agnes_scan(table_id)`.
-    fn create_scan_view(&self, name: &str, table_id: &str, guard: ScanGuard) -> Result<(), String> {
-        let _ = (name, table_id, guard);
+    /// `signature` is kept with the view, and given back by `relations`.
+    fn create_scan_view(
+        &self,
+        name: &str,
+        table_id: &str,
+        guard: ScanGuard,
+        signature: &str,
+    ) -> Result<(), String> {
+        let _ = (name, table_id, guard, signature);
         Err("this database cannot hold views over agnes_scan()".into())
     }
 

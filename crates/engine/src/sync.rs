@@ -40,6 +40,9 @@ pub struct SyncOptions {
     /// A view over a remote table refuses to scan more rows than this
     /// whole (scan_views.rs).
     pub scan_max_rows: u64,
+    /// At most this many views over `agnes_scan()` are made (or remade)
+    /// per sync: each costs a schema request when DuckDB binds it.
+    pub scan_views: usize,
 }
 
 impl Default for SyncOptions {
@@ -52,6 +55,7 @@ impl Default for SyncOptions {
             lock_wait: Duration::from_secs(30),
             cancel: Cancel::new(),
             scan_max_rows: crate::scan_views::DEFAULT_MAX_ROWS,
+            scan_views: crate::scan_views::DEFAULT_VIEWS_PER_SYNC,
         }
     }
 }
@@ -251,8 +255,11 @@ fn run(
         &mut outcomes,
         &plan,
         catalog,
-        options.scan_max_rows,
-        options.scope == Scope::All,
+        &crate::scan_views::Limits {
+            max_rows: options.scan_max_rows,
+            views: options.scan_views,
+            whole_manifest: options.scope == Scope::All,
+        },
     );
     outcomes.extend(removed);
     let rules = write_rules(&client, &workspace);
