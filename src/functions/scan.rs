@@ -403,7 +403,11 @@ impl Stream {
             {
                 return agnes_engine::Error::Interrupted.to_string();
             }
-            return agnes_engine::remote::read_error(io, &self.url).to_string();
+            return format!(
+                "agnes_scan of {}: {}; the result is incomplete",
+                self.subject,
+                agnes_engine::remote::read_error(io, &self.url)
+            );
         }
         format!(
             "agnes_scan of {}: the Arrow stream from {} could not be read after {} bytes: {e}",
