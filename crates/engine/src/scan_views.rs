@@ -7,10 +7,10 @@
 //! same name is never replaced, and a scan view whose table left the
 //! manifest is dropped by a full sync.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::catalog::{Catalog, Existing, ScanGuard};
-use crate::plan::{Plan, Status};
+use crate::plan::{Plan, PlannedTable, Status};
 use crate::sync::{Action, TableOutcome};
 
 /// Rows a view scans whole before it refuses and asks for `where`.
@@ -57,12 +57,17 @@ pub fn attach(outcomes: &mut [TableOutcome], plan: &Plan, catalog: &dyn Catalog,
             return;
         }
     };
+    let planned: HashMap<&str, &PlannedTable> = plan
+        .tables
+        .iter()
+        .map(|t| (t.entry.id.as_str(), t))
+        .collect();
     let mut made = 0usize;
     for o in outcomes
         .iter_mut()
         .filter(|o| o.action == Action::SkippedRemote)
     {
-        let Some(planned) = plan.tables.iter().find(|t| t.entry.id == o.table_id) else {
+        let Some(planned) = planned.get(o.table_id.as_str()) else {
             continue;
         };
         let existing = relations.get(&o.table_id.to_lowercase());
@@ -137,7 +142,6 @@ mod tests {
     use crate::manifest;
     use crate::plan::{plan, Scope};
     use crate::state::SyncState;
-    use std::collections::HashMap;
     use std::path::Path;
     use std::sync::Mutex;
 

@@ -19,8 +19,10 @@ pub enum Endpoint {
     Manifest,
     Bundle,
     Upload,
-    /// `/api/v2/*`: catalog, schema, scan, estimate.
+    /// `POST /api/v2/scan` and `/api/v2/scan/estimate`.
     Scan,
+    /// `GET /api/v2/catalog` and `/api/v2/schema/{id}`.
+    Schema,
     Any,
 }
 
@@ -32,10 +34,11 @@ impl Endpoint {
             "bundle" => Endpoint::Bundle,
             "upload" => Endpoint::Upload,
             "scan" => Endpoint::Scan,
+            "schema" => Endpoint::Schema,
             "any" => Endpoint::Any,
             other => {
                 return Err(format!(
-                    "unknown endpoint {other:?} (download, manifest, bundle, upload, scan, any)"
+                    "unknown endpoint {other:?} (download, manifest, bundle, upload, scan, schema, any)"
                 ))
             }
         })
@@ -48,6 +51,7 @@ impl Endpoint {
             Endpoint::Bundle => "bundle",
             Endpoint::Upload => "upload",
             Endpoint::Scan => "scan",
+            Endpoint::Schema => "schema",
             Endpoint::Any => "any",
         }
     }
