@@ -4,14 +4,26 @@
 
 use crate::host::Host;
 
+const ASK: &str = "SELECT current_setting('enable_external_access')::BOOLEAN";
+
 /// `Err` with the reason when the database forbids external access (or
 /// cannot say whether it does: then nothing is risked either).
 pub fn check(host: &Host) -> Result<(), String> {
-    let rows = host
-        .with_connection(|con| {
-            con.query("SELECT current_setting('enable_external_access')::BOOLEAN")
-        })
-        .map_err(|e| format!("cannot read enable_external_access: {e}"))?;
+    answer(host.with_connection(|con| con.query(ASK)))
+}
+
+/// `check` at bind: when agnes's own connection is busy, it is agnes
+/// creating a view over `agnes_scan()` during a sync, which checked
+/// already (asking would wait for itself). Execution checks again.
+pub fn check_at_bind(host: &Host) -> Result<(), String> {
+    match host.try_with_connection(|con| con.query(ASK)) {
+        None => Ok(()),
+        Some(rows) => answer(rows),
+    }
+}
+
+fn answer(rows: Result<Vec<Vec<Option<String>>>, String>) -> Result<(), String> {
+    let rows = rows.map_err(|e| format!("cannot read enable_external_access: {e}"))?;
     match rows
         .first()
         .and_then(|r| r.first().cloned().flatten())

@@ -1,18 +1,21 @@
 //! The engine's `Catalog` over DuckDB: views in the database that loaded
 //! agnes, and parquet footers read by DuckDB itself.
 //!
-//! agnes marks its views with a comment (`agnes: <parquet path>`), so it can
-//! tell them from the user's and never replaces or drops one of those.
+//! agnes marks its views with a comment (`agnes: <parquet path>`, or
+//! `agnes: agnes_scan('<id>')` for a view over a table on the server), so it
+//! can tell them from the user's and never replaces or drops one of those.
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use agnes_engine::{Catalog, Existing};
+use agnes_engine::{Catalog, Existing, ScanGuard};
 
 use crate::host::Host;
 use crate::sql::{glob_literal, identifier, literal};
 
 const MARK: &str = "agnes: ";
+/// What follows `MARK` in the comment of a view over `agnes_scan()`.
+const SCAN_MARK: &str = "agnes_scan(";
 
 pub struct DuckDbCatalog<'a> {
     pub host: &'a Host,
@@ -83,6 +86,15 @@ impl Catalog for DuckDbCatalog<'_> {
                 continue;
             };
             let existing = match comment.as_deref().and_then(|c| c.strip_prefix(MARK)) {
+                Some(scan) if kind == "view" && scan.starts_with(SCAN_MARK) => {
+                    // `agnes_scan('<id>') <signature>`; the id has no quote.
+                    let rest = &scan[SCAN_MARK.len()..];
+                    let (call, signature) = rest.split_once(") ").unwrap_or((rest, ""));
+                    Existing::AgnesScanView {
+                        table_id: call.trim_end_matches(')').trim_matches('\'').to_string(),
+                        signature: signature.to_string(),
+                    }
+                }
                 Some(parquet) if kind == "view" => Existing::AgnesView {
                     parquet: parquet.to_string(),
                 },
@@ -100,6 +112,33 @@ impl Catalog for DuckDbCatalog<'_> {
             view = identifier(name),
             source = parquet_source(parquet),
             mark = literal(&format!("{MARK}{path}")),
+        );
+        self.host.with_connection(|con| {
+            con.execute(&sql).inspect_err(|_| {
+                let _ = con.execute("ROLLBACK");
+            })
+        })
+    }
+
+    fn create_scan_view(
+        &self,
+        name: &str,
+        table_id: &str,
+        guard: ScanGuard,
+        signature: &str,
+    ) -> Result<(), String> {
+        // The id passed check_table_id (letters, digits, `_`, `.`, `-`),
+        // and is quoted as a literal all the same.
+        let scan = format!(
+            "agnes_scan({id}, max_rows := {max}, known_rows := {known})",
+            id = literal(table_id),
+            max = guard.max_rows.min(i64::MAX as u64),
+            known = guard.known_rows.min(i64::MAX as u64),
+        );
+        let sql = format!(
+            "BEGIN; CREATE OR REPLACE VIEW {view} AS SELECT * FROM {scan}; COMMENT ON VIEW {view} IS {mark}; COMMIT;",
+            view = identifier(name),
+            mark = literal(&format!("{MARK}{SCAN_MARK}{}) {signature}", literal(table_id))),
         );
         self.host.with_connection(|con| {
             con.execute(&sql).inspect_err(|_| {

@@ -85,6 +85,25 @@ impl Host {
         Ok(Host { inner, names })
     }
 
+    /// Runs `f` on the connection if nobody is using it; `None` when it is
+    /// busy (a statement of agnes's own running on it, which may be binding
+    /// the very call that asks: a view over `agnes_scan()` being created).
+    pub fn try_with_connection<T>(
+        &self,
+        f: impl FnOnce(&RawConnection) -> Result<T, String>,
+    ) -> Option<Result<T, String>> {
+        let guard = match self.inner.held.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        self.inner.used.store(true, Ordering::Relaxed);
+        Some(match guard.as_ref() {
+            Some(held) => f(&held.connection),
+            None => Err("agnes has released this database (all its connections were closed); LOAD agnes again".into()),
+        })
+    }
+
     /// Runs `f` on the connection, one caller at a time.
     pub fn with_connection<T>(
         &self,

@@ -67,6 +67,43 @@ pub fn run<T: Send + 'static>(
     Err(agnes_engine::Error::Interrupted.to_string())
 }
 
+/// While it lives, a SIGINT cancels its `Cancel`: for work that runs on
+/// DuckDB's own thread a chunk at a time (a scan's stream), where a
+/// blocking read must end when the user presses Ctrl-C.
+pub struct CancelOnSigint {
+    pub cancel: Cancel,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl CancelOnSigint {
+    pub fn new() -> CancelOnSigint {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let cancel = Cancel::new();
+        let done = std::sync::Arc::new(AtomicBool::new(false));
+        let watch = sigint::watch();
+        let (c, d) = (cancel.clone(), done.clone());
+        // Without the watcher the read still ends at its network bounds.
+        let _ = thread::Builder::new()
+            .name("agnes-sigint".into())
+            .spawn(move || {
+                while !d.load(Ordering::Relaxed) {
+                    if watch.interrupted() {
+                        c.cancel();
+                        return;
+                    }
+                    thread::sleep(LOOK_EVERY);
+                }
+            });
+        CancelOnSigint { cancel, done }
+    }
+}
+
+impl Drop for CancelOnSigint {
+    fn drop(&mut self) {
+        self.done.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 #[cfg(unix)]
 mod sigint {
     use std::sync::atomic::{AtomicU64, Ordering};

@@ -11,6 +11,7 @@ mod names;
 mod params;
 mod progress;
 mod rows;
+mod scan_types;
 mod sql;
 
 use std::error::Error;

@@ -86,7 +86,7 @@ impl Params {
         matches!(self.given.get(name), Some(Given::Flag(true)))
     }
 
-    fn whole(&self, name: &str) -> Option<i64> {
+    pub fn whole(&self, name: &str) -> Option<i64> {
         match self.given.get(name) {
             Some(Given::Whole(n)) => Some(*n),
             _ => None,

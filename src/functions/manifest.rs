@@ -1,7 +1,7 @@
 //! `agnes_manifest()`: what the server offers and how each table compares
 //! with this workspace. Reads only.
 
-use agnes_engine::inspect;
+use agnes_engine::{inspect, Status};
 
 use crate::params::{self, Parameter};
 use crate::rows::{Call, Cell, Kind, RowFunction};
@@ -24,6 +24,9 @@ impl RowFunction for Manifest {
         ("local_hash", Kind::Text),
         ("status", Kind::Text),
         ("error", Kind::Text),
+        // downloaded, scannable, or both (every table the server lists can
+        // be queried there with agnes_scan()).
+        ("available", Kind::Text),
     ];
 
     const PARAMETERS: &'static [&'static [Parameter]] =
@@ -38,6 +41,16 @@ impl RowFunction for Manifest {
             .into_iter()
             .map(|r| {
                 let e = r.entry;
+                let downloaded = matches!(
+                    r.status,
+                    Status::Unchanged | Status::Changed | Status::Unknown
+                );
+                let available = match (downloaded, e.invalid.is_none()) {
+                    (true, true) => Some("both"),
+                    (true, false) => Some("downloaded"),
+                    (false, true) => Some("scannable"),
+                    (false, false) => None,
+                };
                 vec![
                     e.id.into(),
                     e.query_mode.as_str().into(),
@@ -49,6 +62,7 @@ impl RowFunction for Manifest {
                     r.local_hash.into(),
                     r.status.as_str().into(),
                     e.invalid.into(),
+                    available.into(),
                 ]
             })
             .collect())

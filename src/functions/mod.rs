@@ -2,6 +2,7 @@
 //! engine call and from its report to rows.
 
 mod manifest;
+mod scan;
 mod sync;
 mod tables;
 mod upload;
@@ -21,6 +22,10 @@ pub fn register(con: &Connection, host: &Host) -> Result<(), Box<dyn Error>> {
     add::<sync::Sync>(con, host)?;
     add::<upload::Upload>(con, host)?;
     add::<tables::Tables>(con, host)?;
+    // Two names: DuckDB's C API has no overloads of a table function, so
+    // a raw query cannot be `agnes_scan(query := ...)` beside a table id.
+    con.register_table_function_with_extra_info::<scan::ScanTable, _>(scan::NAME, host)?;
+    con.register_table_function_with_extra_info::<scan::ScanQuery, _>(scan::QUERY_NAME, host)?;
     Ok(())
 }
 

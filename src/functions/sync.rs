@@ -25,6 +25,11 @@ const OWN: &[Parameter] = &[
     ("lock_timeout", LogicalTypeId::Double),
     // Per-table byte progress on stderr (`da` on a terminal).
     ("progress", LogicalTypeId::Boolean),
+    // Rows a view over a remote table scans whole before it asks for
+    // agnes_scan(..., "where" := ...) instead.
+    ("scan_max_rows", LogicalTypeId::Bigint),
+    // Views over agnes_scan() made per sync (each costs a schema request).
+    ("scan_views", LogicalTypeId::Bigint),
 ];
 
 pub struct Sync;
@@ -73,6 +78,16 @@ impl RowFunction for Sync {
         }
         if let Some(wait) = p.seconds("lock_timeout")? {
             options.lock_wait = wait;
+        }
+        match p.whole("scan_max_rows") {
+            None => {}
+            Some(n) if n >= 0 => options.scan_max_rows = n as u64,
+            Some(n) => return Err(format!("scan_max_rows must be 0 or more, got {n}")),
+        }
+        match p.whole("scan_views") {
+            None => {}
+            Some(n) if n >= 0 => options.scan_views = n as usize,
+            Some(n) => return Err(format!("scan_views must be 0 or more, got {n}")),
         }
         let progress: Box<dyn Progress> = match p.flag("progress") {
             true => Box::new(StderrProgress::new()),

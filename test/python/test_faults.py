@@ -354,7 +354,9 @@ class World:
     def agnes_views(self) -> list[str]:
         rows = self.query(
             "SELECT view_name FROM duckdb_views() WHERE NOT internal "
-            "AND coalesce(comment, '') LIKE 'agnes: %' ORDER BY view_name"
+            "AND coalesce(comment, '') LIKE 'agnes: %' "
+            # Views over downloaded files (the remote live_orders has one over agnes_scan()).
+            "AND coalesce(comment, '') NOT LIKE 'agnes: agnes_scan(%' ORDER BY view_name"
         )
         return [r["view_name"] for r in rows]
 
@@ -812,7 +814,11 @@ def test_manifest_huge(world, record):
     world.outputs += [run.stdout, run.stderr]
     run.assert_ok()
     actions = run.actions()
-    assert sum(1 for a in actions.values() if a == "skipped_remote") == n + 1
+    # Remote tables are not downloaded; 100 of them (agnes_sync's
+    # scan_views) get a new view over agnes_scan(), the rest are only
+    # listed; the sample's live_orders keeps the view its first sync made.
+    assert sum(1 for a in actions.values() if a == "scan_view") == 101
+    assert sum(1 for a in actions.values() if a in ("skipped_remote", "scan_view")) == n + 1
     assert all(actions[t] == "unchanged" for t in BASE)
     mib = measured["kib"] / 1024
     print(f"\nhuge manifest: {n} tables: {run.elapsed:.2f} s, host peak {mib:.0f} MiB")
@@ -820,7 +826,8 @@ def test_manifest_huge(world, record):
     world.check(run, BASE)
     record(
         f"parsed and reported: {n + len(BASE) + 1} table rows, the {n} extra ones "
-        f"`skipped_remote`, the local tables unchanged; the host process (debug build) "
+        f"remote (100 given a view over agnes_scan(), the rest `skipped_remote`), the local "
+        f"tables unchanged; the host process (debug build) "
         f"peaked under {under(mib, (128, 256, 512, 1024))} MiB and finished within the "
         "test's 30 s bound (its time is printed by `pytest -s`)"
     )
@@ -1769,13 +1776,17 @@ def test_manifest_memory(world, record):
     world.set_catalog(tables=tables)
     size = len(json.dumps(world.manifest()).encode()) / 2**20
     run, peak = peak_sync(world)
-    assert sum(1 for a in run.actions().values() if a == "skipped_remote") == n + 1
+    # Remote tables are not downloaded; at most scan_views of them get a
+    # view over agnes_scan() per sync, the rest are only listed.
+    remote = ("skipped_remote", "scan_view")
+    assert sum(1 for a in run.actions().values() if a in remote) == n + 1
     world.check(run, BASE)
     ratio = (peak - base) / size
     print(f"\nmanifest {size:.0f} MiB: peak {peak:.0f} MiB, sample alone {base:.0f} MiB, x{ratio:.1f}")
-    assert ratio < 6, (peak, base, size)
+    # Scan views (issue 15) plan over the remote tables too: a map of them.
+    assert ratio < 8, (peak, base, size)
     record(
-        f"the extra memory stays under {under(ratio, (6, 8, 12))} times the manifest's size (about 4 times "
+        f"the extra memory stays under {under(ratio, (6, 8, 12))} times the manifest's size (about 4 to 6 times "
         "in the debug build, where it was 10 to 13 times: 3.2 GB for a 249 MB manifest of 2 million entries, "
         "now 1.0 GB). Each entry is parsed from its raw text into a typed entry, never a JSON tree; the "
         "manifest is freed once planned and the report row by row as its rows are made"

@@ -124,7 +124,11 @@ impl SyncSummary {
     /// Tables whose action is `action`.
     pub fn with(&self, action: &str) -> impl Iterator<Item = &TableRow> {
         let action = action.to_string();
-        self.tables.iter().filter(move |t| t.action == action)
+        self.tables.iter().filter(move |t| {
+            // A remote table is not downloaded, whether or not agnes made a
+            // view over agnes_scan() for it: the old CLI's `skipped_remote`.
+            t.action == action || (action == "skipped_remote" && t.action == "scan_view")
+        })
     }
 
     pub fn failed(&self) -> Vec<&TableRow> {
@@ -264,7 +268,18 @@ fn summarize(cli: &Cli, args: &SyncArgs, mode: Mode) -> Result<SyncSummary, Fail
         whole && summary.views_pending.is_none() && summary.failed().is_empty(),
     ) {
         (Some(db), true) => {
-            if quick::record(&settings, db).is_err() {
+            let remote = summary
+                .tables
+                .iter()
+                .filter(|t| {
+                    matches!(
+                        t.action.as_str(),
+                        "scan_view" | "skipped_remote" | "skipped_server_only"
+                    )
+                })
+                .map(|t| t.table.clone())
+                .collect();
+            if quick::record(&settings, db, remote).is_err() {
                 quick::forget(&settings);
             }
         }

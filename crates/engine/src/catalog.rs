@@ -9,8 +9,26 @@ use std::path::Path;
 pub enum Existing {
     /// A view agnes created, reading this parquet path.
     AgnesView { parquet: String },
+    /// A view agnes created over `agnes_scan()` of this table (a remote or
+    /// server-only table, queried on the server).
+    AgnesScanView {
+        table_id: String,
+        /// What it was made with (`scan_views::signature`): a view made
+        /// with the same is left as it is.
+        signature: String,
+    },
     /// A table or view of the user's: never replaced, never dropped.
     UserRelation { kind: String },
+}
+
+/// What a view over `agnes_scan()` is made with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanGuard {
+    /// A scan through the view (no `where`, no `limit`) of more rows than
+    /// this is refused, with the `agnes_scan(..., where := ...)` form shown.
+    pub max_rows: u64,
+    /// The manifest's row count, for servers that cannot estimate.
+    pub known_rows: u64,
 }
 
 /// The database side of a sync.
@@ -30,6 +48,19 @@ pub trait Catalog: Sync {
             .iter()
             .map(|(name, parquet)| self.create_view(name, parquet))
             .collect()
+    }
+
+    /// Creates or replaces agnes's view `name` over `agnes_scan(table_id)`.
+    /// `signature` is kept with the view, and given back by `relations`.
+    fn create_scan_view(
+        &self,
+        name: &str,
+        table_id: &str,
+        guard: ScanGuard,
+        signature: &str,
+    ) -> Result<(), String> {
+        let _ = (name, table_id, guard, signature);
+        Err("this database cannot hold views over agnes_scan()".into())
     }
 
     /// Drops agnes's view `name`.

@@ -250,7 +250,7 @@ impl ServerClient {
 
     /// The bounds of one exchange: the client's stall and rate limits, and
     /// `deadline` for the whole of it.
-    pub(crate) fn bounds(&self, deadline: Option<Instant>) -> Bounds {
+    pub fn bounds(&self, deadline: Option<Instant>) -> Bounds {
         Bounds {
             deadline,
             stall: self.timeouts.read,
@@ -295,7 +295,7 @@ impl ServerClient {
         auth
     }
 
-    fn get(&self, path: &str) -> RequestBuilder {
+    pub fn get(&self, path: &str) -> RequestBuilder {
         self.request(reqwest::Method::GET, path)
     }
 

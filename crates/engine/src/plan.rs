@@ -63,11 +63,13 @@ pub fn status(
     if entry.invalid.is_some() {
         return Status::Invalid;
     }
-    if entry.query_mode == QueryMode::Remote {
-        return Status::Remote;
-    }
+    // Queried on the server, never downloaded: `agnes_sync` makes a view
+    // over `agnes_scan()` for each (scan_views.rs).
     if entry.server_only {
         return Status::ServerOnly;
+    }
+    if entry.query_mode == QueryMode::Remote {
+        return Status::Remote;
     }
     if !subscribed {
         return Status::NotSubscribed;

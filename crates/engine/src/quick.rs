@@ -11,7 +11,7 @@
 //! file, a sync from elsewhere (a notebook) the state. Anything else, or
 //! any doubt, takes the full path. The rules are written as in any sync.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
@@ -42,6 +42,10 @@ struct ViewsStamp {
     state_file: FileStamp,
     /// Every synced table's file.
     files: BTreeMap<String, FileStamp>,
+    /// The remote and server-only tables the full sync saw (it made their
+    /// views over `agnes_scan()`): another set needs the full path again.
+    #[serde(default)]
+    remote: BTreeSet<String>,
 }
 
 /// Why the quick path was not taken, or its report.
@@ -52,10 +56,12 @@ pub enum Quick {
 }
 
 /// Records, after a full sync wrote its views into `database` (and DuckDB
-/// closed it), what the next sync compares with.
-pub fn record(settings: &Settings, database: &Path) -> Result<()> {
+/// closed it), what the next sync compares with; `remote` are the remote and
+/// server-only tables it reported.
+pub fn record(settings: &Settings, database: &Path, remote: BTreeSet<String>) -> Result<()> {
     let workspace = Workspace::new(&settings.workspace);
-    let stamp = current(settings, &workspace, database)?;
+    let mut stamp = current(settings, &workspace, database)?;
+    stamp.remote = remote;
     let json = serde_json::to_vec_pretty(&stamp).expect("stamp serializes");
     write_atomic(&workspace.views_stamp_file(&settings.server), &json)
 }
@@ -83,7 +89,8 @@ pub fn try_noop(
     if stamp.database != database {
         return Ok(Quick::FullPath("another database"));
     }
-    let now = current(settings, &workspace, database)?;
+    let mut now = current(settings, &workspace, database)?;
+    now.remote = stamp.remote.clone();
     if now != stamp {
         return Ok(Quick::FullPath("files changed since the last full sync"));
     }
@@ -102,6 +109,17 @@ pub fn try_noop(
     })?;
     if !plan.removed.is_empty() {
         return Ok(Quick::FullPath("tables to remove"));
+    }
+    let remote: BTreeSet<String> = plan
+        .tables
+        .iter()
+        .filter(|t| matches!(t.status, Status::Remote | Status::ServerOnly))
+        .map(|t| t.entry.id.clone())
+        .collect();
+    if remote != stamp.remote {
+        return Ok(Quick::FullPath(
+            "remote tables changed: their views are made by the full path",
+        ));
     }
     let mut tables = Vec::with_capacity(plan.tables.len());
     for t in &plan.tables {
@@ -159,6 +177,7 @@ fn current(settings: &Settings, workspace: &Workspace, database: &Path) -> Resul
         wal_file: file_stamp(Path::new(&wal)),
         state_file: file_stamp(&state_path),
         files,
+        remote: BTreeSet::new(),
     })
 }
 

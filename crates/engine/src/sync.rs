@@ -40,6 +40,12 @@ pub struct SyncOptions {
     /// Every table the user may read, not only their subscriptions
     /// (0.84 `data_packages` / `direct_tables`).
     pub all_tables: bool,
+    /// A view over a remote table refuses to scan more rows than this
+    /// whole (scan_views.rs).
+    pub scan_max_rows: u64,
+    /// At most this many views over `agnes_scan()` are made (or remade)
+    /// per sync: each costs a schema request when DuckDB binds it.
+    pub scan_views: usize,
 }
 
 impl Default for SyncOptions {
@@ -52,6 +58,8 @@ impl Default for SyncOptions {
             timeouts: Timeouts::default(),
             lock_wait: Duration::from_secs(30),
             cancel: Cancel::new(),
+            scan_max_rows: crate::scan_views::DEFAULT_MAX_ROWS,
+            scan_views: crate::scan_views::DEFAULT_VIEWS_PER_SYNC,
         }
     }
 }
@@ -66,6 +74,8 @@ pub enum Action {
     SkippedServerOnly,
     /// Not among the user's subscriptions (0.84).
     SkippedNotSubscribed,
+    /// A remote or server-only table: a view over `agnes_scan()` was made.
+    ScanView,
     WouldDownload,
     Failed,
     Removed,
@@ -80,6 +90,7 @@ impl Action {
             Action::SkippedRemote => "skipped_remote",
             Action::SkippedServerOnly => "skipped_server_only",
             Action::SkippedNotSubscribed => "skipped_not_subscribed",
+            Action::ScanView => "scan_view",
             Action::WouldDownload => "would_download",
             Action::Failed => "failed",
             Action::Removed => "removed",
@@ -105,7 +116,7 @@ pub struct TableOutcome {
 }
 
 impl TableOutcome {
-    fn new(table_id: &str, action: Action) -> TableOutcome {
+    pub(crate) fn new(table_id: &str, action: Action) -> TableOutcome {
         TableOutcome {
             table_id: table_id.to_string(),
             action,
@@ -302,6 +313,16 @@ fn run(
     if cancelled {
         return Err(Error::Interrupted);
     }
+    crate::scan_views::attach(
+        &mut outcomes,
+        &plan,
+        catalog,
+        &crate::scan_views::Limits {
+            max_rows: options.scan_max_rows,
+            views: options.scan_views,
+            whole_manifest: options.scope == Scope::All,
+        },
+    );
     outcomes.extend(removed);
     let rules = write_rules(&client, &workspace);
     Ok(SyncReport {

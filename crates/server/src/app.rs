@@ -18,7 +18,7 @@ use crate::reply::{json, ApiError, ApiResult};
 use crate::request_log::RequestLog;
 use crate::store::ObjectStore;
 use crate::tables::FactCache;
-use crate::{admin, bundle, compress, download, fault_layer, manifest, request_log, upload};
+use crate::{admin, bundle, compress, download, fault_layer, manifest, request_log, upload, v2};
 
 /// Everything the handlers share.
 pub struct App {
@@ -32,6 +32,7 @@ pub struct App {
     pub generation: Generation,
     /// The object store of a 0.84 server, once bound.
     pub store: OnceLock<ObjectStore>,
+    pub quotas: v2::Quotas,
 }
 
 impl App {
@@ -45,6 +46,7 @@ impl App {
             requests: RequestLog::default(),
             generation: Generation::Current,
             store: OnceLock::new(),
+            quotas: v2::Quotas::default(),
         }
     }
 
@@ -68,6 +70,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/memory/bundle", get(bundle::handler))
         .route("/api/upload/sessions", post(upload::sessions))
         .route("/api/upload/local-md", post(upload::local_md))
+        .route("/api/v2/catalog", get(v2::catalog))
+        .route("/api/v2/schema/{id}", get(v2::schema))
+        .route("/api/v2/scan", post(v2::scan))
+        .route("/api/v2/scan/estimate", post(v2::estimate))
         .layer(from_fn(compress::gzip_json))
         .layer(from_fn_with_state(app.clone(), fault_layer::inject))
         .layer(from_fn_with_state(app.clone(), generation::headers));

@@ -35,11 +35,17 @@ pub struct TableMeta {
     /// Part objects appended to a partitioned table's `parts` as they are
     /// (tests announce hostile part paths with them).
     pub extra_parts: Vec<Value>,
+    /// `bigquery` makes /api/v2 name types as BigQuery does; else DuckDB's.
+    pub sql_flavor: Option<String>,
 }
 
 impl TableMeta {
     pub fn is_remote(&self) -> bool {
         self.query_mode.as_deref() == Some("remote")
+    }
+
+    pub fn is_bigquery(&self) -> bool {
+        self.sql_flavor.as_deref() == Some("bigquery")
     }
 }
 
@@ -113,6 +119,22 @@ pub struct Catalog {
     pub direct_tables: Option<Value>,
     /// `X-Agnes-Accepts` (0.84); `None` means `["session-gzip"]`.
     pub accepts: Option<Vec<String>>,
+    /// Limits of `/api/v2/scan` (quotas, the result cap).
+    pub scan: ScanLimits,
+}
+
+/// The catalog's `scan` key: the real server's per-user limits, made small
+/// enough for tests to reach.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct ScanLimits {
+    /// A result stream is cut silently past this many bytes [2 GiB].
+    pub max_result_bytes: Option<u64>,
+    /// Scans one user may run at once [5].
+    pub max_concurrent: Option<u64>,
+    /// Result bytes one user may fetch per UTC day [50 GiB].
+    pub daily_result_bytes: Option<u64>,
+    /// `false`: answer `from_query` as a 0.29 server does (it does not know it).
+    pub from_query: Option<bool>,
 }
 
 impl Catalog {
@@ -138,6 +160,7 @@ impl Catalog {
                     signed_url: t.signed_url,
                     signed_url_expires_at: t.signed_url_expires_at,
                     extra_parts: t.extra_parts.unwrap_or_default(),
+                    sql_flavor: t.sql_flavor,
                 };
                 (id, meta)
             })
@@ -174,6 +197,7 @@ impl Catalog {
             data_packages: raw.data_packages.filter(|v| !v.is_null()),
             direct_tables: raw.direct_tables.filter(|v| !v.is_null()),
             accepts: raw.accepts,
+            scan: raw.scan.unwrap_or_default(),
         })
     }
 }
@@ -205,6 +229,7 @@ struct RawCatalog {
     data_packages: Option<Value>,
     direct_tables: Option<Value>,
     accepts: Option<Vec<String>>,
+    scan: Option<ScanLimits>,
 }
 
 #[derive(Deserialize, Default)]
@@ -217,6 +242,7 @@ struct RawTable {
     signed_url: Option<String>,
     signed_url_expires_at: Option<String>,
     extra_parts: Option<Vec<Value>>,
+    sql_flavor: Option<String>,
 }
 
 #[derive(Deserialize, Default)]

@@ -32,6 +32,12 @@ pub fn classify(path: &str) -> Option<(Endpoint, Option<String>)> {
     if path.starts_with("/api/upload/") {
         return Some((Endpoint::Upload, None));
     }
+    if path.starts_with("/api/v2/scan") {
+        return Some((Endpoint::Scan, None));
+    }
+    if path.starts_with("/api/v2/") {
+        return Some((Endpoint::Schema, None));
+    }
     let id = path.strip_prefix("/api/data/")?.strip_suffix("/download")?;
     Some((Endpoint::Download, Some(percent_decode(id))))
 }

@@ -19,6 +19,10 @@ pub enum Endpoint {
     Manifest,
     Bundle,
     Upload,
+    /// `POST /api/v2/scan` and `/api/v2/scan/estimate`.
+    Scan,
+    /// `GET /api/v2/catalog` and `/api/v2/schema/{id}`.
+    Schema,
     Any,
 }
 
@@ -29,10 +33,12 @@ impl Endpoint {
             "manifest" => Endpoint::Manifest,
             "bundle" => Endpoint::Bundle,
             "upload" => Endpoint::Upload,
+            "scan" => Endpoint::Scan,
+            "schema" => Endpoint::Schema,
             "any" => Endpoint::Any,
             other => {
                 return Err(format!(
-                    "unknown endpoint {other:?} (download, manifest, bundle, upload, any)"
+                    "unknown endpoint {other:?} (download, manifest, bundle, upload, scan, schema, any)"
                 ))
             }
         })
@@ -44,6 +50,8 @@ impl Endpoint {
             Endpoint::Manifest => "manifest",
             Endpoint::Bundle => "bundle",
             Endpoint::Upload => "upload",
+            Endpoint::Scan => "scan",
+            Endpoint::Schema => "schema",
             Endpoint::Any => "any",
         }
     }

@@ -14,11 +14,14 @@ mod generation;
 mod isotime;
 mod manifest;
 mod parquet_footer;
+mod predicate;
 mod reply;
 mod request_log;
+mod scan_data;
 mod store;
 mod tables;
 mod upload;
+mod v2;
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

@@ -149,14 +149,15 @@ fn file_entry(facts: &FactCache, file: &TableFile, meta: &TableMeta) -> ApiResul
         HashMode::Empty => String::new(),
         HashMode::Literal(text) => text.clone(),
     };
-    Ok(json!({
+    let entry = json!({
         "hash": hash,
         "updated": utc_naive(file.modified),
         "size_bytes": file.size,
         "rows": meta.rows.unwrap_or_else(|| facts.rows(file)),
         "query_mode": meta.query_mode.as_deref().unwrap_or("local"),
         "source_type": meta.source_type.as_deref().unwrap_or(""),
-    }))
+    });
+    Ok(entry)
 }
 
 /// A table queried on the server: nothing to download, so no `updated`.

@@ -48,6 +48,23 @@ struct Entry {
     bytes_sent: AtomicU64,
     /// Whether its line went to the log file.
     written: AtomicBool,
+    /// What a scan asked for (`/api/v2/scan`), as the handler read it.
+    scan: ScanNote,
+}
+
+/// Where a scan handler notes the request body it read, for the log:
+/// tests see which columns were asked for.
+#[derive(Clone, Default)]
+pub struct ScanNote(Arc<Mutex<Option<Value>>>);
+
+impl ScanNote {
+    pub fn set(&self, body: Value) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(body);
+    }
+
+    fn get(&self) -> Option<Value> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 impl Entry {
@@ -63,6 +80,7 @@ impl Entry {
             "status": self.status.load(Ordering::Relaxed),
             "upload": self.upload.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             "bytes_sent": self.bytes_sent.load(Ordering::Relaxed),
+            "scan": self.scan.get(),
         })
     }
 }
@@ -140,7 +158,7 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// Logs every request but the admin API's own, in the order they arrive.
-pub async fn record(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+pub async fn record(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Response {
     if req.uri().path().starts_with("/admin/") || req.uri().path() == "/admin" {
         return next.run(req).await;
     }
@@ -161,7 +179,9 @@ pub async fn record(State(app): State<Arc<App>>, req: Request, next: Next) -> Re
         upload: Mutex::new(None),
         bytes_sent: AtomicU64::new(0),
         written: AtomicBool::new(false),
+        scan: ScanNote::default(),
     });
+    req.extensions_mut().insert(entry.scan.clone());
     app.requests.push(entry.clone());
     let resp = next.run(req).await;
     entry

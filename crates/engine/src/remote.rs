@@ -1,0 +1,414 @@
+//! Querying tables on the server (`/api/v2`, CONTRACT.md §8): a table's
+//! schema, a scan's estimate, and the scan itself as a byte stream (Arrow
+//! IPC) that the caller decodes as it arrives. Errors are worded as the
+//! server words them: the validator's kind and the offending part, which
+//! quota and when to retry, a table without a backend, 403 and 404.
+//!
+//! Like the rest of the engine this knows nothing of DuckDB (or Arrow): it
+//! hands over type names and bytes.
+
+use std::io::{self, Read};
+
+use reqwest::header::{ACCEPT, ACCEPT_ENCODING, CONTENT_TYPE};
+use reqwest::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::exchange::{self, Reply, SendError};
+use crate::http::{describe, ServerClient, Timeouts, MAX_JSON_BYTES};
+use crate::ids::{check_table_id, truncate};
+use crate::redact::Redactor;
+use crate::Cancel;
+
+/// The media type of a scan's answer.
+pub const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
+
+/// The result cap of the real server: results over 2 GiB are cut without
+/// any signal (CONTRACT.md §8).
+pub const SERVER_RESULT_CAP: u64 = 2 << 30;
+
+/// One column as the schema endpoint gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Column {
+    pub name: String,
+    /// In the table's SQL flavour (`BIGINT` or `INT64`, ...).
+    #[serde(rename = "type")]
+    pub type_name: String,
+    #[serde(default)]
+    pub nullable: Option<bool>,
+}
+
+/// A table's schema.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct TableSchema {
+    pub table_id: String,
+    /// `duckdb` or `bigquery`; missing means `duckdb`.
+    #[serde(default)]
+    pub sql_flavor: Option<String>,
+    pub columns: Vec<Column>,
+}
+
+/// What to scan: a table with an optional projection, filter, order and
+/// limit, or a raw query (0.84's `from_query`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ScanRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub select: Option<Vec<String>>,
+    #[serde(rename = "where", skip_serializing_if = "Option::is_none")]
+    pub where_: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_by: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_query: Option<String>,
+}
+
+impl ScanRequest {
+    /// How the request is named in messages.
+    pub fn subject(&self) -> String {
+        match (&self.table_id, &self.from_query) {
+            (Some(id), _) => format!("table '{id}'"),
+            (None, Some(q)) => format!("query {:?}", truncate(q, 60)),
+            (None, None) => "nothing".into(),
+        }
+    }
+}
+
+/// The server's estimate of a scan. Local tables get zeros and nulls.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct Estimate {
+    #[serde(default)]
+    pub estimated_result_rows: Option<u64>,
+    #[serde(default)]
+    pub estimated_result_bytes: Option<u64>,
+    #[serde(default)]
+    pub estimated_scan_bytes: Option<u64>,
+}
+
+/// The server as `agnes_scan` sees it.
+pub struct Remote {
+    client: ServerClient,
+    redactor: Redactor,
+}
+
+impl Remote {
+    pub fn new(settings: &Settings, timeouts: Timeouts, cancel: &Cancel) -> Result<Remote> {
+        Ok(Remote {
+            client: ServerClient::new(settings, timeouts, cancel)?,
+            redactor: settings.redactor(),
+        })
+    }
+
+    /// `GET /api/v2/schema/{id}`.
+    pub fn schema(&self, table_id: &str) -> Result<TableSchema> {
+        check_table_id(table_id).map_err(|e| Error::Config(format!("agnes_scan: {e}")))?;
+        let path = format!("/api/v2/schema/{table_id}");
+        let subject = format!("table '{table_id}'");
+        let reply = self.send(self.client.get(&path), &path, &subject, "schema")?;
+        let body = self.json_body(reply, &path)?;
+        let schema: TableSchema = serde_json::from_slice(&body).map_err(|e| {
+            Error::Redacted(format!(
+                "the schema of {subject} from {} is not what the contract says: {e}",
+                self.client.url(&path)
+            ))
+        })?;
+        if schema.columns.is_empty() {
+            return Err(Error::Redacted(format!(
+                "the schema of {subject} from {} has no columns",
+                self.client.url(&path)
+            )));
+        }
+        Ok(schema)
+    }
+
+    /// `POST /api/v2/scan/estimate`.
+    pub fn estimate(&self, request: &ScanRequest) -> Result<Estimate> {
+        let path = "/api/v2/scan/estimate";
+        let reply = self.send(
+            self.post_json(path, request)?,
+            path,
+            &request.subject(),
+            "estimate",
+        )?;
+        let body = self.json_body(reply, path)?;
+        serde_json::from_slice(&body).map_err(|e| {
+            Error::Redacted(format!(
+                "the estimate from {} is not what the contract says: {e}",
+                self.client.url(path)
+            ))
+        })
+    }
+
+    /// `POST /api/v2/scan`: the Arrow IPC stream, to be read as it comes
+    /// (decompressed on the way when the server gzipped it).
+    pub fn scan(&self, request: &ScanRequest) -> Result<Reply> {
+        let path = "/api/v2/scan";
+        let builder = self
+            .post_json(path, request)?
+            .header(ACCEPT, ARROW_STREAM)
+            .header(ACCEPT_ENCODING, "gzip");
+        let reply = self.send(builder, path, &request.subject(), "scan")?;
+        let media = reply
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        if !media.starts_with(ARROW_STREAM) {
+            return Err(Error::Redacted(self.redactor.text(&format!(
+                "the scan of {} from {} answered {:?}, not an Arrow stream",
+                request.subject(),
+                self.client.url(path),
+                truncate(&media, 80)
+            ))));
+        }
+        Ok(reply)
+    }
+
+    fn post_json(
+        &self,
+        path: &str,
+        request: &ScanRequest,
+    ) -> Result<reqwest::blocking::RequestBuilder> {
+        let body = serde_json::to_vec(request)
+            .map_err(|e| Error::Config(format!("cannot encode the scan request: {e}")))?;
+        Ok(self
+            .client
+            .post(path)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body))
+    }
+
+    /// Sends one request (no retries: a scan costs the server, and a quota
+    /// answer must reach the user); a non-2xx answer is the server's error.
+    fn send(
+        &self,
+        request: reqwest::blocking::RequestBuilder,
+        path: &str,
+        subject: &str,
+        what: &str,
+    ) -> Result<Reply> {
+        let url = self.client.url(path);
+        let reply = match exchange::send(request, self.client.cancel(), self.client.bounds(None)) {
+            Ok(reply) => reply,
+            Err(SendError::Stopped(exchange::Stop::Cancelled)) => return Err(Error::Interrupted),
+            Err(SendError::Stopped(stop)) => {
+                return Err(Error::Redacted(format!(
+                    "{what} of {subject} from {url}: {stop}"
+                )))
+            }
+            Err(SendError::Transport(e)) => {
+                return Err(Error::Redacted(
+                    self.redactor
+                        .text(&format!("{what} of {subject} from {url} failed: {e}")),
+                ))
+            }
+        };
+        let status = reply.status();
+        if status.is_success() {
+            return Ok(reply);
+        }
+        let mut body = Vec::new();
+        let _ = reply.take(64 * 1024).read_to_end(&mut body);
+        let body = self.redactor.hide_bytes(body);
+        if status == StatusCode::UNAUTHORIZED {
+            return Err(Error::Unauthorized {
+                url,
+                detail: self.redactor.text(&plain_detail(&body)),
+            });
+        }
+        let message = server_error(status, &body, subject, what);
+        Err(Error::Redacted(
+            self.redactor.text(&format!("{message} ({url})")),
+        ))
+    }
+
+    fn json_body(&self, reply: Reply, path: &str) -> Result<Vec<u8>> {
+        let mut body = Vec::new();
+        reply
+            .take(MAX_JSON_BYTES + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| read_error(&e, &self.client.url(path)))?;
+        if body.len() as u64 > MAX_JSON_BYTES {
+            return Err(Error::Redacted(format!(
+                "the answer from {} is larger than {} MiB; refused",
+                self.client.url(path),
+                MAX_JSON_BYTES >> 20
+            )));
+        }
+        Ok(self.redactor.hide_bytes(body))
+    }
+}
+
+/// A read of a reply's body that failed: interrupted, or why.
+pub fn read_error(e: &io::Error, url: &str) -> Error {
+    match exchange::Stop::of(e) {
+        Some(exchange::Stop::Cancelled) => Error::Interrupted,
+        Some(stop) => Error::Redacted(format!("reading from {url}: {stop}")),
+        None => Error::Redacted(format!("reading from {url}: {}", describe(e))),
+    }
+}
+
+/// The `detail` of an error body as text, or the body itself.
+fn plain_detail(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    match serde_json::from_slice::<Value>(body) {
+        Ok(v) => match v.get("detail") {
+            Some(Value::String(s)) => truncate(s, 300),
+            Some(other) => truncate(&other.to_string(), 300),
+            None => truncate(text.trim(), 300),
+        },
+        Err(_) => truncate(text.trim(), 300),
+    }
+}
+
+/// The server's answer `status`/`body` to a `what` of `subject`, worded for
+/// the user: the validator's kind and part, the quota and when to retry, a
+/// missing backend, access and existence.
+pub fn server_error(status: StatusCode, body: &[u8], subject: &str, what: &str) -> String {
+    let code = status.as_u16();
+    let value: Option<Value> = serde_json::from_slice(body).ok();
+    let detail = value.as_ref().and_then(|v| v.get("detail"));
+    let field = |name: &str| -> Option<String> {
+        detail.and_then(|d| d.get(name)).map(|v| match v {
+            Value::String(s) => truncate(s, 200),
+            other => truncate(&other.to_string(), 200),
+        })
+    };
+    match field("error").as_deref() {
+        Some("validator_rejected") => {
+            let kind = field("kind").unwrap_or_else(|| "unknown".into());
+            let details = detail.and_then(|d| d.get("details"));
+            let part = details
+                .and_then(|d| d.get("part").or_else(|| d.get("offending")))
+                .and_then(Value::as_str);
+            let message = details
+                .and_then(|d| d.get("message").or_else(|| d.get("reason")))
+                .and_then(Value::as_str)
+                .map(String::from)
+                .or_else(|| details.map(|d| truncate(&d.to_string(), 200)));
+            let mut out = format!(
+                "the server's validator rejected the where text of {subject} (validator_rejected, kind {kind})"
+            );
+            if let Some(m) = message {
+                out.push_str(&format!(": {}", truncate(&m, 200)));
+            }
+            if let Some(p) = part.filter(|p| !p.is_empty()) {
+                out.push_str(&format!(", at {:?}", truncate(p, 60)));
+            }
+            out
+        }
+        Some("quota_exceeded") => {
+            let kind = field("kind").unwrap_or_else(|| "unknown".into());
+            let mut out =
+                format!("the server refused the {what} of {subject}: quota {kind} exceeded");
+            if let (Some(current), Some(limit)) = (field("current"), field("limit")) {
+                out.push_str(&format!(" ({current} of {limit})"));
+            }
+            match field("retry_after_seconds") {
+                Some(s) => out.push_str(&format!("; retry in {s} s")),
+                None => out.push_str("; retry later"),
+            }
+            out
+        }
+        Some(error @ ("not_configured" | "auth_failed")) => {
+            let message = field("message")
+                .or_else(|| field("detail"))
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default();
+            let why = match error {
+                "not_configured" => "the server has no backend configured for it",
+                _ => "the server could not sign in to its backend",
+            };
+            format!("{subject} cannot be queried: {why} (HTTP {code} {error}){message}")
+        }
+        _ => {
+            let text = plain_detail(body);
+            match code {
+                403 => format!("access to {subject} is not granted (403): {text}"),
+                404 => format!("{subject} was not found on the server (404): {text}"),
+                422 if what == "scan" && subject.starts_with("query") => format!(
+                    "this server does not take raw queries (agnes_scan(query := ...) needs Agnes 0.84 or newer); \
+                     use agnes_scan('<table id>', where := ...) (HTTP 422: {text})"
+                ),
+                400 if text.starts_with("unknown columns") => {
+                    format!("{subject}: {text} (HTTP 400)")
+                }
+                _ => format!("the {what} of {subject} failed: HTTP {code}: {text}"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn says(status: u16, body: &str) -> String {
+        server_error(
+            StatusCode::from_u16(status).unwrap(),
+            body.as_bytes(),
+            "table 'orders'",
+            "scan",
+        )
+    }
+
+    #[test]
+    fn server_errors_are_worded_as_the_server_words_them() {
+        let m = says(
+            400,
+            r#"{"detail":{"error":"validator_rejected","kind":"unknown_function","details":{"message":"function lower() is not allowed","part":"lower("}}}"#,
+        );
+        assert!(m.contains("kind unknown_function"), "{m}");
+        assert!(m.contains("at \"lower(\""), "{m}");
+        let m = says(
+            429,
+            r#"{"detail":{"error":"quota_exceeded","kind":"daily_result_bytes","current":10,"limit":5,"retry_after_seconds":3600}}"#,
+        );
+        assert!(
+            m.contains("quota daily_result_bytes exceeded (10 of 5); retry in 3600 s"),
+            "{m}"
+        );
+        let m = says(
+            500,
+            r#"{"detail":{"error":"not_configured","message":"no BigQuery"}}"#,
+        );
+        assert!(
+            m.contains("no backend configured") && m.contains("no BigQuery"),
+            "{m}"
+        );
+        let m = says(
+            403,
+            r#"{"detail":"Access to table 'orders' is not granted"}"#,
+        );
+        assert!(
+            m.starts_with("access to table 'orders' is not granted (403)"),
+            "{m}"
+        );
+        let m = says(404, r#"{"detail":"Table 'orders' not found"}"#);
+        assert!(m.contains("not found on the server (404)"), "{m}");
+        let m = says(400, r#"{"detail":"unknown columns: ['x']"}"#);
+        assert!(m.contains("unknown columns: ['x']"), "{m}");
+        let m = says(502, "<html>bad gateway</html>");
+        assert!(m.contains("HTTP 502") && m.contains("bad gateway"), "{m}");
+    }
+
+    #[test]
+    fn requests_leave_out_what_was_not_given() {
+        let r = ScanRequest {
+            table_id: Some("orders".into()),
+            select: Some(vec!["a".into()]),
+            where_: Some("a > 1".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"table_id":"orders","select":["a"],"where":"a > 1"}"#
+        );
+    }
+}
