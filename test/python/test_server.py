@@ -592,10 +592,10 @@ def test_request_log_records_what_was_asked_and_answered(server, sample_dir):
     assert log == [
         {"method": "GET", "path": "/api/data/orders/download", "query": None,
          "authorization": f"Bearer {DEMO_TOKEN}", "if_none_match": '"1"', "range": "bytes=0-9",
-         "status": 206, "upload": None, "bytes_sent": 10},
+         "status": 206, "upload": None, "bytes_sent": 10, "scan": None},
         {"method": "GET", "path": "/api/sync/manifest", "query": None, "authorization": None,
          "if_none_match": None, "range": None, "status": 401, "upload": None,
-         "bytes_sent": log[1]["bytes_sent"]},
+         "bytes_sent": log[1]["bytes_sent"], "scan": None},
     ]
     assert log[1]["bytes_sent"] > 0
     get(server, "/api/data/orders/download")

@@ -268,18 +268,17 @@ fn summarize(cli: &Cli, args: &SyncArgs, mode: Mode) -> Result<SyncSummary, Fail
         whole && summary.views_pending.is_none() && summary.failed().is_empty(),
     ) {
         (Some(db), true) => {
-            let remote = summary
-                .tables
-                .iter()
-                .filter(|t| {
-                    matches!(
-                        t.action.as_str(),
-                        "scan_view" | "skipped_remote" | "skipped_server_only"
-                    )
-                })
-                .map(|t| t.table.clone())
-                .collect();
-            if quick::record(&settings, db, remote).is_err() {
+            let ids = |actions: &[&str]| {
+                summary
+                    .tables
+                    .iter()
+                    .filter(|t| actions.contains(&t.action.as_str()))
+                    .map(|t| t.table.clone())
+                    .collect()
+            };
+            let remote = ids(&["scan_view", "skipped_remote", "skipped_server_only"]);
+            let scan_views = ids(&["scan_view"]);
+            if quick::record(&settings, db, remote, scan_views).is_err() {
                 quick::forget(&settings);
             }
         }

@@ -95,10 +95,26 @@ impl Stop {
 
 enum Event {
     Head(StatusCode, HeaderMap),
-    Chunk(Vec<u8>),
+    Chunk(Chunk),
     End,
     SendFailed(String),
     ReadFailed(io::Error),
+}
+
+/// A piece of a body: the first `len` bytes of a buffer that keeps its
+/// full size, so that handing it back for the next read costs no zeroing
+/// (a body decompressed on the way comes in many small reads).
+pub struct Chunk {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl std::ops::Deref for Chunk {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
 }
 
 /// How sending failed, before any response.
@@ -120,7 +136,7 @@ pub struct Reply {
     cancel: Cancel,
     bounds: Bounds,
     /// The chunk being read by `Read`, and how far.
-    current: Option<(Vec<u8>, usize)>,
+    current: Option<(Chunk, usize)>,
     finished: bool,
     started: Instant,
     last_data: Instant,
@@ -197,14 +213,11 @@ fn exchange(request: RequestBuilder, events: SyncSender<Event>, recycled: Receiv
         return;
     }
     loop {
-        let mut buf = recycled.try_recv().unwrap_or_default();
-        buf.resize(CHUNK_BYTES, 0);
+        // A buffer handed back is full size already; only a new one is zeroed.
+        let mut buf = recycled.try_recv().unwrap_or_else(|_| vec![0; CHUNK_BYTES]);
         let event = match response.read(&mut buf) {
             Ok(0) => Event::End,
-            Ok(n) => {
-                buf.truncate(n);
-                Event::Chunk(buf)
-            }
+            Ok(len) => Event::Chunk(Chunk { buf, len }),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => Event::ReadFailed(e),
         };
@@ -234,10 +247,12 @@ impl Reply {
 
     /// The next chunk of the body, `None` at its end. Give the chunk back
     /// with `recycle` to spare an allocation.
-    pub fn next_chunk(&mut self) -> io::Result<Option<Vec<u8>>> {
-        if let Some((chunk, pos)) = self.current.take() {
-            if pos < chunk.len() {
-                return Ok(Some(chunk[pos..].to_vec()));
+    pub fn next_chunk(&mut self) -> io::Result<Option<Chunk>> {
+        if let Some((mut chunk, pos)) = self.current.take() {
+            if pos < chunk.len {
+                chunk.buf.copy_within(pos..chunk.len, 0);
+                chunk.len -= pos;
+                return Ok(Some(chunk));
             }
         }
         if self.finished {
@@ -248,9 +263,8 @@ impl Reply {
             let wait = remaining(self.bounds.deadline).min(TICK);
             match self.events.recv_timeout(wait) {
                 Ok(Event::Chunk(chunk)) => {
-                    let now = Instant::now();
-                    self.last_data = now;
-                    self.window_bytes += chunk.len() as u64;
+                    self.last_data = Instant::now();
+                    self.window_bytes += chunk.len as u64;
                     return Ok(Some(chunk));
                 }
                 Ok(Event::End) => {
@@ -275,8 +289,8 @@ impl Reply {
     }
 
     /// Hands a chunk's buffer back to the reading thread.
-    pub fn recycle(&self, chunk: Vec<u8>) {
-        let _ = self.recycle.try_send(chunk);
+    pub fn recycle(&self, chunk: Chunk) {
+        let _ = self.recycle.try_send(chunk.buf);
     }
 
     /// Whether to give up now: interrupted, past the deadline, stalled, or
@@ -315,7 +329,7 @@ impl Reply {
 impl Read for Reply {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let (chunk, pos) = match self.current.take() {
-            Some((chunk, pos)) if pos < chunk.len() => (chunk, pos),
+            Some((chunk, pos)) if pos < chunk.len => (chunk, pos),
             _ => match self.next_chunk()? {
                 Some(chunk) => (chunk, 0),
                 None => return Ok(0),

@@ -46,6 +46,9 @@ struct ViewsStamp {
     /// views over `agnes_scan()`): another set needs the full path again.
     #[serde(default)]
     remote: BTreeSet<String>,
+    /// Those of them it gave a view over `agnes_scan()`.
+    #[serde(default)]
+    scan_views: BTreeSet<String>,
 }
 
 /// Why the quick path was not taken, or its report.
@@ -57,11 +60,16 @@ pub enum Quick {
 
 /// Records, after a full sync wrote its views into `database` (and DuckDB
 /// closed it), what the next sync compares with; `remote` are the remote and
-/// server-only tables it reported.
-pub fn record(settings: &Settings, database: &Path, remote: BTreeSet<String>) -> Result<()> {
+/// server-only tables it reported, `scan_views` those it made a view for.
+pub fn record(
+    settings: &Settings,
+    database: &Path,
+    remote: BTreeSet<String>,
+    scan_views: BTreeSet<String>,
+) -> Result<()> {
     let workspace = Workspace::new(&settings.workspace);
     let mut stamp = current(settings, &workspace, database)?;
-    stamp.remote = remote;
+    (stamp.remote, stamp.scan_views) = (remote, scan_views);
     let json = serde_json::to_vec_pretty(&stamp).expect("stamp serializes");
     write_atomic(&workspace.views_stamp_file(&settings.server), &json)
 }
@@ -90,7 +98,7 @@ pub fn try_noop(
         return Ok(Quick::FullPath("another database"));
     }
     let mut now = current(settings, &workspace, database)?;
-    now.remote = stamp.remote.clone();
+    (now.remote, now.scan_views) = (stamp.remote.clone(), stamp.scan_views.clone());
     if now != stamp {
         return Ok(Quick::FullPath("files changed since the last full sync"));
     }
@@ -126,6 +134,12 @@ pub fn try_noop(
         let outcome = match t.status {
             Status::Unchanged if stamp.files.contains_key(&t.entry.id) => {
                 let mut o = described(t, Action::Unchanged);
+                o.view = Some(t.entry.id.clone());
+                o
+            }
+            // As the full path left them: a view over agnes_scan(), or none.
+            Status::Remote | Status::ServerOnly if stamp.scan_views.contains(&t.entry.id) => {
+                let mut o = described(t, Action::ScanView);
                 o.view = Some(t.entry.id.clone());
                 o
             }
@@ -178,6 +192,7 @@ fn current(settings: &Settings, workspace: &Workspace, database: &Path) -> Resul
         state_file: file_stamp(&state_path),
         files,
         remote: BTreeSet::new(),
+        scan_views: BTreeSet::new(),
     })
 }
 
