@@ -213,14 +213,12 @@ fn run(
         options.dry_run,
     )?;
     let mut manifest = manifest;
-    crate::names::refuse_clashes(&mut manifest, &|id| state.state.tables.contains_key(id));
-    let repairs = damaged_copies(&workspace, &state.state);
-    let plan = plan::plan(
-        &manifest,
+    let (plan, repairs) = plan_here(
+        &mut manifest,
         &state.state,
+        &workspace,
         &options.scope,
         options.all_tables,
-        &|id, local| !repairs.contains_key(id) && local_copy_present(&workspace, id, local),
     )?;
     let mut notices: Vec<String> = state.notice.take().into_iter().collect();
     if let (Some(subscribed), Scope::All) = (&manifest.subscriptions, &options.scope) {
@@ -344,6 +342,25 @@ pub(crate) fn local_copy_present(workspace: &Workspace, id: &str, local: &TableS
             dir.is_dir() && parts.keys().all(|p| dir.join(p).is_file())
         }
     }
+}
+
+/// The plan of `manifest` against this workspace as it is on disk: ids
+/// that clash are refused first (names.rs), and a table whose local copy is
+/// gone or no longer the one verified counts as missing. Also returns those
+/// damaged copies, each with why.
+fn plan_here(
+    manifest: &mut Manifest,
+    state: &SyncState,
+    workspace: &Workspace,
+    scope: &Scope,
+    all_tables: bool,
+) -> Result<(Plan, HashMap<String, String>)> {
+    crate::names::refuse_clashes(manifest, &|id| state.tables.contains_key(id));
+    let repairs = damaged_copies(workspace, state);
+    let plan = plan::plan(manifest, state, scope, all_tables, &|id, local| {
+        !repairs.contains_key(id) && local_copy_present(workspace, id, local)
+    })?;
+    Ok((plan, repairs))
 }
 
 /// The synced tables whose file is there but is no longer the one verified
@@ -906,14 +923,12 @@ fn inspect_unredacted(
     let manifest = fetch_manifest(&client)?;
     let state = StateFile::load(&workspace, &settings.server, &settings.config_dir, true)?;
     let mut manifest = manifest;
-    crate::names::refuse_clashes(&mut manifest, &|id| state.state.tables.contains_key(id));
-    let repairs = damaged_copies(&workspace, &state.state);
-    let plan = plan::plan(
-        &manifest,
+    let (plan, _) = plan_here(
+        &mut manifest,
         &state.state,
+        &workspace,
         &Scope::All,
         all_tables,
-        &|id, local| !repairs.contains_key(id) && local_copy_present(&workspace, id, local),
     )?;
     Ok(plan
         .tables
