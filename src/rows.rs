@@ -118,11 +118,25 @@ pub struct Bound {
     host: Host,
 }
 
-/// One execution: not started yet, its rows being emitted, or its error.
+/// One execution: its rows being emitted, or its error.
 pub enum Execution {
-    Pending,
     Rows { rows: Vec<Vec<Cell>>, next: usize },
     Failed(String),
+}
+
+/// Runs `F` once, on a thread of its own that an interrupt can stop.
+fn execute<F: RowFunction>(bound: &Bound) -> Execution {
+    let (params, host) = (bound.params.clone(), bound.host.clone());
+    match interrupt::run(move |cancel| {
+        F::run(Call {
+            params,
+            host,
+            cancel: cancel.clone(),
+        })
+    }) {
+        Ok(rows) => Execution::Rows { rows, next: 0 },
+        Err(e) => Execution::Failed(e),
+    }
 }
 
 pub struct Adapter<F>(std::marker::PhantomData<F>);
@@ -142,8 +156,16 @@ impl<F: RowFunction> duckdb::vtab::VTab for Adapter<F> {
         })
     }
 
-    fn init(_: &InitInfo) -> Result<Mutex<Execution>, Box<dyn Error>> {
-        Ok(Mutex::new(Execution::Pending))
+    /// The work runs here, at execution: DuckDB calls the global init on
+    /// the thread that runs the query, before any pipeline task exists. Run
+    /// from `func`, the work landed on a worker thread about one call in
+    /// six, and the query's own thread then spun in DuckDB's task loop for
+    /// the whole sync: a core lost on a 2-core machine (docs/PERFORMANCE.md).
+    fn init(init: &InitInfo) -> Result<Mutex<Execution>, Box<dyn Error>> {
+        // SAFETY: the bind data is the `Bound` our bind returned, owned by
+        // DuckDB until the query ends, so it outlives this call.
+        let bound = unsafe { &*init.get_bind_data::<Bound>() };
+        Ok(Mutex::new(execute::<F>(bound)))
     }
 
     fn func(
@@ -154,25 +176,10 @@ impl<F: RowFunction> duckdb::vtab::VTab for Adapter<F> {
             .get_init_data()
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if let Execution::Pending = *execution {
-            let bound = func.get_bind_data();
-            let (params, host) = (bound.params.clone(), bound.host.clone());
+        match &mut *execution {
             // Errors are raised here, by the scan, never at bind: DuckDB
             // quotes the query under a bind error ("LINE 1: ... token :=
             // '...'"), which would show a token passed as a parameter.
-            *execution = match interrupt::run(move |cancel| {
-                F::run(Call {
-                    params,
-                    host,
-                    cancel: cancel.clone(),
-                })
-            }) {
-                Ok(rows) => Execution::Rows { rows, next: 0 },
-                Err(e) => Execution::Failed(e),
-            };
-        }
-        match &mut *execution {
-            Execution::Pending => Ok(()),
             Execution::Failed(e) => Err(e.clone().into()),
             Execution::Rows { rows, next } => {
                 let start = (*next).min(rows.len());

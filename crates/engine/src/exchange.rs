@@ -330,10 +330,18 @@ impl Read for Reply {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let (chunk, pos) = match self.current.take() {
             Some((chunk, pos)) if pos < chunk.len => (chunk, pos),
-            _ => match self.next_chunk()? {
-                Some(chunk) => (chunk, 0),
-                None => return Ok(0),
-            },
+            used => {
+                // A chunk read to its end goes back to the reading thread:
+                // dropped, each new one would be a 256 KiB buffer zeroed
+                // (13% of a gzipped scan's CPU, measured).
+                if let Some((chunk, _)) = used {
+                    self.recycle(chunk);
+                }
+                match self.next_chunk()? {
+                    Some(chunk) => (chunk, 0),
+                    None => return Ok(0),
+                }
+            }
         };
         let n = buf.len().min(chunk.len() - pos);
         buf[..n].copy_from_slice(&chunk[pos..pos + n]);

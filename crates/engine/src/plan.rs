@@ -149,12 +149,15 @@ pub fn plan(
     // Removal needs the whole manifest: with one table selected, the others'
     // absence means nothing.
     let removed = match scope {
-        Scope::All => state
-            .tables
-            .keys()
-            .filter(|id| manifest.get(id).is_none())
-            .cloned()
-            .collect(),
+        Scope::All => {
+            let listed = manifest.ids();
+            state
+                .tables
+                .keys()
+                .filter(|id| !listed.contains(id.as_str()))
+                .cloned()
+                .collect()
+        }
         _ => Vec::new(),
     };
     Ok(Plan { tables, removed })

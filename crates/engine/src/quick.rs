@@ -112,9 +112,18 @@ pub fn try_noop(
     if state.notice.is_some() {
         return Ok(Quick::FullPath("the state needs attention"));
     }
-    let plan = plan::plan(&manifest, &state.state, &Scope::All, false, &|id, local| {
-        local_copy_present(&workspace, id, local)
-    })?;
+    // A single file stamped as the full sync left it is there: not looked
+    // up again (1000 tables: 1000 calls to the file system fewer).
+    let plan = plan::plan(
+        &manifest,
+        &state.state,
+        &Scope::All,
+        false,
+        &|id, local| match local.parts {
+            None => now.files.get(id).is_some_and(Option::is_some),
+            Some(_) => local_copy_present(&workspace, id, local),
+        },
+    )?;
     if !plan.removed.is_empty() {
         return Ok(Quick::FullPath("tables to remove"));
     }
@@ -199,8 +208,9 @@ fn current(settings: &Settings, workspace: &Workspace, database: &Path) -> Resul
 /// A file's stamp; for a partitioned table's folder, that of every part
 /// folded into one (the largest time, the total size).
 fn copy_stamp(path: &Path) -> FileStamp {
-    if !path.is_dir() {
-        return file_stamp(path);
+    let meta = fs::metadata(path).ok()?;
+    if !meta.is_dir() {
+        return stamp_of(&meta);
     }
     let mut total = (0u64, 0u128);
     let mut stack = vec![path.to_path_buf()];
@@ -220,7 +230,10 @@ fn copy_stamp(path: &Path) -> FileStamp {
 }
 
 fn file_stamp(path: &Path) -> FileStamp {
-    let meta = fs::metadata(path).ok()?;
+    stamp_of(&fs::metadata(path).ok()?)
+}
+
+fn stamp_of(meta: &fs::Metadata) -> FileStamp {
     let modified = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
     Some((meta.len(), modified.as_nanos()))
 }

@@ -48,7 +48,7 @@ impl Redactor {
         let Some(token) = self.token.as_deref().map(str::as_bytes) else {
             return bytes;
         };
-        if token.is_empty() || !bytes.windows(token.len()).any(|w| w == token) {
+        if token.is_empty() || memchr::memmem::find(&bytes, token).is_none() {
             return bytes;
         }
         let mut out = Vec::with_capacity(bytes.len());

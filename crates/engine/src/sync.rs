@@ -222,9 +222,10 @@ fn run(
     )?;
     let mut notices: Vec<String> = state.notice.take().into_iter().collect();
     if let (Some(subscribed), Scope::All) = (&manifest.subscriptions, &options.scope) {
+        let listed = manifest.ids();
         let absent: Vec<&str> = subscribed
             .iter()
-            .filter(|id| manifest.get(id).is_none())
+            .filter(|id| !listed.contains(id.as_str()))
             .map(String::as_str)
             .collect();
         if !absent.is_empty() {
