@@ -183,6 +183,42 @@ def test_a_relation_shown_once_syncs_once(workspace):
     assert "downloaded" in out.stdout and "unchanged" not in out.stdout, out.stdout
 
 
+def test_a_forked_notebook_syncs_with_a_client_of_its_own(workspace):
+    """agnes keeps one HTTP client per process (http.rs, shared_client). A
+    child forked after a sync (Python's multiprocessing) must not use the
+    parent's, whose thread it does not have, nor hang dropping it."""
+    workspace.first_sync(HOSTS["2.0.0"])
+    (workspace.tmp / "child").mkdir()
+    script = (
+        "import duckdb, os, sys\n"
+        "con = duckdb.connect(config={'allow_unsigned_extensions': 'true'})\n"
+        f"con.execute(\"LOAD '{EXTENSION}'\")\n"
+        "sync = \"SELECT list(action ORDER BY table_id) FROM agnes_sync(workspace := '{}'{}) WHERE kind = 'table'\"\n"
+        f"ws = '{workspace.tmp / 'ws2'}'\n"
+        "print('parent', con.execute(sync.format(ws, ', new_workspace := true')).fetchone()[0], flush=True)\n"
+        "print('again', con.execute(sync.format(ws, '')).fetchone()[0], flush=True)\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    child = duckdb.connect(config={'allow_unsigned_extensions': 'true'})\n"
+        f"    child.execute(\"LOAD '{EXTENSION}'\")\n"
+        f"    rows = child.execute(sync.format('{workspace.tmp / 'child'}', ', new_workspace := true')).fetchone()[0]\n"
+        "    print('child', rows, flush=True)\n"
+        "    os._exit(0)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "print('child exit', os.waitstatus_to_exitcode(status), flush=True)\n"
+    )
+    (workspace.tmp / "ws2").mkdir()
+    out = subprocess.run(
+        [str(HOSTS["2.0.0"]), "-c", script], env=workspace.env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("parent [") and "downloaded" in lines[0], out.stdout
+    assert lines[1].startswith("again [") and "downloaded" not in lines[1], out.stdout
+    assert lines[2].startswith("child [") and "downloaded" in lines[2], out.stdout
+    assert lines[3] == "child exit 0", out.stdout
+
+
 @pytest.mark.parametrize("version", list(HOSTS))
 def test_sigint_stops_a_stalled_download_in_python(workspace, version):
     workspace.first_sync(HOSTS[version])

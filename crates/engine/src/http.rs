@@ -1,8 +1,9 @@
-//! HTTP to the Agnes server: one client per call, connections kept alive and
-//! reused, the token only ever in the `Authorization` header, transient
+//! HTTP to the Agnes server: one client per process, connections kept
+//! alive and reused, the token only ever in the `Authorization` header, transient
 //! failures retried with backoff (CONTRACT.md §4.4).
 
 use std::io::Read;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Client, RequestBuilder};
@@ -73,6 +74,48 @@ pub const MAX_JSON_BYTES: u64 = 256 << 20;
 
 /// The longest `ETag` kept (real ones are an MD5 or a short version).
 pub const MAX_ETAG_BYTES: usize = 256;
+
+/// The HTTP client for `timeouts`, built once per process and kept.
+/// Building one loads the system's root certificates (3 ms, a tenth of a
+/// notebook's no-op sync), and a kept client keeps its connections, so the
+/// next sync from the same session skips the TCP and TLS handshakes. A
+/// forked child (Python's multiprocessing) builds its own: the parent's
+/// client relies on a thread the child does not have.
+fn shared_client(timeouts: Timeouts) -> Result<Client> {
+    type Kept = (u32, Duration, Duration, Client);
+    static KEPT: Mutex<Vec<Kept>> = Mutex::new(Vec::new());
+    let pid = std::process::id();
+    let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
+    if kept.iter().any(|(owner, ..)| *owner != pid) {
+        // Inherited through a fork: never dropped, as dropping a client
+        // joins its thread, which in this process would wait forever.
+        let (mine, inherited) = std::mem::take(&mut *kept)
+            .into_iter()
+            .partition(|(owner, ..)| *owner == pid);
+        std::mem::forget::<Vec<Kept>>(inherited);
+        *kept = mine;
+    }
+    let key = (timeouts.connect, timeouts.read);
+    if let Some((.., client)) = kept.iter().find(|(_, c, r, _)| (*c, *r) == key) {
+        return Ok(client.clone());
+    }
+    let client = Client::builder()
+        .connect_timeout(timeouts.connect)
+        .timeout(timeouts.read)
+        .tcp_nodelay(true)
+        // reqwest drops Authorization on a redirect to another host.
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .user_agent(concat!("agnes/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Error::Config(format!("cannot set up HTTP: {}", describe(&e))))?;
+    // A handful of timeout pairs at most; a caller varying them per call
+    // does not grow the list without end.
+    if kept.len() >= 8 {
+        kept.remove(0);
+    }
+    kept.push((pid, key.0, key.1, client.clone()));
+    Ok(client)
+}
 
 /// Timeouts and retry budget of a client.
 #[derive(Debug, Clone, Copy)]
@@ -225,15 +268,7 @@ impl ServerClient {
     /// A client whose every wait also ends when `cancel` is cancelled.
     pub fn new(settings: &Settings, timeouts: Timeouts, cancel: &Cancel) -> Result<ServerClient> {
         let token = settings.require_token()?.clone();
-        let client = Client::builder()
-            .connect_timeout(timeouts.connect)
-            .timeout(timeouts.read)
-            .tcp_nodelay(true)
-            // reqwest drops Authorization on a redirect to another host.
-            .redirect(reqwest::redirect::Policy::limited(5))
-            .user_agent(concat!("agnes/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::Config(format!("cannot set up HTTP: {}", describe(&e))))?;
+        let client = shared_client(timeouts)?;
         Ok(ServerClient {
             client,
             base: settings.server.clone(),

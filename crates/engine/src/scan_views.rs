@@ -43,9 +43,17 @@ pub fn signature(version: &str, guard: ScanGuard) -> String {
     )
 }
 
-/// Makes a scan view for every remote outcome, within `limits`.
-pub fn attach(outcomes: &mut [TableOutcome], plan: &Plan, catalog: &dyn Catalog, limits: &Limits) {
-    let relations = match catalog.relations() {
+/// Makes a scan view for every remote outcome, within `limits`, and drops
+/// agnes's scan views of tables gone from the manifest. `relations` are the
+/// catalog's as the sync found it before making its parquet views.
+pub fn attach(
+    outcomes: &mut [TableOutcome],
+    plan: &Plan,
+    catalog: &dyn Catalog,
+    relations: &Result<HashMap<String, Existing>, String>,
+    limits: &Limits,
+) {
+    let relations = match relations {
         Ok(r) => r,
         Err(e) => {
             for o in outcomes
@@ -126,7 +134,7 @@ pub fn attach(outcomes: &mut [TableOutcome], plan: &Plan, catalog: &dyn Catalog,
         .filter(|t| t.status != Status::Invalid)
         .map(|t| t.entry.id.to_lowercase())
         .collect();
-    for (name, existing) in &relations {
+    for (name, existing) in relations {
         if let Existing::AgnesScanView { table_id, .. } = existing {
             if !listed.contains(name) && !listed.contains(&table_id.to_lowercase()) {
                 // Best effort: a view that cannot be dropped fails when used.
@@ -219,7 +227,7 @@ mod tests {
             views: 100,
             whole_manifest: true,
         };
-        attach(&mut outcomes, &p, &fake, &limits);
+        attach(&mut outcomes, &p, &fake, &fake.relations(), &limits);
         let made = fake.made.lock().unwrap().clone();
         assert_eq!(
             made,
@@ -285,7 +293,7 @@ mod tests {
             .iter()
             .map(|id| TableOutcome::new(id, Action::SkippedRemote))
             .collect();
-        attach(&mut outcomes, &p, &fake, &limits);
+        attach(&mut outcomes, &p, &fake, &fake.relations(), &limits);
         let made: Vec<String> = fake
             .made
             .lock()

@@ -45,11 +45,17 @@ impl TableState {
     /// size, or (when recorded) another modification time. A stat, no read.
     /// Entries of older versions carry no time: their size alone is checked.
     pub fn check_file(&self, path: &Path) -> std::result::Result<(), String> {
-        let meta = match fs::metadata(path) {
-            Ok(meta) if meta.is_file() => meta,
-            Ok(_) => return Err(format!("{} is not a file", path.display())),
-            Err(e) => return Err(format!("{}: {e}", path.display())),
-        };
+        match fs::metadata(path) {
+            Ok(meta) => self.check_meta(path, &meta),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        }
+    }
+
+    /// `check_file` of a file whose metadata was read already.
+    pub fn check_meta(&self, path: &Path, meta: &fs::Metadata) -> std::result::Result<(), String> {
+        if !meta.is_file() {
+            return Err(format!("{} is not a file", path.display()));
+        }
         if meta.len() != self.size_bytes {
             return Err(format!(
                 "{} holds {} bytes, not the {} verified",
@@ -58,7 +64,7 @@ impl TableState {
                 self.size_bytes
             ));
         }
-        match (self.mtime_ns, mtime_ns(&meta)) {
+        match (self.mtime_ns, mtime_ns(meta)) {
             (Some(recorded), Some(now)) if recorded != now => Err(format!(
                 "{} was modified after agnes put it in place",
                 path.display()
