@@ -17,7 +17,16 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from agnes_testkit import DEMO_TOKEN, LIMITED_TOKEN, LocalServer, ServerError, write_catalog
+from agnes_testkit import (
+    DEMO_TOKEN,
+    LIMITED_TOKEN,
+    SAMPLE_CATALOG,
+    LocalServer,
+    ServerError,
+    write_catalog,
+    write_partitioned,
+)
+from agnes_testkit.arrow_stream import read_stream
 
 MIB = 1024 * 1024
 
@@ -575,6 +584,126 @@ def test_admin_rejects_invalid_faults(server):
         server.set_faults([{"kind": "cut"}])
     with pytest.raises(ServerError, match="unknown kind"):
         server.set_faults([{"kind": "explode"}])
+
+
+# -- /api/v2 over a partitioned table (0.84) ------------------------------------
+
+# Three parts, one in a sub-folder (not hive-style, so DuckDB adds no column).
+_EVENT_ROWS = """
+    SELECT i AS event_id,
+           ['click', 'view', 'buy'][1 + i % 3] AS kind,
+           DATE '2026-01-01' + CAST(i AS INTEGER) AS day,
+           CAST((hash(i) % 10000) / 100.0 AS DECIMAL(12, 2)) AS amount
+    FROM range({first}, {last}) t(i)"""
+EVENT_PARTS = {
+    "2026_01.parquet": _EVENT_ROWS.format(first=1, last=41),
+    "2026_02.parquet": _EVENT_ROWS.format(first=41, last=71),
+    "2026_03/part-0.parquet": _EVENT_ROWS.format(first=71, last=101),
+}
+
+
+def events_by_duckdb(folder: Path, tail: str = "") -> list:
+    """The rows of every part as DuckDB reads them: what the server must send."""
+    glob = str(folder / "**" / "*.parquet").replace("'", "''")
+    query = f"SELECT * FROM read_parquet('{glob}', hive_partitioning = false) {tail}"
+    return duckdb.sql(query).fetchall()
+
+
+def v2_post(server, path, body, token=DEMO_TOKEN):
+    return request(server, "POST", path, token=token, body=json.dumps(body),
+                   headers={"Content-Type": "application/json"})
+
+
+def v2_scan(server, body):
+    """The column names and rows of a scan that must succeed."""
+    reply = v2_post(server, "/api/v2/scan", body)
+    assert reply.status == 200, reply.body
+    assert reply.headers["content-type"] == "application/vnd.apache.arrow.stream"
+    return read_stream(reply.body)
+
+
+def v2_catalog_ids(server):
+    reply = get(server, "/api/v2/catalog")
+    assert reply.status == 200, reply.body
+    return [t["id"] for t in reply.json()["tables"]]
+
+
+def test_v2_reads_a_partitioned_table_as_one_table(sample_dir):
+    folder = write_partitioned(sample_dir, "events", EVENT_PARTS)
+    with LocalServer(sample_dir, mode="0.84") as server:
+        assert "events" in v2_catalog_ids(server)
+
+        reply = get(server, "/api/v2/schema/events")
+        assert reply.status == 200, reply.body
+        described = duckdb.sql(
+            f"DESCRIBE SELECT * FROM read_parquet('{folder}/**/*.parquet', hive_partitioning = false)"
+        ).fetchall()
+        columns = [(c["name"], c["type"]) for c in reply.json()["columns"]]
+        assert columns == [(name, type_) for name, type_, *_ in described]
+
+        names, rows = v2_scan(server, {"table_id": "events"})
+        assert names == ["event_id", "kind", "day", "amount"]
+        assert sorted(rows) == sorted(events_by_duckdb(folder))
+        assert len(rows) == 100
+
+        # Order and limit apply across the parts, not within each.
+        names, rows = v2_scan(server, {"table_id": "events", "select": ["event_id", "amount"],
+                                       "order_by": ["amount DESC", "event_id"], "limit": 7})
+        assert names == ["event_id", "amount"]
+        top = events_by_duckdb(folder, "ORDER BY amount DESC, event_id LIMIT 7")
+        assert rows == [(r[0], r[3]) for r in top]
+        names, rows = v2_scan(server, {"table_id": "events", "where": "kind = 'buy' AND event_id > 30",
+                                       "order_by": ["day DESC"], "limit": 12})
+        assert rows == events_by_duckdb(
+            folder, "WHERE kind = 'buy' AND event_id > 30 ORDER BY day DESC LIMIT 12")
+        part = {r[0]: 1 if r[0] <= 40 else 2 if r[0] <= 70 else 3 for r in rows}
+        assert set(part.values()) == {2, 3}, "the top rows come from two parts"
+        # Without an order, a limit longer than the first part reads on.
+        names, rows = v2_scan(server, {"table_id": "events", "select": ["event_id"], "limit": 55})
+        assert len(rows) == 55 and len(set(rows)) == 55
+
+        reply = v2_post(server, "/api/v2/scan/estimate", {"table_id": "events"})
+        assert reply.status == 200 and reply.json()["estimated_result_rows"] == 0  # local: zeros
+        # The same folder as a remote table: the estimate covers every part.
+        catalog = json.loads(json.dumps(SAMPLE_CATALOG))
+        catalog["tables"]["events"] = {"query_mode": "remote", "source_type": "bigquery"}
+        write_catalog(sample_dir, catalog)
+        reply = v2_post(server, "/api/v2/scan/estimate", {"table_id": "events"})
+        assert reply.status == 200, reply.body
+        estimate = reply.json()
+        assert estimate["estimated_result_rows"] == 100
+        sizes = sum((folder / rel).stat().st_size for rel in EVENT_PARTS)
+        assert estimate["estimated_scan_bytes"] == sizes
+
+
+def test_v2_refuses_parts_whose_columns_differ_naming_the_part(sample_dir):
+    write_partitioned(sample_dir, "events", {
+        **EVENT_PARTS,
+        "2026_04.parquet": "SELECT 'x' AS event_id, 'buy' AS kind, DATE '2026-04-01' AS day, "
+                           "CAST(1 AS DECIMAL(12, 2)) AS amount",
+    })
+    with LocalServer(sample_dir, mode="0.84") as server:
+        for reply in (get(server, "/api/v2/schema/events"),
+                      v2_post(server, "/api/v2/scan", {"table_id": "events"}),
+                      v2_post(server, "/api/v2/scan/estimate", {"table_id": "events"})):
+            assert reply.status == 500, reply.body
+            message = reply.json()["detail"]
+            assert "'events'" in message and "part '2026_04.parquet'" in message, message
+            assert "'event_id'" in message, message
+
+
+def test_v2_sees_folders_only_on_a_current_server_and_a_file_wins(sample_dir):
+    write_partitioned(sample_dir, "events", EVENT_PARTS)
+    with LocalServer(sample_dir, mode="may2026") as server:
+        assert "events" not in v2_catalog_ids(server)
+        assert get(server, "/api/v2/schema/events").status == 404
+        assert v2_post(server, "/api/v2/scan", {"table_id": "events"}).status == 404
+    # A file and a folder of one id: the file is the table.
+    write_partitioned(sample_dir, "orders", {"p1.parquet": "SELECT 1 AS order_id"})
+    with LocalServer(sample_dir, mode="0.84") as server:
+        assert v2_catalog_ids(server).count("orders") == 1
+        names, rows = v2_scan(server, {"table_id": "orders", "select": ["order_id"]})
+        assert len(rows) == 5000
 
 
 # -- request log -------------------------------------------------------------

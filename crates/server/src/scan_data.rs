@@ -1,13 +1,14 @@
-//! A table's parquet file as Arrow: its columns with the type names the
-//! schema endpoint gives (DuckDB or BigQuery flavour), and a scan of it
-//! (projection, filter, order, limit) written as an Arrow IPC stream, cut
-//! at the result cap like the real server's: silently.
+//! A table's parquet file, or the parts of a partitioned one (0.84), as
+//! Arrow: its columns with the type names the schema endpoint gives (DuckDB
+//! or BigQuery flavour), and a scan of it (projection, filter, order,
+//! limit) written as an Arrow IPC stream, cut at the result cap like the
+//! real server's: silently.
 
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch, RecordBatchReader};
+use arrow::array::{ArrayRef, RecordBatch};
 use arrow::compute::{concat_batches, filter_record_batch, lexsort_to_indices, take, SortColumn};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::ipc::writer::StreamWriter;
@@ -15,17 +16,76 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
 use crate::predicate::Expr;
+use crate::tables::TableFile;
 
 /// Rows per batch read and written: large enough that per-batch costs
 /// (IPC headers, kernel calls) vanish next to the data.
 const BATCH_ROWS: usize = 64 * 1024;
 
-/// The Arrow schema of a parquet file (no data read).
-pub fn schema(path: &Path) -> Result<SchemaRef, String> {
+/// The Arrow schema of a table (no data read): its file's, or the one its
+/// parts share. Parts that disagree are an error naming the table and the
+/// part, never a silent union.
+pub fn schema(table: &TableFile) -> Result<SchemaRef, String> {
+    let Some(parts) = &table.parts else {
+        return file_schema(&table.path);
+    };
+    let Some((first, rest)) = parts.split_first() else {
+        return Err(format!("table '{}' has no parts", table.id));
+    };
+    let mut schema = file_schema(&first.file.path)?;
+    for part in rest {
+        let other = file_schema(&part.file.path)?;
+        schema = shared(&schema, &other).map_err(|why| {
+            format!(
+                "table '{}': part '{}' does not match part '{}': {why}",
+                table.id, part.path, first.path
+            )
+        })?;
+    }
+    Ok(schema)
+}
+
+/// The Arrow schema of one parquet file.
+fn file_schema(path: &Path) -> Result<SchemaRef, String> {
     let file = File::open(path).map_err(|e| format!("opening {}: {e}", path.display()))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| format!("reading the footer of {}: {e}", path.display()))?;
     Ok(builder.schema().clone())
+}
+
+/// The schema of two parts read as one table: the same columns in the same
+/// order with the same types, each nullable when it is in either part
+/// (writers differ on that, and a wider column loses nothing).
+fn shared(table: &Schema, part: &Schema) -> Result<SchemaRef, String> {
+    let names =
+        |s: &Schema| -> Vec<String> { s.fields().iter().map(|f| f.name().clone()).collect() };
+    if names(table) != names(part) {
+        return Err(format!(
+            "its columns are {:?}, not {:?}",
+            names(part),
+            names(table)
+        ));
+    }
+    let mut fields = Vec::with_capacity(table.fields().len());
+    for (a, b) in table.fields().iter().zip(part.fields()) {
+        if a.data_type() != b.data_type() {
+            return Err(format!(
+                "its column '{}' is {}, not {}",
+                b.name(),
+                b.data_type(),
+                a.data_type()
+            ));
+        }
+        fields.push(
+            a.as_ref()
+                .clone()
+                .with_nullable(a.is_nullable() || b.is_nullable()),
+        );
+    }
+    Ok(Arc::new(Schema::new_with_metadata(
+        fields,
+        table.metadata().clone(),
+    )))
 }
 
 /// The name of `t` in a table's SQL flavour, as the schema endpoint says it.
@@ -120,37 +180,23 @@ pub struct Output {
     pub cut: bool,
 }
 
-/// Runs `plan` over the parquet at `path` and writes the result as an
-/// Arrow IPC stream. Blocking.
-pub fn run(path: &Path, plan: &Plan) -> Result<Output, String> {
-    let file = File::open(path).map_err(|e| format!("opening {}: {e}", path.display()))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| format!("reading {}: {e}", path.display()))?;
-    let file_schema = builder.schema().clone();
-    // Read only what the output, the filter and the order need.
-    let mut needed = plan.select.clone();
-    if let Some(f) = &plan.filter {
-        f.columns(&mut needed);
-    }
-    for o in &plan.order {
-        if !needed.contains(&o.column) {
-            needed.push(o.column.clone());
-        }
-    }
-    let indices: Vec<usize> = file_schema
-        .fields()
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| needed.contains(f.name()))
-        .map(|(i, _)| i)
-        .collect();
-    let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
-    let reader = builder
-        .with_projection(mask)
-        .with_batch_size(BATCH_ROWS)
-        .build()
-        .map_err(|e| format!("reading {}: {e}", path.display()))?;
-    let read_schema = reader.schema();
+/// Runs `plan` over the table's parquet file, or over all the parts of a
+/// partitioned one as one table (the filter per row, the order and the
+/// limit across parts), and writes the result as an Arrow IPC stream.
+/// Blocking.
+pub fn run(table: &TableFile, plan: &Plan) -> Result<Output, String> {
+    // Checked again here: a part may have changed since the request's check.
+    let schema = schema(table)?;
+    let needed = needed_columns(plan);
+    // The columns read, in the table's order, as the parquet reader gives them.
+    let read_schema = Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .filter(|f| needed.contains(f.name()))
+            .cloned()
+            .collect::<Vec<_>>(),
+    ));
     let out_indices: Vec<usize> = plan
         .select
         .iter()
@@ -162,12 +208,85 @@ pub fn run(path: &Path, plan: &Plan) -> Result<Output, String> {
             .map_err(|e| e.to_string())?,
     );
 
-    let mut kept: Vec<RecordBatch> = Vec::new();
-    let mut kept_rows = 0usize;
-    // Without an order, a limit stops the read early.
-    let early_limit = plan.limit.filter(|_| plan.order.is_empty());
+    let mut kept = Kept::default();
+    for path in files(table) {
+        read_file(path, &read_schema, plan, &mut kept)?;
+        if kept.enough(plan) {
+            break;
+        }
+    }
+    let ordered = order(kept.batches, &read_schema, plan)?;
+    write_stream(ordered, &out_indices, &out_schema, plan)
+}
+
+/// The columns the output, the filter and the order need.
+fn needed_columns(plan: &Plan) -> Vec<String> {
+    let mut needed = plan.select.clone();
+    if let Some(f) = &plan.filter {
+        f.columns(&mut needed);
+    }
+    for o in &plan.order {
+        if !needed.contains(&o.column) {
+            needed.push(o.column.clone());
+        }
+    }
+    needed
+}
+
+/// The files a table is read from, in order: its one file, or its parts
+/// sorted by relative path.
+fn files(table: &TableFile) -> Vec<&Path> {
+    match &table.parts {
+        None => vec![table.path.as_path()],
+        Some(parts) => parts.iter().map(|p| p.file.path.as_path()).collect(),
+    }
+}
+
+/// The filtered rows read so far, from every file.
+#[derive(Default)]
+struct Kept {
+    batches: Vec<RecordBatch>,
+    rows: usize,
+}
+
+impl Kept {
+    /// Without an order, a limit stops the read early: the first rows are
+    /// the answer, wherever they come from.
+    fn enough(&self, plan: &Plan) -> bool {
+        plan.order.is_empty() && plan.limit.is_some_and(|n| self.rows >= n)
+    }
+}
+
+/// Reads the columns of `read_schema` from the parquet at `path`, keeps
+/// the rows that pass the filter, and stops once `kept` is enough.
+fn read_file(
+    path: &Path,
+    read_schema: &SchemaRef,
+    plan: &Plan,
+    kept: &mut Kept,
+) -> Result<(), String> {
+    let file = File::open(path).map_err(|e| format!("opening {}: {e}", path.display()))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let indices: Vec<usize> = builder
+        .schema()
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| read_schema.field_with_name(f.name()).is_ok())
+        .map(|(i, _)| i)
+        .collect();
+    let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|e| format!("reading {}: {e}", path.display()))?;
     for batch in reader {
         let batch = batch.map_err(|e| format!("reading {}: {e}", path.display()))?;
+        // The table's schema: a column nullable in any part is nullable here.
+        let batch = RecordBatch::try_new(read_schema.clone(), batch.columns().to_vec())
+            .map_err(|e| format!("reading {}: {e}", path.display()))?;
         let batch = match &plan.filter {
             None => batch,
             Some(f) => {
@@ -178,51 +297,56 @@ pub fn run(path: &Path, plan: &Plan) -> Result<Output, String> {
         if batch.num_rows() == 0 {
             continue;
         }
-        kept_rows += batch.num_rows();
-        kept.push(batch);
-        if early_limit.is_some_and(|n| kept_rows >= n) {
+        kept.rows += batch.num_rows();
+        kept.batches.push(batch);
+        if kept.enough(plan) {
             break;
         }
     }
+    Ok(())
+}
 
-    let ordered: Vec<RecordBatch> = match plan.order.is_empty() {
-        true => kept,
-        false => {
-            let all = concat_batches(&read_schema, &kept).map_err(|e| e.to_string())?;
-            drop(kept);
-            let columns: Vec<SortColumn> = plan
-                .order
-                .iter()
-                .map(|o| -> Result<SortColumn, String> {
-                    let values = all
-                        .column_by_name(&o.column)
-                        .ok_or_else(|| format!("column {} was not read", o.column))?
-                        .clone();
-                    Ok(SortColumn {
-                        values,
-                        options: Some(arrow::compute::SortOptions {
-                            descending: o.descending,
-                            // As DuckDB and BigQuery: NULLs last ascending, first descending.
-                            nulls_first: o.descending,
-                        }),
-                    })
-                })
-                .collect::<Result<_, _>>()?;
-            let order = lexsort_to_indices(&columns, plan.limit).map_err(|e| e.to_string())?;
-            let taken: Vec<ArrayRef> = all
-                .columns()
-                .iter()
-                .map(|c| take(c.as_ref(), &order, None).map_err(|e| e.to_string()))
-                .collect::<Result<_, _>>()?;
-            let sorted =
-                RecordBatch::try_new(read_schema.clone(), taken).map_err(|e| e.to_string())?;
-            (0..sorted.num_rows())
-                .step_by(BATCH_ROWS)
-                .map(|at| sorted.slice(at, BATCH_ROWS.min(sorted.num_rows() - at)))
-                .collect()
-        }
-    };
-    write_stream(ordered, &out_indices, &out_schema, plan)
+/// The kept rows in the plan's order (all of them together, so that the
+/// order and a limit apply across files), in batches of `BATCH_ROWS`.
+fn order(
+    kept: Vec<RecordBatch>,
+    read_schema: &SchemaRef,
+    plan: &Plan,
+) -> Result<Vec<RecordBatch>, String> {
+    if plan.order.is_empty() {
+        return Ok(kept);
+    }
+    let all = concat_batches(read_schema, &kept).map_err(|e| e.to_string())?;
+    drop(kept);
+    let columns: Vec<SortColumn> = plan
+        .order
+        .iter()
+        .map(|o| -> Result<SortColumn, String> {
+            let values = all
+                .column_by_name(&o.column)
+                .ok_or_else(|| format!("column {} was not read", o.column))?
+                .clone();
+            Ok(SortColumn {
+                values,
+                options: Some(arrow::compute::SortOptions {
+                    descending: o.descending,
+                    // As DuckDB and BigQuery: NULLs last ascending, first descending.
+                    nulls_first: o.descending,
+                }),
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let order = lexsort_to_indices(&columns, plan.limit).map_err(|e| e.to_string())?;
+    let taken: Vec<ArrayRef> = all
+        .columns()
+        .iter()
+        .map(|c| take(c.as_ref(), &order, None).map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
+    let sorted = RecordBatch::try_new(read_schema.clone(), taken).map_err(|e| e.to_string())?;
+    Ok((0..sorted.num_rows())
+        .step_by(BATCH_ROWS)
+        .map(|at| sorted.slice(at, BATCH_ROWS.min(sorted.num_rows() - at)))
+        .collect())
 }
 
 /// Writes the batches, projected and limited, as an IPC stream; once the
@@ -290,7 +414,12 @@ pub fn sortable(t: &DataType) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
+
+    use arrow::array::{Array, Int64Array, StringArray};
     use arrow::datatypes::{Field, TimeUnit};
+    use arrow::ipc::reader::StreamReader;
+    use parquet::arrow::ArrowWriter;
 
     const TIMESTAMP: DataType = DataType::Timestamp(TimeUnit::Microsecond, None);
 
@@ -323,5 +452,166 @@ mod tests {
             assert_eq!(type_name(&t, false), duck, "{t}");
             assert_eq!(type_name(&t, true), bq, "{t}");
         }
+    }
+
+    /// One part of a test table: its relative path, ids and labels.
+    type TestPart<'a> = (&'a str, Vec<Option<i64>>, &'a [&'a str]);
+
+    /// A partitioned table `events` in a fresh folder.
+    fn events(name: &str, parts: &[TestPart]) -> (PathBuf, TableFile) {
+        let dir = std::env::temp_dir().join(format!("agnes-parts-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for (rel, ids, labels) in parts {
+            let nullable = ids.iter().any(Option::is_none);
+            let schema = Arc::new(Schema::new(vec![
+                Field::new("id", DataType::Int64, nullable),
+                Field::new("label", DataType::Utf8, true),
+            ]));
+            let batch = RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(Int64Array::from(ids.clone())),
+                    Arc::new(StringArray::from(labels.to_vec())),
+                ],
+            )
+            .unwrap();
+            write_part(&dir.join("events").join(rel), &batch);
+        }
+        let table = crate::tables::find(&dir, "events", true).unwrap().unwrap();
+        (dir, table)
+    }
+
+    fn write_part(path: &Path, batch: &RecordBatch) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let file = File::create(path).unwrap();
+        let mut writer = ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+        writer.write(batch).unwrap();
+        writer.close().unwrap();
+    }
+
+    fn plan(filter: Option<&str>, order: &[(&str, bool)], limit: Option<usize>) -> Plan {
+        Plan {
+            select: vec!["id".into(), "label".into()],
+            filter: filter.map(|f| crate::predicate::parse(f).unwrap()),
+            order: order
+                .iter()
+                .map(|&(column, descending)| Order {
+                    column: column.into(),
+                    descending,
+                })
+                .collect(),
+            limit,
+            cap_bytes: u64::MAX,
+        }
+    }
+
+    /// The ids a scan sent, in order.
+    fn ids(table: &TableFile, mut plan: Plan) -> Vec<Option<i64>> {
+        let table_schema = schema(table).unwrap();
+        if let Some(f) = plan.filter.as_mut() {
+            f.resolve(&table_schema).unwrap();
+        }
+        let out = run(table, &plan).unwrap();
+        let reader = StreamReader::try_new(out.body.as_slice(), None).unwrap();
+        let mut ids = Vec::new();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let column = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap();
+            ids.extend(column.iter());
+        }
+        assert_eq!(ids.len() as u64, out.rows);
+        ids
+    }
+
+    fn some(ids: &[i64]) -> Vec<Option<i64>> {
+        ids.iter().copied().map(Some).collect()
+    }
+
+    #[test]
+    fn the_parts_of_a_partitioned_table_are_read_as_one_table() {
+        let (dir, table) = events(
+            "one",
+            &[
+                ("a.parquet", some(&[1, 2, 3]), &["a", "a", "a"]),
+                ("y=2/b.parquet", some(&[4, 5, 6]), &["b", "b", "b"]),
+                ("c.parquet", some(&[7, 8, 9]), &["c", "c", "c"]),
+            ],
+        );
+        // Parts in the order of their paths: a, c, y=2/b.
+        assert_eq!(
+            ids(&table, plan(None, &[], None)),
+            some(&[1, 2, 3, 7, 8, 9, 4, 5, 6])
+        );
+        // Order and limit across parts, not per part.
+        let top = plan(None, &[("id", true)], Some(4));
+        assert_eq!(ids(&table, top), some(&[9, 8, 7, 6]));
+        // Without an order, the limit takes the first rows, across parts.
+        assert_eq!(
+            ids(&table, plan(None, &[], Some(5))),
+            some(&[1, 2, 3, 7, 8])
+        );
+        let filtered = plan(
+            Some("id IN (2, 4, 6, 8) AND label <> 'a'"),
+            &[("id", false)],
+            None,
+        );
+        assert_eq!(ids(&table, filtered), some(&[4, 6, 8]));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_column_nullable_in_one_part_is_nullable_in_the_table() {
+        let (dir, table) = events(
+            "nullable",
+            &[
+                ("a.parquet", some(&[2, 1]), &["a", "a"]),
+                ("b.parquet", vec![None, Some(3)], &["b", "b"]),
+            ],
+        );
+        assert!(schema(&table).unwrap().field(0).is_nullable());
+        let ordered = plan(None, &[("id", false)], None);
+        assert_eq!(ids(&table, ordered), [Some(1), Some(2), Some(3), None]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn parts_that_disagree_are_an_error_naming_the_table_and_the_part() {
+        let (dir, _) = events("differ", &[("a.parquet", some(&[1]), &["a"])]);
+        let other = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Utf8, true),
+            Field::new("label", DataType::Utf8, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            other,
+            vec![
+                Arc::new(StringArray::from(vec!["1"])),
+                Arc::new(StringArray::from(vec!["b"])),
+            ],
+        )
+        .unwrap();
+        write_part(&dir.join("events/sub/b.parquet"), &batch);
+        let table = crate::tables::find(&dir, "events", true).unwrap().unwrap();
+        let err = schema(&table).unwrap_err();
+        assert_eq!(
+            err,
+            "table 'events': part 'sub/b.parquet' does not match part 'a.parquet': \
+             its column 'id' is Utf8, not Int64"
+        );
+        assert_eq!(run(&table, &plan(None, &[], None)).err(), Some(err));
+
+        let renamed = batch.project(&[1]).unwrap();
+        write_part(&dir.join("events/sub/b.parquet"), &renamed);
+        let table = crate::tables::find(&dir, "events", true).unwrap().unwrap();
+        let err = schema(&table).unwrap_err();
+        assert!(
+            err.contains("part 'sub/b.parquet'")
+                && err.contains(r#"its columns are ["label"], not ["id", "label"]"#),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

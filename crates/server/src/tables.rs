@@ -145,26 +145,51 @@ pub fn scan(dir: &Path, folders: bool) -> io::Result<Vec<TableFile>> {
         if id.is_empty() {
             continue;
         }
-        // Follows symlinks; a file that vanished since read_dir is skipped.
-        let Ok(meta) = std::fs::metadata(entry.path()) else {
-            continue;
-        };
-        if !meta.is_file() {
-            continue;
+        if let Some(table) = single(id, entry.path())? {
+            out.push(table);
         }
-        out.push(TableFile {
-            id: id.to_string(),
-            path: entry.path(),
-            size: meta.len(),
-            modified: meta.modified()?,
-            inode: file_identity(&meta),
-            parts: None,
-        });
     }
     // A folder and a file of one id: the file wins, as on a 0.29 server.
     out.sort_by(|a, b| (&a.id, a.parts.is_some()).cmp(&(&b.id, b.parts.is_some())));
     out.dedup_by(|later, earlier| later.id == earlier.id);
     Ok(out)
+}
+
+/// The table `id` as `scan` would list it, without listing the others:
+/// `<id>.parquet`, else (with `folders`) the partitioned table in folder
+/// `<id>`. `id` must be a valid id (it becomes a path).
+pub fn find(dir: &Path, id: &str, folders: bool) -> io::Result<Option<TableFile>> {
+    if let Some(table) = single(id, dir.join(format!("{id}.parquet")))? {
+        return Ok(Some(table));
+    }
+    if !folders || !is_valid_id(id) || NOT_TABLES.contains(&id) {
+        return Ok(None);
+    }
+    let folder = dir.join(id);
+    // As `scan`'s `file_type`: a symlink to a folder is not a table.
+    match std::fs::symlink_metadata(&folder) {
+        Ok(meta) if meta.is_dir() => partitioned(id, folder),
+        _ => Ok(None),
+    }
+}
+
+/// The single-file table at `path`, if a regular file is there. Follows
+/// symlinks; a file that vanished since it was listed is no table.
+fn single(id: &str, path: PathBuf) -> io::Result<Option<TableFile>> {
+    let Ok(meta) = std::fs::metadata(&path) else {
+        return Ok(None);
+    };
+    if !meta.is_file() {
+        return Ok(None);
+    }
+    Ok(Some(TableFile {
+        id: id.to_string(),
+        path,
+        size: meta.len(),
+        modified: meta.modified()?,
+        inode: file_identity(&meta),
+        parts: None,
+    }))
 }
 
 /// Which file this is, beyond its name: the inode on Unix. Elsewhere the
@@ -348,6 +373,21 @@ mod tests {
                 ("orders".to_string(), None),
             ]
         );
+        // One table found as the scan lists it.
+        let found = |id, folders| {
+            find(&dir, id, folders)
+                .unwrap()
+                .map(|t| (t.path, t.parts.map(|p| p.len())))
+        };
+        assert_eq!(found("events", true), Some((dir.join("events"), Some(2))));
+        assert_eq!(found("events", false), None);
+        assert_eq!(
+            found("orders", true),
+            Some((dir.join("orders.parquet"), None))
+        );
+        for absent in ["empty", "_uploads", "nothing"] {
+            assert_eq!(found(absent, true), None, "{absent}");
+        }
         let a = rollup(&[("a".into(), "1".into()), ("b".into(), "2".into())]);
         assert_eq!(
             a,

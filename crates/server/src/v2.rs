@@ -1,6 +1,7 @@
 //! `/api/v2`: querying tables on the server (CONTRACT.md §8). The catalog,
 //! a table's schema, a scan as an Arrow IPC stream, and a scan's estimate,
-//! over the folder's parquet files, with the real server's error shapes,
+//! over the folder's parquet files (and, on a 0.84 server, its partitioned
+//! tables, each read as one table), with the real server's error shapes,
 //! per-user quotas and silent result cap.
 
 // Errors here are whole replies, built once per failed request: their size
@@ -9,7 +10,6 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -31,7 +31,7 @@ use crate::predicate::{self, Rejected};
 use crate::reply::{json, ApiError, ApiResult};
 use crate::request_log::ScanNote;
 use crate::scan_data::{self, Order, Plan};
-use crate::tables::{self, is_valid_id};
+use crate::tables::{self, is_valid_id, TableFile};
 
 /// The real server's limits (CONTRACT.md §8), unless the catalog says less.
 const MAX_RESULT_BYTES: u64 = 2 << 30;
@@ -64,11 +64,13 @@ fn unprocessable(field: &str, message: &str) -> Response {
     )
 }
 
-/// A table the caller may scan, with its file when the server has one.
+/// A table the caller may scan, with its data when the server has some:
+/// one file, or (0.84) the parts of a partitioned table.
+#[derive(Clone)]
 struct Target {
     id: String,
     meta: TableMeta,
-    file: Option<PathBuf>,
+    data: Option<TableFile>,
 }
 
 fn target(app: &App, catalog: &Catalog, user: &User, id: &str) -> Result<Target, Response> {
@@ -77,9 +79,12 @@ fn target(app: &App, catalog: &Catalog, user: &User, id: &str) -> Result<Target,
         return Err(not_found());
     }
     let meta = catalog.table(id).cloned();
-    let path = app.data_dir.join(format!("{id}.parquet"));
-    let file = path.is_file().then_some(path);
-    if file.is_none() && !meta.as_ref().is_some_and(|m| m.is_remote()) {
+    // Folders are tables only where the manifest lists them: on a 0.84 server.
+    let data = tables::find(&app.data_dir, id, app.generation.is_current()).map_err(|e| {
+        ApiError::internal(format!("looking for table '{id}' in the data folder: {e}"))
+            .into_response()
+    })?;
+    if data.is_none() && !meta.as_ref().is_some_and(|m| m.is_remote()) {
         return Err(not_found());
     }
     if !user.grant.allows(id) {
@@ -95,15 +100,15 @@ fn target(app: &App, catalog: &Catalog, user: &User, id: &str) -> Result<Target,
     Ok(Target {
         id: id.to_string(),
         meta: meta.unwrap_or_default(),
-        file,
+        data,
     })
 }
 
 impl Target {
-    /// The file a remote table is served from; without one, the server
+    /// The data a remote table is served from; without any, the server
     /// has no backend for it (a BigQuery table without BigQuery).
-    fn backend(&self) -> Result<&PathBuf, Response> {
-        self.file.as_ref().ok_or_else(|| {
+    fn backend(&self) -> Result<&TableFile, Response> {
+        self.data.as_ref().ok_or_else(|| {
             detail(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 json!({"error": "not_configured",
@@ -129,8 +134,8 @@ impl Target {
     }
 
     fn schema(&self) -> Result<SchemaRef, Response> {
-        let file = self.backend()?;
-        scan_data::schema(file).map_err(|e| ApiError::internal(e).into_response())
+        let data = self.backend()?;
+        scan_data::schema(data).map_err(|e| ApiError::internal(e).into_response())
     }
 }
 
@@ -146,7 +151,8 @@ async fn blocking<T: Send + 'static>(
 pub async fn catalog(State(app): State<Arc<App>>, headers: HeaderMap) -> ApiResult {
     let catalog = app.catalog()?;
     let user = authenticate(&headers, &catalog)?;
-    let files = tables::scan(&app.data_dir, false)
+    // Folders are tables only where the manifest lists them: on a 0.84 server.
+    let files = tables::scan(&app.data_dir, app.generation.is_current())
         .map_err(|e| ApiError::internal(format!("listing the data folder: {e}")))?;
     let mut ids: Vec<String> = files
         .into_iter()
@@ -295,11 +301,7 @@ async fn request(
     let t = Arc::new(t);
     let t2 = t.clone();
     let schema = blocking(move || t2.schema()).await?;
-    let t = Arc::try_unwrap(t).unwrap_or_else(|t| Target {
-        id: t.id.clone(),
-        meta: t.meta.clone(),
-        file: t.file.clone(),
-    });
+    let t = Arc::unwrap_or_clone(t);
 
     let find = |name: &str| {
         schema
@@ -587,8 +589,8 @@ pub async fn scan(
     if let Some(Extension(note)) = note {
         note.set(req.body.clone());
     }
-    let file = match req.target.backend() {
-        Ok(f) => f.clone(),
+    let data = match req.target.backend() {
+        Ok(d) => d.clone(),
         Err(resp) => return resp,
     };
     let _running = match app.quotas.begin(&user.name, &limits) {
@@ -598,7 +600,7 @@ pub async fn scan(
     let gzip = accepts_gzip(&headers);
     let plan = req.plan;
     let produced = tokio::task::spawn_blocking(move || {
-        let out = scan_data::run(&file, &plan)?;
+        let out = scan_data::run(&data, &plan)?;
         let body = match gzip {
             false => out.body,
             true => {
@@ -654,19 +656,13 @@ pub async fn estimate(
                     "estimated_result_bytes": 0, "bq_cost_estimate_usd": null}),
         );
     }
-    let file = match t.backend() {
-        Ok(f) => f.clone(),
+    let data = match t.backend() {
+        Ok(d) => d,
         Err(resp) => return resp,
     };
-    let size = std::fs::metadata(&file).map_or(0, |m| m.len());
-    let listed = tables::scan(&app.data_dir, false)
-        .ok()
-        .and_then(|files| files.into_iter().find(|f| f.id == t.id));
-    let rows = t
-        .meta
-        .rows
-        .or_else(|| listed.map(|f| app.facts.rows(&f)))
-        .unwrap_or(0);
+    // A partitioned table's size is already its parts' sum.
+    let size = data.size;
+    let rows = t.meta.rows.unwrap_or_else(|| footer_rows(&app, data));
     let rows = req.plan.limit.map_or(rows, |n| rows.min(n as u64));
     json(
         StatusCode::OK,
@@ -674,6 +670,14 @@ pub async fn estimate(
                 "estimated_result_bytes": size,
                 "bq_cost_estimate_usd": size as f64 / (1u64 << 40) as f64 * 6.25}),
     )
+}
+
+/// Rows from the parquet footers: the file's, or the sum of the parts'.
+fn footer_rows(app: &App, data: &TableFile) -> u64 {
+    match &data.parts {
+        None => app.facts.rows(data),
+        Some(parts) => parts.iter().map(|p| app.facts.rows(&p.file)).sum(),
+    }
 }
 
 #[cfg(test)]
