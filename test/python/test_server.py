@@ -12,6 +12,7 @@ import json
 import os
 import re
 import time
+import urllib.parse
 from pathlib import Path
 
 import duckdb
@@ -369,6 +370,21 @@ def test_session_upload_is_stored_per_user_under_its_base_name(server, sample_di
     leftovers = [p.name for p in stored.parent.iterdir() if p.name.endswith(".part")]
     assert leftovers == []
     server.stop()
+
+
+def test_uploads_are_never_served_as_a_partitioned_table(sample_dir):
+    """A 0.84 server serves a folder's parts; the uploads folder is not a
+    table, whoever asks and whatever part they name."""
+    with LocalServer(sample_dir, mode="0.84") as server:
+        body, ctype = multipart("session-1.jsonl", b'{"secret": 1}\n')
+        reply = request(server, "POST", "/api/upload/sessions", body=body,
+                        headers={"Content-Type": ctype})
+        assert reply.status == 200, reply.body
+        stored = next(server.uploads_dir.rglob("session-1.jsonl"))
+        part = urllib.parse.quote(str(stored.relative_to(server.uploads_dir)), safe="")
+        reply = get(server, f"/api/data/_uploads/download?part={part}")
+        assert reply.status == 404, reply.body
+        assert b"secret" not in reply.body
 
 
 def test_session_upload_errors(server):

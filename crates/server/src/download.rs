@@ -20,7 +20,7 @@ use crate::app::App;
 use crate::auth::authenticate;
 use crate::isotime::epoch_nanos;
 use crate::reply::{ApiError, ApiResult};
-use crate::tables::is_valid_id;
+use crate::tables::{self, is_valid_id};
 
 /// Bytes per read, and chunks in flight: a download holds at most about
 /// (CHUNKS + 2) * CHUNK bytes of the file in memory, whatever its size.
@@ -148,7 +148,7 @@ pub async fn handler(
             ));
         }
         let folder = app.data_dir.join(&id);
-        if !path.is_file() && folder.is_dir() {
+        if !path.is_file() && folder.is_dir() && tables::may_be_table_folder(&id) {
             let part = part_of(query.as_deref()).ok_or_else(|| {
                 ApiError::not_found(format!(
                     "Table '{id}' is partitioned: download its parts with ?part=<path>"

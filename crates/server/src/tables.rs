@@ -52,6 +52,13 @@ pub struct PartFile {
 /// The folders that are never tables: where uploads go by default.
 const NOT_TABLES: &[&str] = &["_uploads"];
 
+/// Whether folder `id` of the data folder may be a partitioned table: not
+/// one of the server's own folders (the uploads, whose files a download
+/// must never serve).
+pub fn may_be_table_folder(id: &str) -> bool {
+    !NOT_TABLES.contains(&id)
+}
+
 /// Every `*.parquet` under `dir` (not hidden, regular files), sorted by
 /// relative path: the parts of a partitioned table.
 pub fn scan_parts(dir: &Path, id: &str) -> io::Result<Vec<PartFile>> {
