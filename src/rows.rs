@@ -162,9 +162,13 @@ impl<F: RowFunction> duckdb::vtab::VTab for Adapter<F> {
     /// six, and the query's own thread then spun in DuckDB's task loop for
     /// the whole sync: a core lost on a 2-core machine (docs/PERFORMANCE.md).
     fn init(init: &InitInfo) -> Result<Mutex<Execution>, Box<dyn Error>> {
-        // SAFETY: the bind data is the `Bound` our bind returned, owned by
-        // DuckDB until the query ends, so it outlives this call.
-        let bound = unsafe { &*init.get_bind_data::<Bound>() };
+        let bound = init.get_bind_data::<Bound>();
+        if bound.is_null() {
+            return Err(format!("{}: no bind data at execution", F::NAME).into());
+        }
+        // SAFETY: not null, so it is the `Bound` our bind returned, owned by
+        // DuckDB until the query ends: it outlives this call.
+        let bound = unsafe { &*bound };
         Ok(Mutex::new(execute::<F>(bound)))
     }
 
