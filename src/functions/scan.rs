@@ -201,6 +201,22 @@ impl<const BY_QUERY: bool> VTab for Scan<BY_QUERY> {
     }
 
     fn init(init: &InitInfo) -> Result<Mutex<Execution>, Box<dyn Error>> {
+        // With one task, whichever DuckDB thread takes it scans, and when a
+        // worker does, the query's own thread spins in DuckDB's task loop
+        // for the whole scan (seen in 5 runs of 6 in the duckdb CLI: half
+        // of a 2-core machine). With two, the query's thread takes one and
+        // waits on the stream's lock instead; the chunks then come in
+        // either thread's turn, so a scan whose order matters keeps one.
+        let bound = init.get_bind_data::<Bound>();
+        // SAFETY: not null, so it is the `Bound` our bind returned, owned
+        // by DuckDB until the query ends.
+        let ordered = BY_QUERY
+            || bound.is_null()
+            || unsafe { &*bound }
+                .order_by
+                .as_ref()
+                .is_some_and(|o| !o.is_empty());
+        init.set_max_threads(if ordered { 1 } else { 2 });
         let projection = init
             .get_column_indices()
             .into_iter()
