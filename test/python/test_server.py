@@ -656,6 +656,7 @@ def test_v2_reads_a_partitioned_table_as_one_table(sample_dir):
         ).fetchall()
         columns = [(c["name"], c["type"]) for c in reply.json()["columns"]]
         assert columns == [(name, type_) for name, type_, *_ in described]
+        assert reply.json()["partition_by"] is None  # no `key=value` folders
 
         names, rows = v2_scan(server, {"table_id": "events"})
         assert names == ["event_id", "kind", "day", "amount"]
@@ -720,6 +721,75 @@ def test_v2_sees_folders_only_on_a_current_server_and_a_file_wins(sample_dir):
         assert v2_catalog_ids(server).count("orders") == 1
         names, rows = v2_scan(server, {"table_id": "orders", "select": ["order_id"]})
         assert len(rows) == 5000
+
+
+# Hive-partitioned (DuckDB's COPY ... PARTITION_BY): `month=2/day=2026-01-02/tag=a%20b/`
+# folders, the columns only in the paths unless written into the files too.
+_VISIT_ROWS = """
+    SELECT i AS visit_id,
+           1 + i % 3 AS month,
+           DATE '2026-01-01' + CAST(i % 2 AS INTEGER) AS day,
+           ['a b', 'c'][1 + i % 5 // 3] AS tag,
+           CAST(i * 1.25 AS DECIMAL(12, 2)) AS amount
+    FROM range(60) t(i)"""
+
+
+def write_hive(data_dir: Path, table: str, *, inside: bool = False) -> Path:
+    """The visits as DuckDB partitions them; with ``inside``, the partition
+    columns are also in the files (WRITE_PARTITION_COLUMNS)."""
+    folder = data_dir / table
+    options = ", WRITE_PARTITION_COLUMNS true" if inside else ""
+    duckdb.sql(f"COPY ({_VISIT_ROWS}) TO '{folder}' "
+               f"(FORMAT parquet, PARTITION_BY (month, day, tag){options})")
+    return folder
+
+
+def hive_by_duckdb(folder: Path, query: str = "SELECT * FROM t") -> list:
+    """What DuckDB reads from the folder as upstream's client does, as `t`."""
+    glob = str(folder / "**" / "*.parquet").replace("'", "''")
+    t = f"read_parquet('{glob}', union_by_name = true, hive_partitioning = true)"
+    return duckdb.sql(query.replace("FROM t", f"FROM {t}")).fetchall()
+
+
+@pytest.mark.parametrize("inside", [False, True], ids=["paths-only", "also-in-files"])
+def test_v2_gives_hive_partition_columns_as_duckdb_does(sample_dir, inside):
+    folder = write_hive(sample_dir, "visits", inside=inside)
+    assert (folder / "month=1" / "day=2026-01-02" / "tag=a%20b").is_dir()
+    with LocalServer(sample_dir, mode="0.84") as server:
+        reply = get(server, "/api/v2/schema/visits")
+        assert reply.status == 200, reply.body
+        described = hive_by_duckdb(folder, "DESCRIBE SELECT * FROM t")
+        columns = [(c["name"], c["type"]) for c in reply.json()["columns"]]
+        assert columns == [(name, type_) for name, type_, *_ in described]
+        # After the files' columns, by name (not in folder order), unless in the files.
+        assert [name for name, _ in columns] == (
+            ["visit_id", "amount", "day", "month", "tag"] if not inside
+            else ["visit_id", "month", "day", "tag", "amount"])
+        assert reply.json()["partition_by"] == ["day", "month", "tag"]
+
+        names, rows = v2_scan(server, {"table_id": "visits"})
+        assert names == [name for name, _ in columns]
+        assert sorted(rows) == sorted(hive_by_duckdb(folder))
+        assert len(rows) == 60
+
+        # The partition columns filter, order and stand alone in `select`.
+        names, rows = v2_scan(server, {"table_id": "visits", "where": "month = 2 AND tag = 'a b'",
+                                       "order_by": ["day DESC", "visit_id"], "limit": 5})
+        assert rows == hive_by_duckdb(folder, "SELECT * FROM t WHERE month = 2 AND tag = 'a b' "
+                                              "ORDER BY day DESC, visit_id LIMIT 5")
+        assert len(rows) == 5
+        names, rows = v2_scan(server, {"table_id": "visits", "select": ["tag", "month"],
+                                       "where": "day = DATE '2026-01-02'",
+                                       "order_by": ["month DESC", "tag"]})
+        assert names == ["tag", "month"]
+        assert rows == hive_by_duckdb(folder, "SELECT tag, month FROM t WHERE day = DATE '2026-01-02' "
+                                              "ORDER BY month DESC, tag")
+
+        body = {"table_id": "visits", "select": ["month"], "where": "month > 1"}
+        reply = v2_post(server, "/api/v2/scan/estimate", body)
+        assert reply.status == 200, reply.body
+        reply = v2_post(server, "/api/v2/scan", {**body, "where": "months > 1"})
+        assert reply.status == 400, reply.body
 
 
 # -- request log -------------------------------------------------------------

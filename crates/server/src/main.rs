@@ -11,6 +11,7 @@ mod download;
 mod fault_layer;
 mod faults;
 mod generation;
+mod hive;
 mod isotime;
 mod manifest;
 mod parquet_footer;

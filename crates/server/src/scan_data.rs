@@ -2,19 +2,21 @@
 //! Arrow: its columns with the type names the schema endpoint gives (DuckDB
 //! or BigQuery flavour), and a scan of it (projection, filter, order,
 //! limit) written as an Arrow IPC stream, cut at the result cap like the
-//! real server's: silently.
+//! real server's: silently. A partitioned table's hive partition columns
+//! (`month=1/` folders) are columns too, read from the parts' paths.
 
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch};
+use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow::compute::{concat_batches, filter_record_batch, lexsort_to_indices, take, SortColumn};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::ipc::writer::StreamWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
+use crate::hive::Hive;
 use crate::predicate::Expr;
 use crate::tables::TableFile;
 
@@ -23,9 +25,21 @@ use crate::tables::TableFile;
 const BATCH_ROWS: usize = 64 * 1024;
 
 /// The Arrow schema of a table (no data read): its file's, or the one its
-/// parts share. Parts that disagree are an error naming the table and the
-/// part, never a silent union.
+/// parts share followed by its hive partition columns. Parts that disagree
+/// are an error naming the table and the part, never a silent union.
 pub fn schema(table: &TableFile) -> Result<SchemaRef, String> {
+    Ok(Hive::of(table).table_schema(files_schema(table)?))
+}
+
+/// The hive partition columns of a table, in the table's order: the schema endpoint's
+/// `partition_by`.
+pub fn partition_by(table: &TableFile) -> Vec<String> {
+    Hive::of(table).names()
+}
+
+/// The columns stored in a table's files: its file's, or its parts' shared
+/// ones.
+fn files_schema(table: &TableFile) -> Result<SchemaRef, String> {
     let Some(parts) = &table.parts else {
         return file_schema(&table.path);
     };
@@ -186,7 +200,8 @@ pub struct Output {
 /// Blocking.
 pub fn run(table: &TableFile, plan: &Plan) -> Result<Output, String> {
     // Checked again here: a part may have changed since the request's check.
-    let schema = schema(table)?;
+    let hive = Hive::of(table);
+    let schema = hive.table_schema(files_schema(table)?);
     let needed = needed_columns(plan);
     // The columns read, in the table's order, as the parquet reader gives them.
     let read_schema = Arc::new(Schema::new(
@@ -209,8 +224,14 @@ pub fn run(table: &TableFile, plan: &Plan) -> Result<Output, String> {
     );
 
     let mut kept = Kept::default();
-    for path in files(table) {
-        read_file(path, &read_schema, plan, &mut kept)?;
+    for (part, path) in files(table).into_iter().enumerate() {
+        let source = Source {
+            table,
+            path,
+            part,
+            hive: &hive,
+        };
+        read_file(&source, &read_schema, plan, &mut kept)?;
         if kept.enough(plan) {
             break;
         }
@@ -257,14 +278,58 @@ impl Kept {
     }
 }
 
-/// Reads the columns of `read_schema` from the parquet at `path`, keeps
-/// the rows that pass the filter, and stops once `kept` is enough.
+/// One file of a table being read: which part it is, for its partition
+/// values and for errors that name it.
+struct Source<'a> {
+    table: &'a TableFile,
+    path: &'a Path,
+    /// Its index in the table's parts (0 for a single file).
+    part: usize,
+    hive: &'a Hive,
+}
+
+impl Source<'_> {
+    /// How errors name this file: `part '<relative path>'`, or its path.
+    fn name(&self) -> String {
+        match self.table.parts.as_ref().and_then(|p| p.get(self.part)) {
+            Some(part) => format!("part '{}'", part.path),
+            None => self.path.display().to_string(),
+        }
+    }
+
+    /// The columns of `read_schema` for one batch read from this file:
+    /// the file's, and the partition columns' values from the path.
+    fn columns(&self, read_schema: &Schema, batch: &RecordBatch) -> Result<Vec<ArrayRef>, String> {
+        read_schema
+            .fields()
+            .iter()
+            .map(|f| {
+                if let Some(values) = self.hive.column(self.part, f.name(), batch.num_rows()) {
+                    return Ok(values);
+                }
+                batch.column_by_name(f.name()).cloned().ok_or_else(|| {
+                    format!(
+                        "table '{}': {} has no column '{}'",
+                        self.table.id,
+                        self.name(),
+                        f.name()
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+/// Reads the columns of `read_schema` from one file (a partition column
+/// from its path, never from the file), keeps the rows that pass the
+/// filter, and stops once `kept` is enough.
 fn read_file(
-    path: &Path,
+    source: &Source,
     read_schema: &SchemaRef,
     plan: &Plan,
     kept: &mut Kept,
 ) -> Result<(), String> {
+    let path = source.path;
     let file = File::open(path).map_err(|e| format!("opening {}: {e}", path.display()))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| format!("reading {}: {e}", path.display()))?;
@@ -273,7 +338,9 @@ fn read_file(
         .fields()
         .iter()
         .enumerate()
-        .filter(|(_, f)| read_schema.field_with_name(f.name()).is_ok())
+        .filter(|(_, f)| {
+            read_schema.field_with_name(f.name()).is_ok() && !source.hive.has(f.name())
+        })
         .map(|(i, _)| i)
         .collect();
     let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
@@ -285,7 +352,9 @@ fn read_file(
     for batch in reader {
         let batch = batch.map_err(|e| format!("reading {}: {e}", path.display()))?;
         // The table's schema: a column nullable in any part is nullable here.
-        let batch = RecordBatch::try_new(read_schema.clone(), batch.columns().to_vec())
+        let columns = source.columns(read_schema, &batch)?;
+        let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+        let batch = RecordBatch::try_new_with_options(read_schema.clone(), columns, &options)
             .map_err(|e| format!("reading {}: {e}", path.display()))?;
         let batch = match &plan.filter {
             None => batch,
@@ -575,6 +644,128 @@ mod tests {
         assert!(schema(&table).unwrap().field(0).is_nullable());
         let ordered = plan(None, &[("id", false)], None);
         assert_eq!(ids(&table, ordered), [Some(1), Some(2), Some(3), None]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The Int64 column `column` a scan of `select` sent, in order.
+    fn int64s(
+        table: &TableFile,
+        select: &[&str],
+        mut plan: Plan,
+        column: &str,
+    ) -> Vec<Option<i64>> {
+        plan.select = select.iter().map(|c| c.to_string()).collect();
+        let table_schema = schema(table).unwrap();
+        if let Some(f) = plan.filter.as_mut() {
+            f.resolve(&table_schema).unwrap();
+        }
+        let out = run(table, &plan).unwrap();
+        let reader = StreamReader::try_new(out.body.as_slice(), None).unwrap();
+        let names: Vec<String> = reader
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        assert_eq!(names, select, "the columns sent");
+        let mut values = Vec::new();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let array = batch.column_by_name(column).unwrap();
+            values.extend(array.as_any().downcast_ref::<Int64Array>().unwrap().iter());
+        }
+        values
+    }
+
+    /// Parts under `month=…/day=…/` folders, one without a day.
+    fn hive_events(name: &str) -> (PathBuf, TableFile) {
+        events(
+            name,
+            &[
+                (
+                    "month=1/day=2026-01-02/a.parquet",
+                    some(&[1, 2]),
+                    &["a", "a"],
+                ),
+                ("month=2/day=2026-01-03/b.parquet", some(&[3]), &["b"]),
+                ("month=10/c.parquet", some(&[4]), &["c"]),
+            ],
+        )
+    }
+
+    #[test]
+    fn hive_folders_are_columns_after_the_files_columns() {
+        let (dir, table) = hive_events("hive");
+        let schema = schema(&table).unwrap();
+        let described: Vec<(String, DataType)> = schema
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), f.data_type().clone()))
+            .collect();
+        assert_eq!(
+            described,
+            [
+                ("id".to_string(), DataType::Int64),
+                ("label".to_string(), DataType::Utf8),
+                // By name, as DuckDB orders them, not in folder order.
+                ("day".to_string(), DataType::Date32),
+                ("month".to_string(), DataType::Int64),
+            ]
+        );
+        assert!(schema.field(2).is_nullable());
+        assert_eq!(partition_by(&table), ["day", "month"]);
+        // Parts in path order: month=1, month=10, month=2.
+        let all = plan(None, &[], None);
+        assert_eq!(
+            int64s(&table, &["id", "month"], all, "month"),
+            some(&[1, 1, 10, 2])
+        );
+        // Only partition columns: no file column is read, the rows still count.
+        let desc = plan(None, &[("month", true)], Some(3));
+        assert_eq!(int64s(&table, &["month"], desc, "month"), some(&[10, 2, 1]));
+        let where_month = plan(Some("month = 1 OR month > 5"), &[("id", true)], None);
+        assert_eq!(int64s(&table, &["id"], where_month, "id"), some(&[4, 2, 1]));
+        let later = plan(Some("day >= DATE '2026-01-03'"), &[], None);
+        assert_eq!(int64s(&table, &["id"], later, "id"), some(&[3]));
+        // The part without a `day=` folder has a NULL day.
+        let no_day = plan(Some("day IS NULL"), &[], None);
+        assert_eq!(int64s(&table, &["id", "day"], no_day, "id"), some(&[4]));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_partition_column_inside_the_files_keeps_its_place_and_takes_the_path() {
+        // As DuckDB: the file says label, the path says label=x; the path wins.
+        let (dir, table) = events(
+            "inside",
+            &[
+                ("label=7/a.parquet", some(&[1]), &["a"]),
+                ("label=8/b.parquet", some(&[2]), &["b"]),
+            ],
+        );
+        let schema = schema(&table).unwrap();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, ["id", "label"]);
+        assert_eq!(schema.field(1).data_type(), &DataType::Int64);
+        let all = plan(None, &[("label", true)], None);
+        assert_eq!(
+            int64s(&table, &["id", "label"], all, "label"),
+            some(&[8, 7])
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn folders_without_key_value_names_add_no_column() {
+        let (dir, table) = events(
+            "plain",
+            &[
+                ("2026/a.parquet", some(&[1]), &["a"]),
+                ("b.parquet", some(&[2]), &["b"]),
+            ],
+        );
+        assert_eq!(schema(&table).unwrap().fields().len(), 2);
+        assert!(partition_by(&table).is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -202,6 +202,12 @@ pub async fn schema(
         let t2 = t.clone();
         let schema = blocking(move || t2.schema()).await?;
         let bigquery = t.meta.is_bigquery();
+        // The hive partition columns, as the real server reads the folder.
+        let partition_by = t
+            .data
+            .as_ref()
+            .map(scan_data::partition_by)
+            .filter(|names| !names.is_empty());
         Ok::<_, Response>(json(
             StatusCode::OK,
             &json!({
@@ -209,7 +215,7 @@ pub async fn schema(
                 "source_type": t.meta.source_type.as_deref().unwrap_or(""),
                 "sql_flavor": t.flavor(),
                 "columns": scan_data::columns_json(&schema, bigquery),
-                "partition_by": null,
+                "partition_by": partition_by,
                 "clustered_by": [],
                 "where_dialect_hints": [],
             }),
