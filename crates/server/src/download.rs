@@ -147,8 +147,10 @@ pub async fn handler(
                 format!("Table '{id}' is server_only — query it instead"),
             ));
         }
-        let folder = app.data_dir.join(&id);
-        if !path.is_file() && folder.is_dir() && tables::may_be_table_folder(&id) {
+        let folder = (!path.is_file())
+            .then(|| tables::table_folder(&app.data_dir, &id))
+            .flatten();
+        if let Some(folder) = folder {
             let part = part_of(query.as_deref()).ok_or_else(|| {
                 ApiError::not_found(format!(
                     "Table '{id}' is partitioned: download its parts with ?part=<path>"

@@ -52,11 +52,17 @@ pub struct PartFile {
 /// The folders that are never tables: where uploads go by default.
 const NOT_TABLES: &[&str] = &["_uploads"];
 
-/// Whether folder `id` of the data folder may be a partitioned table: not
-/// one of the server's own folders (the uploads, whose files a download
+/// The folder of partitioned table `id` in `dir`, if there is one: a
+/// folder itself (a link to one is no table, as in `scan`), of a valid id,
+/// and not one of the server's own (the uploads, whose files a download
 /// must never serve).
-pub fn may_be_table_folder(id: &str) -> bool {
-    !NOT_TABLES.contains(&id)
+pub fn table_folder(dir: &Path, id: &str) -> Option<PathBuf> {
+    if !is_valid_id(id) || NOT_TABLES.contains(&id) {
+        return None;
+    }
+    let folder = dir.join(id);
+    let meta = std::fs::symlink_metadata(&folder).ok()?;
+    meta.is_dir().then_some(folder)
 }
 
 /// Every `*.parquet` under `dir` (not hidden, regular files), sorted by
@@ -169,14 +175,9 @@ pub fn find(dir: &Path, id: &str, folders: bool) -> io::Result<Option<TableFile>
     if let Some(table) = single(id, dir.join(format!("{id}.parquet")))? {
         return Ok(Some(table));
     }
-    if !folders || !is_valid_id(id) || NOT_TABLES.contains(&id) {
-        return Ok(None);
-    }
-    let folder = dir.join(id);
-    // As `scan`'s `file_type`: a symlink to a folder is not a table.
-    match std::fs::symlink_metadata(&folder) {
-        Ok(meta) if meta.is_dir() => partitioned(id, folder),
-        _ => Ok(None),
+    match table_folder(dir, id).filter(|_| folders) {
+        Some(folder) => partitioned(id, folder),
+        None => Ok(None),
     }
 }
 
