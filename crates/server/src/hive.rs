@@ -26,6 +26,7 @@ use arrow::array::{new_null_array, ArrayRef, Date32Array, Int64Array, StringArra
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use crate::fault_layer::percent_decode;
+use crate::isotime::days_from_civil;
 use crate::tables::TableFile;
 
 /// The values DuckDB reads as NULL in a partition folder's name.
@@ -271,19 +272,8 @@ fn date_prefix(text: &str) -> Option<(i32, &str)> {
     if d == 0 || d > days_in_month {
         return None;
     }
-    Some((days_from_civil(y as i64, m, d), &text[end..]))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i32 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (i64::from(m) + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    (era * 146_097 + doe - 719_468) as i32
+    let days = i32::try_from(days_from_civil(i64::from(y), m, d)).ok()?;
+    Some((days, &text[end..]))
 }
 
 #[cfg(test)]
