@@ -124,6 +124,14 @@ pub enum Execution {
     Failed(String),
 }
 
+/// What our bind returned, as DuckDB hands it to the init of the same
+/// query; `None` where it hands nothing.
+pub fn bind_data<T>(init: &InitInfo) -> Option<&T> {
+    // SAFETY: when not null, this is the `T` our bind returned (the duckdb
+    // crate keeps it boxed), owned by DuckDB until the query ends.
+    unsafe { init.get_bind_data::<T>().as_ref() }
+}
+
 /// Runs `F` once, on a thread of its own that an interrupt can stop.
 fn execute<F: RowFunction>(bound: &Bound) -> Execution {
     let (params, host) = (bound.params.clone(), bound.host.clone());
@@ -162,13 +170,8 @@ impl<F: RowFunction> duckdb::vtab::VTab for Adapter<F> {
     /// six, and the query's own thread then spun in DuckDB's task loop for
     /// the whole sync: a core lost on a 2-core machine (docs/PERFORMANCE.md).
     fn init(init: &InitInfo) -> Result<Mutex<Execution>, Box<dyn Error>> {
-        let bound = init.get_bind_data::<Bound>();
-        if bound.is_null() {
-            return Err(format!("{}: no bind data at execution", F::NAME).into());
-        }
-        // SAFETY: not null, so it is the `Bound` our bind returned, owned by
-        // DuckDB until the query ends: it outlives this call.
-        let bound = unsafe { &*bound };
+        let bound = bind_data::<Bound>(init)
+            .ok_or_else(|| format!("{}: no bind data at execution", F::NAME))?;
         Ok(Mutex::new(execute::<F>(bound)))
     }
 

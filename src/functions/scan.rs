@@ -207,15 +207,9 @@ impl<const BY_QUERY: bool> VTab for Scan<BY_QUERY> {
         // of a 2-core machine). With two, the query's thread takes one and
         // waits on the stream's lock instead; the chunks then come in
         // either thread's turn, so a scan whose order matters keeps one.
-        let bound = init.get_bind_data::<Bound>();
-        // SAFETY: not null, so it is the `Bound` our bind returned, owned
-        // by DuckDB until the query ends.
         let ordered = BY_QUERY
-            || bound.is_null()
-            || unsafe { &*bound }
-                .order_by
-                .as_ref()
-                .is_some_and(|o| !o.is_empty());
+            || crate::rows::bind_data::<Bound>(init)
+                .is_none_or(|b| b.order_by.as_ref().is_some_and(|o| !o.is_empty()));
         init.set_max_threads(if ordered { 1 } else { 2 });
         let projection = init
             .get_column_indices()
