@@ -520,7 +520,8 @@ fn file_name(path: &Path) -> String {
 }
 
 /// Checks a finished download: its MD5 (`md5`, computed when the manifest
-/// gives one) against the manifest's, its parquet structure otherwise. Returns the footer's row count when read.
+/// gives one) against the manifest's, its parquet structure otherwise.
+/// Returns the footer's row count when read.
 fn verify(
     hash: &str,
     md5: &str,
