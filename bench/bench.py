@@ -36,6 +36,7 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 
@@ -96,8 +97,14 @@ def warm(server: LocalServer) -> None:
     urllib.request.urlopen(request, timeout=600).read()
 
 
-def run_child(cmd: list[str], env: dict) -> tuple[float, float]:
-    """Runs a child; returns (seconds, its peak RSS in MiB) via wait4."""
+class Ran(NamedTuple):
+    seconds: float
+    rss_mib: float
+    cpu_seconds: float
+
+
+def run_child(cmd: list[str], env: dict) -> Ran:
+    """Runs a child; its wall time, and (via wait4) its peak RSS and CPU."""
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -106,7 +113,7 @@ def run_child(cmd: list[str], env: dict) -> tuple[float, float]:
     out, err = proc.stdout.read(), proc.stderr.read()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:3])} failed ({proc.returncode}): {err.decode()[-2000:]}")
-    return elapsed, usage.ru_maxrss / 1024
+    return Ran(elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
 
 
 class Bench:
@@ -131,7 +138,7 @@ class Bench:
         shutil.rmtree(workspace, ignore_errors=True)
         workspace.mkdir(parents=True)
         cmd, env = self.sync_cmd(workspace, server, f"SELECT count(*) FROM agnes_sync(threads := {THREADS})")
-        seconds, rss = run_child(cmd, env)
+        seconds, rss, _ = run_child(cmd, env)
         failed = list(workspace.glob("server/parquet/*.parquet"))
         if len(failed) != len(list(server.data_dir.glob("*.parquet"))):
             raise RuntimeError(f"sync of {label} left {len(failed)} files")
@@ -246,13 +253,8 @@ class Bench:
             CPU). CPU near twice the wall would be DuckDB's query thread
             spinning while a worker scans (src/functions/scan.rs, init)."""
             sql = f"LOAD '{self.extension}'; SELECT {cols} FROM agnes_scan('scan1m');"
-            started = time.perf_counter()
-            proc = subprocess.Popen([self.args.duckdb, "-unsigned", ":memory:", "-c", sql], env=env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            _, status, usage = os.wait4(proc.pid, 0)
-            if os.waitstatus_to_exitcode(status) != 0:
-                raise RuntimeError(proc.stderr.read().decode()[-2000:])
-            return time.perf_counter() - started, usage.ru_utime + usage.ru_stime
+            ran = run_child([self.args.duckdb, "-unsigned", ":memory:", "-c", sql], env)
+            return ran.seconds, ran.cpu_seconds
 
         cli_runs = sorted(in_cli() for _ in range(self.args.runs))
         cli_wall, cli_cpu = cli_runs[len(cli_runs) // 2]
@@ -340,7 +342,7 @@ def main() -> int:
         else:
             label = "duckdb -c agnes_sync()"
             noop_cmd = cmd
-        noop = statistics.median(run_child(noop_cmd, env)[0] for _ in range(max(5, args.runs)))
+        noop = statistics.median(run_child(noop_cmd, env).seconds for _ in range(max(5, args.runs)))
         rows.append((f"3. no-op sync, wide set ({label})", f"{noop * 1000:.0f} ms", "target: < 30 ms (no DuckDB started)"))
         rows += b.notebook_load(workspace, env)
 
@@ -351,7 +353,7 @@ def main() -> int:
         rows += b.scan(server, scan_dir)
 
     idle_cmd = [args.duckdb, "-unsigned", ":memory:", "-c", f"LOAD '{b.extension}'; SELECT 1;"]
-    _, rss_idle = run_child(idle_cmd, dict(os.environ))
+    rss_idle = run_child(idle_cmd, dict(os.environ)).rss_mib
     rows.append(("5. peak RSS of the host (duckdb CLI)", f"{rss_large:.0f} MiB", f"idle with agnes {rss_idle:.0f} MiB; {rss_large - rss_idle:+.0f} MiB"))
     rows.append(("   same sync, files a quarter the size", f"{rss_quarter:.0f} MiB", f"grows {rss_large - rss_quarter:+.0f} MiB with 4x file size"))
 
