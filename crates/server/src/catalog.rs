@@ -16,9 +16,14 @@ use serde_json::Value;
 
 use crate::faults::Fault;
 
-/// What the catalog says about one table.
+/// What the catalog says about one table (keyed by its name, the file's).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TableMeta {
+    /// The registry id, when it is not the name (0.84: `Orders2` has id
+    /// `orders2`). Grants, packages and `/api/v2` use the id.
+    pub id: Option<String>,
+    /// The v2 catalog's `description`.
+    pub description: Option<String>,
     /// `local`, `materialized`, `remote` or anything else, passed through.
     pub query_mode: Option<String>,
     pub source_type: Option<String>,
@@ -40,6 +45,11 @@ pub struct TableMeta {
 }
 
 impl TableMeta {
+    /// The registry id of the table named `name`.
+    pub fn registry_id<'a>(&'a self, name: &'a str) -> &'a str {
+        self.id.as_deref().unwrap_or(name)
+    }
+
     pub fn is_remote(&self) -> bool {
         self.query_mode.as_deref() == Some("remote")
     }
@@ -94,7 +104,29 @@ impl Grant {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserEntry {
     pub name: String,
-    pub grant: Grant,
+    /// The explicit grant (`tables`); `None` when the key is missing.
+    pub tables: Option<Grant>,
+    /// An admin reads every table; unknown ids are 404 for them, not 403.
+    pub admin: bool,
+    /// Slugs of the packages in this user's stack, materialized for them;
+    /// `None`: every package of the catalog (none for an admin).
+    pub packages: Option<Vec<String>>,
+    /// Slugs of packages in the stack that are not materialized for this
+    /// user (an `available` grant they did not subscribe to): their tables
+    /// are `server_only` for them, and still downloadable.
+    pub available: Vec<String>,
+}
+
+/// A data package (0.84): a named set of tables by registry id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Package {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub requirement: String,
+    /// Registry ids.
+    pub tables: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -113,10 +145,11 @@ pub struct Catalog {
     pub faults: Vec<Fault>,
     /// Passed through as the manifest's `assets` when given.
     pub assets: Option<Value>,
-    /// The manifest's `data_packages` and `direct_tables` (0.84), passed
-    /// through when given.
-    pub data_packages: Option<Value>,
-    pub direct_tables: Option<Value>,
+    /// The data packages (0.84); which of them a user has is the user's `packages`.
+    pub data_packages: Vec<Package>,
+    /// Registry ids sent as table objects in `direct_tables` (0.84.8 sends
+    /// `[]`; earlier 0.4x-0.8x servers listed tables there).
+    pub direct_tables: Vec<String>,
     /// `X-Agnes-Accepts` (0.84); `None` means `["session-gzip"]`.
     pub accepts: Option<Vec<String>>,
     /// Limits of `/api/v2/scan` (quotas, the result cap).
@@ -138,8 +171,32 @@ pub struct ScanLimits {
 }
 
 impl Catalog {
-    pub fn table(&self, id: &str) -> Option<&TableMeta> {
-        self.tables.get(id)
+    /// The catalog entry of the table named `name`.
+    pub fn table(&self, name: &str) -> Option<&TableMeta> {
+        self.tables.get(name)
+    }
+
+    /// The registry id of the table named `name`.
+    pub fn id_of(&self, name: &str) -> String {
+        self.table(name)
+            .map_or(name, |m| m.registry_id(name))
+            .to_string()
+    }
+
+    /// The name of the table whose registry id is `id`: the entry that
+    /// gives it that id, else the table named `id` when it keeps its name.
+    pub fn name_of(&self, id: &str) -> Option<String> {
+        if let Some((name, _)) = self
+            .tables
+            .iter()
+            .find(|(_, m)| m.id.as_deref() == Some(id))
+        {
+            return Some(name.clone());
+        }
+        match self.table(id) {
+            Some(m) if m.registry_id(id) != id => None,
+            _ => Some(id.to_string()),
+        }
     }
 
     /// Parses the catalog text; the error says which part is wrong.
@@ -152,6 +209,8 @@ impl Catalog {
             .map(|(id, t)| {
                 let t = t.unwrap_or_default();
                 let meta = TableMeta {
+                    id: t.id,
+                    description: t.description,
                     query_mode: t.query_mode,
                     source_type: t.source_type,
                     hash: HashMode::parse(t.hash),
@@ -171,10 +230,23 @@ impl Catalog {
                 let mut out = BTreeMap::new();
                 for (token, user) in users {
                     let user = user.unwrap_or_default();
-                    let grant = parse_grant(user.tables)
-                        .map_err(|e| format!("users: the grant of user {:?}: {e}", user.name))?;
+                    let tables = match user.tables {
+                        None | Some(Value::Null) => None,
+                        Some(t) => Some(parse_grant(Some(t)).map_err(|e| {
+                            format!("users: the grant of user {:?}: {e}", user.name)
+                        })?),
+                    };
                     let name = user.name.unwrap_or_else(|| "user".to_string());
-                    out.insert(token, UserEntry { name, grant });
+                    out.insert(
+                        token,
+                        UserEntry {
+                            name,
+                            tables,
+                            admin: user.admin.unwrap_or(false),
+                            packages: user.packages,
+                            available: user.available.unwrap_or_default(),
+                        },
+                    );
                 }
                 Some(out)
             }
@@ -194,11 +266,69 @@ impl Catalog {
             },
             faults,
             assets: raw.assets.filter(|v| !v.is_null()),
-            data_packages: raw.data_packages.filter(|v| !v.is_null()),
-            direct_tables: raw.direct_tables.filter(|v| !v.is_null()),
+            data_packages: parse_packages(raw.data_packages)?,
+            direct_tables: match raw.direct_tables {
+                None | Some(Value::Null) => Vec::new(),
+                Some(list) => table_ids(&list).map_err(|e| format!("direct_tables: {e}"))?,
+            },
             accepts: raw.accepts,
             scan: raw.scan.unwrap_or_default(),
         })
+    }
+}
+
+/// The catalog's `data_packages`: `[{"slug", "tables": [ids], "id"?, "name"?,
+/// "description"?, "requirement"?}]`; a package without `id` gets one
+/// shaped like the real server's (`pkg_` and 12 hex characters).
+fn parse_packages(raw: Option<Value>) -> Result<Vec<Package>, String> {
+    let list = match raw {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(list)) => list,
+        Some(other) => return Err(format!("data_packages must be a list, not {other}")),
+    };
+    list.into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let text = |key: &str| p.get(key).and_then(Value::as_str).map(String::from);
+            let slug = text("slug")
+                .or_else(|| text("id"))
+                .ok_or_else(|| format!("data_packages[{i}] has neither slug nor id"))?;
+            let tables = table_ids(p.get("tables").unwrap_or(&Value::Null))
+                .map_err(|e| format!("data_packages[{i}].tables: {e}"))?;
+            let id = text("id").unwrap_or_else(|| {
+                use md5::{Digest, Md5};
+                let digest = Md5::digest(slug.as_bytes());
+                let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+                format!("pkg_{}", &hex[..12])
+            });
+            Ok(Package {
+                id,
+                name: text("name").unwrap_or_else(|| slug.clone()),
+                description: text("description"),
+                requirement: text("requirement").unwrap_or_else(|| "required".to_string()),
+                slug,
+                tables,
+            })
+        })
+        .collect()
+}
+
+/// Registry ids from a list of ids or of table objects with an `id`.
+fn table_ids(list: &Value) -> Result<Vec<String>, String> {
+    match list {
+        Value::Null => Ok(Vec::new()),
+        Value::Array(items) => items
+            .iter()
+            .map(|t| match t {
+                Value::String(id) => Ok(id.clone()),
+                other => other
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .map(String::from)
+                    .ok_or_else(|| format!("a table must be an id or an object with one, not {other}")),
+            })
+            .collect(),
+        other => Err(format!("must be a list, not {other}")),
     }
 }
 
@@ -234,6 +364,8 @@ struct RawCatalog {
 
 #[derive(Deserialize, Default)]
 struct RawTable {
+    id: Option<String>,
+    description: Option<String>,
     query_mode: Option<String>,
     source_type: Option<String>,
     hash: Option<String>,
@@ -249,6 +381,9 @@ struct RawTable {
 struct RawUser {
     name: Option<String>,
     tables: Option<Value>,
+    admin: Option<bool>,
+    packages: Option<Vec<String>>,
+    available: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -362,11 +497,12 @@ mod tests {
         assert_eq!(c.tables["wrong"].hash, HashMode::Literal("deadbeef".into()));
         assert_eq!(c.tables["blank"].hash, HashMode::Empty);
         let users = c.users.unwrap();
-        assert_eq!(users["demo-token"].grant, Grant::All);
-        assert_eq!(users["n"].grant, Grant::All);
+        assert_eq!(users["demo-token"].tables, Some(Grant::All));
+        assert_eq!(users["n"].tables, None);
         assert_eq!(users["n"].name, "user");
-        assert!(users["limited-token"].grant.allows("orders"));
-        assert!(!users["limited-token"].grant.allows("customers"));
+        let limited = users["limited-token"].tables.clone().unwrap();
+        assert!(limited.allows("orders"));
+        assert!(!limited.allows("customers"));
         assert_eq!(c.memory.mandatory.len(), 1);
         assert!(c.memory.approved.is_empty());
         assert!(c.assets.is_none());
