@@ -100,7 +100,8 @@ class Recorder:
             filename, data, kind = upload
             body, ctype = multipart(filename, data)
             hdrs["Content-Type"] = ctype
-            request["upload"] = {"filename": filename, "content": kind, "bytes": len(data)}
+            request["upload"] = {"filename": filename, "content": kind, "bytes": len(data),
+                                 "hex": data.hex()}
         url = urllib.parse.quote(path, safe="/")
         if query:
             url += "?" + urllib.parse.urlencode(query)

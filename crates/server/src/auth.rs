@@ -117,10 +117,14 @@ pub fn authenticate(headers: &HeaderMap, catalog: &Catalog) -> Result<User, ApiE
     })?;
     match &catalog.users {
         None => Ok(User::dev(catalog)),
-        Some(users) => users
-            .get(token)
-            .map(|u| User::listed(u, catalog))
-            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "Invalid or expired token")),
+        Some(users) => match users.get(token) {
+            Some(u) if u.revoked => Err(ApiError::new(StatusCode::UNAUTHORIZED, "Token revoked")),
+            Some(u) => Ok(User::listed(u, catalog)),
+            None => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "Invalid or expired token",
+            )),
+        },
     }
 }
 

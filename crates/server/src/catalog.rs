@@ -111,6 +111,8 @@ pub struct UserEntry {
     /// Slugs of the packages in this user's stack, materialized for them;
     /// `None`: every package of the catalog (none for an admin).
     pub packages: Option<Vec<String>>,
+    /// A revoked token: 401 `Token revoked`.
+    pub revoked: bool,
     /// Slugs of packages in the stack that are not materialized for this
     /// user (an `available` grant they did not subscribe to): their tables
     /// are `server_only` for them, and still downloadable.
@@ -243,6 +245,7 @@ impl Catalog {
                             name,
                             tables,
                             admin: user.admin.unwrap_or(false),
+                            revoked: user.revoked.unwrap_or(false),
                             packages: user.packages,
                             available: user.available.unwrap_or_default(),
                         },
@@ -382,6 +385,7 @@ struct RawUser {
     name: Option<String>,
     tables: Option<Value>,
     admin: Option<bool>,
+    revoked: Option<bool>,
     packages: Option<Vec<String>>,
     available: Option<Vec<String>>,
 }

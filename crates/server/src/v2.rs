@@ -84,6 +84,32 @@ const INTERNAL_TABLES: &[(&str, &str, &str)] = &[
      "Tool and skill invocations from Claude Code. Also available locally for analysis."),
 ];
 
+/// The columns of an internal table as 0.84.8 describes them (the audit
+/// log's; the other two are described as having none here).
+fn internal_columns(id: &str) -> Vec<Value> {
+    const AUDIT: &[(&str, &str, bool)] = &[
+        ("id", "VARCHAR", false),
+        ("timestamp", "TIMESTAMP", false),
+        ("user_id", "VARCHAR", true),
+        ("action", "VARCHAR", false),
+        ("resource", "VARCHAR", true),
+        ("params", "JSON", true),
+        ("result", "VARCHAR", true),
+        ("duration_ms", "INTEGER", true),
+        ("params_before", "JSON", true),
+        ("client_ip", "VARCHAR", true),
+        ("client_kind", "VARCHAR", true),
+        ("correlation_id", "VARCHAR", true),
+    ];
+    let columns = if id == "agnes_audit" { AUDIT } else { &[] };
+    columns
+        .iter()
+        .map(|(name, t, nullable)| {
+            json!({"name": name, "type": t, "nullable": nullable, "description": ""})
+        })
+        .collect()
+}
+
 /// Which endpoint asks, for the words of its refusals.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Asker {
@@ -167,13 +193,13 @@ fn target(
         });
     }
     if data.is_none() && internal {
-        // Listed, but this server holds no data for it.
+        // Listed, and its schema known, but this server holds no rows.
         return Err(match asker {
             Asker::Schema => json(
                 StatusCode::OK,
                 &json!({"table_id": id, "source_type": "internal", "sql_flavor": "duckdb",
-                        "columns": [], "partition_by": null, "clustered_by": [],
-                        "where_dialect_hints": {}}),
+                        "columns": internal_columns(id), "partition_by": null,
+                        "clustered_by": [], "where_dialect_hints": {}}),
             ),
             _ => asker.not_found(id),
         });
