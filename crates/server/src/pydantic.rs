@@ -132,6 +132,14 @@ pub fn message(model: &str, errors: &[FieldError]) -> String {
 /// FastAPI's `422` detail for a body that is not JSON: the character
 /// position of the error (0.29 adds the parser's message and the input).
 pub fn json_invalid(position: usize, parser_error: &str, current: bool) -> Value {
+    // Python's json module's words for the common failures.
+    let parser_error = if parser_error.starts_with("key must be a string") {
+        "Expecting property name enclosed in double quotes"
+    } else if parser_error.starts_with("trailing") {
+        "Extra data"
+    } else {
+        "Expecting value"
+    };
     match current {
         true => json!([{"loc": ["body", position], "msg": "JSON decode error", "type": "json_invalid"}]),
         false => json!([{"type": "json_invalid", "loc": ["body", position], "msg": "JSON decode error",
