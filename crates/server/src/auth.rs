@@ -61,8 +61,10 @@ impl User {
             None if entry.admin => Vec::new(),
             None => catalog.data_packages.iter().collect(),
         };
-        let mut stack: Vec<(Package, bool)> =
-            materialized.into_iter().map(|p| (p.clone(), true)).collect();
+        let mut stack: Vec<(Package, bool)> = materialized
+            .into_iter()
+            .map(|p| (p.clone(), true))
+            .collect();
         for p in entry.available.iter().filter_map(by_slug) {
             if !stack.iter().any(|(s, _)| s.slug == p.slug) {
                 stack.push((p.clone(), false));
@@ -185,8 +187,13 @@ mod tests {
         let a = user("a");
         assert!(a.grant.allows("orders2") && a.grant.allows("ledger"));
         assert!(!a.grant.allows("events") && !a.grant.allows("Orders2"));
-        assert_eq!(a.stack.iter().map(|(p, m)| (p.slug.as_str(), *m)).collect::<Vec<_>>(),
-                   [("crm", true), ("fin", false)]);
+        assert_eq!(
+            a.stack
+                .iter()
+                .map(|(p, m)| (p.slug.as_str(), *m))
+                .collect::<Vec<_>>(),
+            [("crm", true), ("fin", false)]
+        );
         assert!(a.only_available("ledger"));
         assert!(!a.only_available("orders") && !a.only_available("orders2"));
         assert!(!a.only_available("events"));
@@ -195,7 +202,9 @@ mod tests {
         let plain = user("c");
         assert!(plain.grant.allows("anything") && plain.stack.len() == 3);
         let d = user("d");
-        assert!(d.grant.allows("customers") && d.grant.allows("events") && !d.grant.allows("orders"));
+        assert!(
+            d.grant.allows("customers") && d.grant.allows("events") && !d.grant.allows("orders")
+        );
         assert!(c.data_packages[0].id.starts_with("pkg_") && c.data_packages[0].id.len() == 16);
     }
 }

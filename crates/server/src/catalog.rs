@@ -328,7 +328,9 @@ fn table_ids(list: &Value) -> Result<Vec<String>, String> {
                     .get("id")
                     .and_then(Value::as_str)
                     .map(String::from)
-                    .ok_or_else(|| format!("a table must be an id or an object with one, not {other}")),
+                    .ok_or_else(|| {
+                        format!("a table must be an id or an object with one, not {other}")
+                    }),
             })
             .collect(),
         other => Err(format!("must be a list, not {other}")),

@@ -152,7 +152,10 @@ pub async fn handler(
     let user = authenticate(&headers, &catalog)?;
     let current = app.generation.is_current();
     if !user.grant.allows(&id) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, not_in_stack(&id, current)));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            not_in_stack(&id, current),
+        ));
     }
     let not_found = || ApiError::not_found(format!("Table '{id}' not found"));
     // The registry row: by id, as the server looks it up.
@@ -190,7 +193,8 @@ pub async fn handler(
             .flatten();
         if let Some(folder) = folder {
             let part = part_of(query.as_deref()).ok_or_else(not_found)?;
-            path = part_file(&folder, &part).ok_or_else(|| ApiError::not_found("Part not found"))?;
+            path =
+                part_file(&folder, &part).ok_or_else(|| ApiError::not_found("Part not found"))?;
             is_part = true;
         }
     }

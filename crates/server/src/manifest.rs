@@ -91,10 +91,7 @@ fn build(app: &App, catalog: &Catalog, user: &User) -> ApiResult<Value> {
             .iter()
             .map(|(p, _)| {
                 let tables = objects(&mut p.tables.iter());
-                let total: u64 = tables
-                    .iter()
-                    .filter_map(|t| t["size_bytes"].as_u64())
-                    .sum();
+                let total: u64 = tables.iter().filter_map(|t| t["size_bytes"].as_u64()).sum();
                 json!({"id": p.id, "slug": p.slug, "name": p.name, "icon": null, "color": null,
                        "description": p.description, "requirement": p.requirement,
                        "tables": tables, "total_size_bytes": total})
@@ -146,12 +143,9 @@ fn current_extras(
 ) {
     let server_only = meta.server_only || only_available;
     entry["server_only"] = json!(server_only);
-    let (Some(variant), Some(store), None, false) = (
-        &meta.signed_url,
-        app.store.get(),
-        &file.parts,
-        server_only,
-    ) else {
+    let (Some(variant), Some(store), None, false) =
+        (&meta.signed_url, app.store.get(), &file.parts, server_only)
+    else {
         return;
     };
     let (url, expires) = store.signed(&file.id, variant, meta.signed_url_expires_at.as_deref());

@@ -164,7 +164,7 @@ fn first_call(text: &str) -> Option<Rejected> {
             word.push(c);
             continue;
         }
-        let rest = chars[i..].iter().skip_while(|c| c.is_whitespace()).next();
+        let rest = chars[i..].iter().find(|c| !c.is_whitespace());
         let keyword = ["IN", "AND", "OR", "NOT", "BETWEEN", "LIKE", "ILIKE", "IS"]
             .iter()
             .any(|k| word.eq_ignore_ascii_case(k));
@@ -179,9 +179,7 @@ fn first_call(text: &str) -> Option<Rejected> {
                 format!("{word}("),
             ));
         }
-        if !c.is_whitespace() || rest == Some(&'(') {
-            word.clear();
-        }
+        word.clear();
     }
     None
 }

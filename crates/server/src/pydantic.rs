@@ -78,7 +78,12 @@ pub fn check_scan_request(body: &Map<String, Value>) -> Vec<FieldError> {
                     value,
                 ),
                 Value::String(_) => {}
-                _ => push(key.into(), "int_type", "Input should be a valid integer", value),
+                _ => push(
+                    key.into(),
+                    "int_type",
+                    "Input should be a valid integer",
+                    value,
+                ),
             }
         } else if optional_list {
             match value {
@@ -94,7 +99,12 @@ pub fn check_scan_request(body: &Map<String, Value>) -> Vec<FieldError> {
                         }
                     }
                 }
-                _ => push(key.into(), "list_type", "Input should be a valid list", value),
+                _ => push(
+                    key.into(),
+                    "list_type",
+                    "Input should be a valid list",
+                    value,
+                ),
             }
         } else if !value.is_string() {
             push(
@@ -141,9 +151,13 @@ pub fn json_invalid(position: usize, parser_error: &str, current: bool) -> Value
         "Expecting value"
     };
     match current {
-        true => json!([{"loc": ["body", position], "msg": "JSON decode error", "type": "json_invalid"}]),
-        false => json!([{"type": "json_invalid", "loc": ["body", position], "msg": "JSON decode error",
-                         "input": {}, "ctx": {"error": parser_error}}]),
+        true => {
+            json!([{"loc": ["body", position], "msg": "JSON decode error", "type": "json_invalid"}])
+        }
+        false => {
+            json!([{"type": "json_invalid", "loc": ["body", position], "msg": "JSON decode error",
+                         "input": {}, "ctx": {"error": parser_error}}])
+        }
     }
 }
 
@@ -152,7 +166,9 @@ pub fn json_invalid(position: usize, parser_error: &str, current: bool) -> Value
 pub fn field_required(field: &str, input: Value, current: bool) -> Value {
     match current {
         true => json!([{"loc": ["body", field], "msg": "Field required", "type": "missing"}]),
-        false => json!([{"type": "missing", "loc": ["body", field], "msg": "Field required", "input": input}]),
+        false => {
+            json!([{"type": "missing", "loc": ["body", field], "msg": "Field required", "input": input}])
+        }
     }
 }
 
@@ -228,7 +244,10 @@ mod tests {
     use super::*;
 
     fn check(body: Value) -> String {
-        message("ScanRequest", &check_scan_request(body.as_object().unwrap()))
+        message(
+            "ScanRequest",
+            &check_scan_request(body.as_object().unwrap()),
+        )
     }
 
     #[test]
@@ -250,14 +269,22 @@ mod tests {
             check(json!({"table_id": "orders", "select": "order_id"})),
             "1 validation error for ScanRequest\nselect\n  Input should be a valid list [type=list_type, input_value='order_id', input_type=str]\n    For further information visit https://errors.pydantic.dev/2.12/v/list_type"
         );
-        assert!(check_scan_request(json!({"table_id": "t", "limit": 5, "select": null}).as_object().unwrap()).is_empty());
-        assert!(check(json!({"table_id": 1, "where": 2})).starts_with("2 validation errors for ScanRequest\ntable_id\n"));
+        assert!(check_scan_request(
+            json!({"table_id": "t", "limit": 5, "select": null})
+                .as_object()
+                .unwrap()
+        )
+        .is_empty());
+        assert!(check(json!({"table_id": 1, "where": 2}))
+            .starts_with("2 validation errors for ScanRequest\ntable_id\n"));
     }
 
     #[test]
     fn python_reprs() {
-        assert_eq!(py_repr(&json!({"a": [1, 2.5, 3.0, true, null, "it's"]})),
-                   "{'a': [1, 2.5, 3.0, True, None, \"it's\"]}");
+        assert_eq!(
+            py_repr(&json!({"a": [1, 2.5, 3.0, true, null, "it's"]})),
+            "{'a': [1, 2.5, 3.0, True, None, \"it's\"]}"
+        );
         assert_eq!(py_str("a'\"b\n"), "'a\\'\"b\\n'");
     }
 }

@@ -38,7 +38,10 @@ fn may2026_name(raw: &str) -> String {
             let nanos = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.subsec_nanos());
-            format!("upload_{:08x}", (nanos ^ (seq as u32).wrapping_mul(0x9e37_79b9)))
+            format!(
+                "upload_{:08x}",
+                (nanos ^ (seq as u32).wrapping_mul(0x9e37_79b9))
+            )
         }
     }
 }

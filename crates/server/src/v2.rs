@@ -76,12 +76,21 @@ const MAX_LIMIT: u64 = 10_000_000;
 /// The internal tables a 0.84 server lists in its v2 catalog to everyone:
 /// id, display name, description.
 const INTERNAL_TABLES: &[(&str, &str, &str)] = &[
-    ("agnes_audit", "Agnes audit log",
-     "Server-side actions performed against Agnes. Also available locally for analysis."),
-    ("agnes_sessions", "Agnes sessions",
-     "Claude Code sessions. Also available locally for analysis."),
-    ("agnes_telemetry", "Agnes telemetry events",
-     "Tool and skill invocations from Claude Code. Also available locally for analysis."),
+    (
+        "agnes_audit",
+        "Agnes audit log",
+        "Server-side actions performed against Agnes. Also available locally for analysis.",
+    ),
+    (
+        "agnes_sessions",
+        "Agnes sessions",
+        "Claude Code sessions. Also available locally for analysis.",
+    ),
+    (
+        "agnes_telemetry",
+        "Agnes telemetry events",
+        "Tool and skill invocations from Claude Code. Also available locally for analysis.",
+    ),
 ];
 
 /// The columns of an internal table as 0.84.8 describes them (the audit
@@ -308,7 +317,13 @@ pub async fn catalog(State(app): State<Arc<App>>, headers: HeaderMap) -> ApiResu
 /// One table of the v2 catalog, with the keys each generation sends.
 /// `size`: the bytes of its data under its id (none for a remote table,
 /// or one stored under a name that differs from its id).
-fn catalog_entry(id: &str, name: &str, meta: &TableMeta, size: Option<u64>, current: bool) -> Value {
+fn catalog_entry(
+    id: &str,
+    name: &str,
+    meta: &TableMeta,
+    size: Option<u64>,
+    current: bool,
+) -> Value {
     let query_mode = meta.query_mode.as_deref().unwrap_or("local");
     let remote = meta.is_remote();
     let client = if current { "agnes" } else { "da" };
@@ -449,9 +464,7 @@ async fn request(
                 .into_response());
             }
             let Some(query) = query.as_str() else {
-                return Err(
-                    ApiError::bad_request("from_query must be a string").into_response()
-                );
+                return Err(ApiError::bad_request("from_query must be a string").into_response());
             };
             value = from_query(query).map_err(rejected)?;
             Some(query.to_string())
