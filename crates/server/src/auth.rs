@@ -175,7 +175,7 @@ mod tests {
     fn packages_make_the_stack_and_the_grant() {
         let c = Catalog::parse(
             r#"{"data_packages": [{"slug": "crm", "tables": ["orders", "orders2"]},
-                                  {"slug": "fin", "tables": [{"id": "ledger"}, "orders"]},
+                                  {"slug": "fin", "tables": ["ledger", "orders", {"id": "ghost"}]},
                                   {"slug": "ops", "tables": ["events"]}],
                 "users": {"a": {"name": "analyst", "packages": ["crm"], "available": ["fin"]},
                           "b": {"name": "boss", "admin": true},
@@ -186,6 +186,7 @@ mod tests {
         let user = |t: &str| authenticate(&with_auth(&format!("Bearer {t}")), &c).unwrap();
         let a = user("a");
         assert!(a.grant.allows("orders2") && a.grant.allows("ledger"));
+        assert!(!a.grant.allows("ghost"));
         assert!(!a.grant.allows("events") && !a.grant.allows("Orders2"));
         assert_eq!(
             a.stack

@@ -127,8 +127,11 @@ pub struct Package {
     pub name: String,
     pub description: Option<String>,
     pub requirement: String,
-    /// Registry ids.
+    /// Registry ids: each sent as the table object the real server makes.
     pub tables: Vec<String>,
+    /// Table objects given as objects in the catalog: sent as they are
+    /// (tests announce a table the flat dict lacks with them).
+    pub literal_tables: Vec<Value>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -152,6 +155,8 @@ pub struct Catalog {
     /// Registry ids sent as table objects in `direct_tables` (0.84.8 sends
     /// `[]`; earlier 0.4x-0.8x servers listed tables there).
     pub direct_tables: Vec<String>,
+    /// Objects of the catalog's `direct_tables`, sent as they are.
+    pub direct_literal: Vec<Value>,
     /// `X-Agnes-Accepts` (0.84); `None` means `["session-gzip"]`.
     pub accepts: Option<Vec<String>>,
     /// Limits of `/api/v2/scan` (quotas, the result cap).
@@ -259,6 +264,9 @@ impl Catalog {
             None | Some(Value::Null) => Vec::new(),
             Some(list) => Fault::parse_list(&list).map_err(|e| format!("faults: {e}"))?,
         };
+        let (direct_tables, direct_literal) =
+            table_refs(raw.direct_tables.as_ref().unwrap_or(&Value::Null))
+                .map_err(|e| format!("direct_tables: {e}"))?;
         Ok(Catalog {
             tables,
             users,
@@ -270,10 +278,8 @@ impl Catalog {
             faults,
             assets: raw.assets.filter(|v| !v.is_null()),
             data_packages: parse_packages(raw.data_packages)?,
-            direct_tables: match raw.direct_tables {
-                None | Some(Value::Null) => Vec::new(),
-                Some(list) => table_ids(&list).map_err(|e| format!("direct_tables: {e}"))?,
-            },
+            direct_tables,
+            direct_literal,
             accepts: raw.accepts,
             scan: raw.scan.unwrap_or_default(),
         })
@@ -296,7 +302,7 @@ fn parse_packages(raw: Option<Value>) -> Result<Vec<Package>, String> {
             let slug = text("slug")
                 .or_else(|| text("id"))
                 .ok_or_else(|| format!("data_packages[{i}] has neither slug nor id"))?;
-            let tables = table_ids(p.get("tables").unwrap_or(&Value::Null))
+            let (tables, literal_tables) = table_refs(p.get("tables").unwrap_or(&Value::Null))
                 .map_err(|e| format!("data_packages[{i}].tables: {e}"))?;
             let id = text("id").unwrap_or_else(|| {
                 use md5::{Digest, Md5};
@@ -311,30 +317,29 @@ fn parse_packages(raw: Option<Value>) -> Result<Vec<Package>, String> {
                 requirement: text("requirement").unwrap_or_else(|| "required".to_string()),
                 slug,
                 tables,
+                literal_tables,
             })
         })
         .collect()
 }
 
-/// Registry ids from a list of ids or of table objects with an `id`.
-fn table_ids(list: &Value) -> Result<Vec<String>, String> {
-    match list {
-        Value::Null => Ok(Vec::new()),
-        Value::Array(items) => items
-            .iter()
-            .map(|t| match t {
-                Value::String(id) => Ok(id.clone()),
-                other => other
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .map(String::from)
-                    .ok_or_else(|| {
-                        format!("a table must be an id or an object with one, not {other}")
-                    }),
-            })
-            .collect(),
-        other => Err(format!("must be a list, not {other}")),
+/// A list of registry ids (rendered by the server) and table objects
+/// (sent as they are).
+fn table_refs(list: &Value) -> Result<(Vec<String>, Vec<Value>), String> {
+    let items = match list {
+        Value::Null => return Ok((Vec::new(), Vec::new())),
+        Value::Array(items) => items,
+        other => return Err(format!("must be a list, not {other}")),
+    };
+    let (mut ids, mut objects) = (Vec::new(), Vec::new());
+    for item in items {
+        match item {
+            Value::String(id) => ids.push(id.clone()),
+            Value::Object(_) => objects.push(item.clone()),
+            other => return Err(format!("a table must be an id or an object, not {other}")),
+        }
     }
+    Ok((ids, objects))
 }
 
 /// `"*"`, missing or null: all tables; a list: those.

@@ -90,7 +90,8 @@ fn build(app: &App, catalog: &Catalog, user: &User) -> ApiResult<Value> {
             .stack
             .iter()
             .map(|(p, _)| {
-                let tables = objects(&mut p.tables.iter());
+                let mut tables = objects(&mut p.tables.iter());
+                tables.extend(p.literal_tables.iter().cloned());
                 let total: u64 = tables.iter().filter_map(|t| t["size_bytes"].as_u64()).sum();
                 json!({"id": p.id, "slug": p.slug, "name": p.name, "icon": null, "color": null,
                        "description": p.description, "requirement": p.requirement,
@@ -100,7 +101,9 @@ fn build(app: &App, catalog: &Catalog, user: &User) -> ApiResult<Value> {
         // Always present, possibly empty, as on the real server.
         manifest["data_packages"] = json!(packages);
         manifest["memory_domains"] = json!([]);
-        manifest["direct_tables"] = json!(objects(&mut catalog.direct_tables.iter()));
+        let mut direct = objects(&mut catalog.direct_tables.iter());
+        direct.extend(catalog.direct_literal.iter().cloned());
+        manifest["direct_tables"] = json!(direct);
         manifest["knowledge_artifacts"] = json!([]);
     }
     Ok(manifest)
