@@ -24,10 +24,7 @@ impl User {
     /// Whether registry id `id` is only in packages not materialized for
     /// this user (0.84's per-caller `server_only`).
     pub fn only_available(&self, id: &str) -> bool {
-        let mut holders = self
-            .stack
-            .iter()
-            .filter(|(p, _)| p.tables.iter().any(|t| t == id));
+        let mut holders = self.stack.iter().filter(|(p, _)| p.holds(id));
         let mut any = false;
         let all_unmaterialized = holders.all(|(_, materialized)| {
             any = true;
@@ -82,6 +79,7 @@ impl User {
             match &entry.tables {
                 Some(Grant::All) => Grant::All,
                 Some(Grant::Only(ids)) => Grant::Only(ids | &from_packages()),
+                None if stack.iter().any(|(p, _)| p.all) => Grant::All,
                 None if entry.packages.is_some() || !entry.available.is_empty() => {
                     Grant::Only(from_packages())
                 }
@@ -202,6 +200,13 @@ mod tests {
         assert!(b.admin && b.grant.allows("anything") && b.stack.is_empty());
         let plain = user("c");
         assert!(plain.grant.allows("anything") && plain.stack.len() == 3);
+        // Without data_packages: one package of every table.
+        let open =
+            Catalog::parse(r#"{"users": {"g": {"name": "guest", "tables": ["orders"]}}}"#).unwrap();
+        let guest = authenticate(&with_auth("Bearer g"), &open).unwrap();
+        assert_eq!(guest.stack.len(), 1);
+        assert!(guest.stack[0].0.all && guest.stack[0].0.holds("x"));
+        assert!(guest.grant.allows("orders") && !guest.grant.allows("x"));
         let d = user("d");
         assert!(
             d.grant.allows("customers") && d.grant.allows("events") && !d.grant.allows("orders")

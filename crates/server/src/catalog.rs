@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::faults::Fault;
 
@@ -132,6 +132,15 @@ pub struct Package {
     /// Table objects given as objects in the catalog: sent as they are
     /// (tests announce a table the flat dict lacks with them).
     pub literal_tables: Vec<Value>,
+    /// Holds every table of the folder (`"tables": "*"`, and the package a
+    /// catalog without `data_packages` has); it widens no grant.
+    pub all: bool,
+}
+
+impl Package {
+    pub fn holds(&self, id: &str) -> bool {
+        self.all || self.tables.iter().any(|t| t == id)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -286,12 +295,16 @@ impl Catalog {
     }
 }
 
-/// The catalog's `data_packages`: `[{"slug", "tables": [ids], "id"?, "name"?,
-/// "description"?, "requirement"?}]`; a package without `id` gets one
-/// shaped like the real server's (`pkg_` and 12 hex characters).
+/// The catalog's `data_packages`: `[{"slug", "tables": [ids] | "*", "id"?,
+/// "name"?, "description"?, "requirement"?}]`; a package without `id` gets
+/// one shaped like the real server's (`pkg_` and 12 hex characters).
+/// Without the key, one package `all` holds every table.
 fn parse_packages(raw: Option<Value>) -> Result<Vec<Package>, String> {
     let list = match raw {
-        None | Some(Value::Null) => return Ok(Vec::new()),
+        // Like a real analyst's stack: one package, here of every table.
+        None | Some(Value::Null) => {
+            vec![json!({"slug": "all", "name": "All tables", "tables": "*"})]
+        }
         Some(Value::Array(list)) => list,
         Some(other) => return Err(format!("data_packages must be a list, not {other}")),
     };
@@ -302,8 +315,12 @@ fn parse_packages(raw: Option<Value>) -> Result<Vec<Package>, String> {
             let slug = text("slug")
                 .or_else(|| text("id"))
                 .ok_or_else(|| format!("data_packages[{i}] has neither slug nor id"))?;
-            let (tables, literal_tables) = table_refs(p.get("tables").unwrap_or(&Value::Null))
-                .map_err(|e| format!("data_packages[{i}].tables: {e}"))?;
+            let all = p.get("tables").and_then(Value::as_str) == Some("*");
+            let (tables, literal_tables) = match all {
+                true => (Vec::new(), Vec::new()),
+                false => table_refs(p.get("tables").unwrap_or(&Value::Null))
+                    .map_err(|e| format!("data_packages[{i}].tables: {e}"))?,
+            };
             let id = text("id").unwrap_or_else(|| {
                 use md5::{Digest, Md5};
                 let digest = Md5::digest(slug.as_bytes());
@@ -318,6 +335,7 @@ fn parse_packages(raw: Option<Value>) -> Result<Vec<Package>, String> {
                 slug,
                 tables,
                 literal_tables,
+                all,
             })
         })
         .collect()

@@ -90,7 +90,11 @@ fn build(app: &App, catalog: &Catalog, user: &User) -> ApiResult<Value> {
             .stack
             .iter()
             .map(|(p, _)| {
-                let mut tables = objects(&mut p.tables.iter());
+                let every: Vec<String> = match p.all {
+                    true => out.keys().map(|name| catalog.id_of(name)).collect(),
+                    false => Vec::new(),
+                };
+                let mut tables = objects(&mut p.tables.iter().chain(&every));
                 tables.extend(p.literal_tables.iter().cloned());
                 let total: u64 = tables.iter().filter_map(|t| t["size_bytes"].as_u64()).sum();
                 json!({"id": p.id, "slug": p.slug, "name": p.name, "icon": null, "color": null,
