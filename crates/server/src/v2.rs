@@ -795,7 +795,7 @@ impl Quotas {
         }
         if u.bytes >= daily {
             let retry = 86_400 - now % 86_400;
-            return Err(exceeded("daily_result_bytes", u.bytes, daily, retry));
+            return Err(exceeded("daily_bytes", u.bytes, daily, retry));
         }
         u.running += 1;
         Ok(Running {
