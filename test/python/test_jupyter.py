@@ -8,7 +8,9 @@ download, a scan and an upload on the local server, and interrupts each
 with `interrupt_kernel()`, the notebook's "Interrupt" button, in the first
 agnes cell and in later ones. Each cell must end within 2 s, leave the
 kernel answering and no `.agnes-*.part` file; then the next sync works.
-Between agnes calls, Ctrl-C keeps its usual meaning (a `KeyboardInterrupt`).
+Between agnes calls, Ctrl-C keeps its usual meaning (a `KeyboardInterrupt`),
+and a process's SIGINT disposition is what it was before the call (none
+stays none).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from __future__ import annotations
 import json
 import os
 import queue
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -215,3 +219,39 @@ def test_interrupt_kernel_stops_agnes_in_every_cell(setup, kinds):
         assert kernel.run(SCAN) == f"({ORDERS_ROWS}, {ORDERS_ROWS * 64})\n"
     finally:
         kernel.close()
+
+
+# Reads SIGINT's disposition as the kernel holds it (Linux x86-64 and arm64:
+# the handler is the first field of struct sigaction), runs an agnes call,
+# reads it again.
+DISPOSITION_SCRIPT = r"""
+import ctypes, duckdb, json, signal, sys
+libc = ctypes.CDLL(None, use_errno=True)
+
+def handler():
+    action = ctypes.create_string_buffer(256)
+    assert libc.sigaction(signal.SIGINT, None, action) == 0
+    return ctypes.c_void_p.from_buffer(action).value or 0
+
+if sys.argv[2] == "default":
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+con.execute(f"LOAD '{sys.argv[1]}'")
+before = handler()
+actions = con.execute("SELECT list(action) FROM agnes_sync() WHERE kind = 'table'").fetchone()[0]
+print(json.dumps({"before": before, "after": handler(), "actions": actions}))
+"""
+
+
+@pytest.mark.parametrize("host_handler", ["python", "default"])
+def test_agnes_leaves_the_host_s_sigint_disposition_as_it_found_it(setup, host_handler):
+    out = subprocess.run(
+        [sys.executable, "-c", DISPOSITION_SCRIPT, str(EXTENSION), host_handler],
+        env=setup.env, cwd=setup.tmp, capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout)
+    assert "downloaded" in seen["actions"], seen
+    # Python's own handler before and after; none (SIG_DFL, 0) stays none.
+    assert seen["after"] == seen["before"], seen
+    assert (seen["before"] == 0) == (host_handler == "default"), seen
