@@ -41,7 +41,8 @@ class Kernel:
     """A running ipykernel and a client that runs cells on it."""
 
     def __init__(self, env: dict, cwd: Path):
-        self.manager = KernelManager(kernel_name="python3")
+        # The connection file in the test's folder, not the user's runtime dir.
+        self.manager = KernelManager(kernel_name="python3", connection_file=str(cwd / "kernel.json"))
         self.manager.start_kernel(env=env, cwd=str(cwd))
         self.client = self.manager.client()
         self.client.start_channels()
