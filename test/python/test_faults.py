@@ -441,7 +441,7 @@ class World:
             self.server_url + "/api/sync/manifest", headers={"Authorization": f"Bearer {TOKEN}"}
         )
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        with opener.open(req, timeout=10) as resp:
+        with opener.open(req, timeout=120) as resp:
             return json.loads(resp.read())
 
     def downloads(self, table: str, server: LocalServer | None = None) -> list[dict]:
@@ -1476,7 +1476,10 @@ class EtagProxy:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
-                req = urllib.request.Request(upstream + self.path, headers=dict(self.headers))
+                # Plain bodies: a manifest it replaces must not go out
+                # under the server's gzip header.
+                forward = {k: v for k, v in self.headers.items() if k.lower() != "accept-encoding"}
+                req = urllib.request.Request(upstream + self.path, headers=forward)
                 try:
                     resp = opener.open(req, timeout=30)
                     status, headers, body = resp.status, resp.headers, resp.read()

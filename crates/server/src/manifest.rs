@@ -1,6 +1,7 @@
 //! `GET /api/sync/manifest`: the tables this user may read, with the change
 //! token (`hash`) of each, as the contract shapes it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -78,9 +79,26 @@ fn build(app: &App, catalog: &Catalog, user: &User) -> ApiResult<Value> {
         "server_time": utc_with_offset(SystemTime::now()),
     });
     if current {
+        // Registry ids that differ from their names, looked up once: a
+        // package of every table (a catalog without packages) of 100,000
+        // tables must not search the catalog for each.
+        let renamed: HashMap<&str, &str> = catalog
+            .tables
+            .iter()
+            .filter_map(|(name, m)| Some((m.id.as_deref()?, name.as_str())))
+            .collect();
+        let name_of = |id: &str| -> Option<String> {
+            match renamed.get(id) {
+                Some(name) => Some(name.to_string()),
+                None => catalog
+                    .table(id)
+                    .is_none_or(|m| m.registry_id(id) == id)
+                    .then(|| id.to_string()),
+            }
+        };
         let objects = |ids: &mut dyn Iterator<Item = &String>| -> Vec<Value> {
             ids.filter_map(|id| {
-                let name = catalog.name_of(id).unwrap_or_else(|| id.clone());
+                let name = name_of(id).unwrap_or_else(|| id.clone());
                 let entry = out.get(&name)?;
                 Some(table_object(id, &name, entry))
             })
@@ -90,11 +108,13 @@ fn build(app: &App, catalog: &Catalog, user: &User) -> ApiResult<Value> {
             .stack
             .iter()
             .map(|(p, _)| {
-                let every: Vec<String> = match p.all {
-                    true => out.keys().map(|name| catalog.id_of(name)).collect(),
-                    false => Vec::new(),
-                };
-                let mut tables = objects(&mut p.tables.iter().chain(&every));
+                let mut tables = objects(&mut p.tables.iter());
+                if p.all {
+                    tables.extend(
+                        out.iter()
+                            .map(|(name, entry)| table_object(&catalog.id_of(name), name, entry)),
+                    );
+                }
                 tables.extend(p.literal_tables.iter().cloned());
                 let total: u64 = tables.iter().filter_map(|t| t["size_bytes"].as_u64()).sum();
                 json!({"id": p.id, "slug": p.slug, "name": p.name, "icon": null, "color": null,
