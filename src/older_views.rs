@@ -198,7 +198,9 @@ mod tests {
             file("products", "/ws/server/parquet/products.parquet")
         );
         assert_eq!(
-            parse(r#"CREATE VIEW "in.c-crm.people" AS SELECT * FROM read_parquet('/w''s/p.parquet');"#),
+            parse(
+                r#"CREATE VIEW "in.c-crm.people" AS SELECT * FROM read_parquet('/w''s/p.parquet');"#
+            ),
             file("in.c-crm.people", "/w's/p.parquet")
         );
         let glob = OlderRead::PartsGlob("/ws/server/parquet/events/**/*.parquet".into());

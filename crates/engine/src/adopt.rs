@@ -164,7 +164,9 @@ struct Recorded {
 impl PullRecord {
     /// Reads the record leniently: anything unexpected is no record.
     fn load(workspace: &Workspace) -> PullRecord {
-        let path: PathBuf = PULL_STATE.iter().fold(workspace.root().into(), |p, s| p.join(s));
+        let path: PathBuf = PULL_STATE
+            .iter()
+            .fold(workspace.root().into(), |p, s| p.join(s));
         let Ok(meta) = fs::metadata(&path) else {
             return PullRecord::default();
         };
@@ -270,7 +272,11 @@ pub fn adopt_files(plan: &mut Plan, state: &mut SyncState, workspace: &Workspace
 }
 
 /// A single-file table's state, when the file in place is the manifest's.
-fn adopt_file(entry: &TableEntry, workspace: &Workspace, record: &PullRecord) -> Option<TableState> {
+fn adopt_file(
+    entry: &TableEntry,
+    workspace: &Workspace,
+    record: &PullRecord,
+) -> Option<TableState> {
     if !is_md5(&entry.hash) {
         return None;
     }
@@ -312,8 +318,17 @@ fn adopt_parts(
     let mut kept = BTreeMap::new();
     for part in parts.iter().filter(|p| is_md5(&p.hash)) {
         let file = dir.join(&part.path);
-        let recorded_hash = recorded.and_then(|r| r.parts.get(&part.path)).map(String::as_str);
-        if let Some(meta) = matching_file(&file, &part.hash, part.size_bytes, record, recorded_hash, true) {
+        let recorded_hash = recorded
+            .and_then(|r| r.parts.get(&part.path))
+            .map(String::as_str);
+        if let Some(meta) = matching_file(
+            &file,
+            &part.hash,
+            part.size_bytes,
+            record,
+            recorded_hash,
+            true,
+        ) {
             kept.insert(
                 part.path.clone(),
                 PartState {
@@ -327,7 +342,10 @@ fn adopt_parts(
         return None;
     }
     let listed: HashSet<&str> = parts.iter().map(|p| p.path.as_str()).collect();
-    let whole = kept.len() == parts.len() && parquet_files(&dir).iter().all(|p| listed.contains(p.as_str()));
+    let whole = kept.len() == parts.len()
+        && parquet_files(&dir)
+            .iter()
+            .all(|p| listed.contains(p.as_str()));
     let local = TableState {
         // A partly kept table is not the manifest's yet: it plans as changed.
         hash: match whole {
@@ -420,7 +438,9 @@ pub fn adopt_views(
     let older = match catalog.older_client_views() {
         Ok(older) => older,
         Err(e) => {
-            adoption.view_failures.push(format!("view definitions not read: {e}"));
+            adoption
+                .view_failures
+                .push(format!("view definitions not read: {e}"));
             return Ok(relations);
         }
     };
@@ -462,9 +482,12 @@ fn reads_copy(reads: &OlderRead, copy: &Path, partitioned: bool) -> bool {
     match (reads, partitioned) {
         (OlderRead::File(path), false) => forms.iter().any(|f| f == path),
         (OlderRead::PartsGlob(glob), true) => forms.iter().any(|f| {
-            [format!("{f}/**/*.parquet"), format!("{f}{MAIN_SEPARATOR}**{MAIN_SEPARATOR}*.parquet")]
-                .iter()
-                .any(|g| g == glob)
+            [
+                format!("{f}/**/*.parquet"),
+                format!("{f}{MAIN_SEPARATOR}**{MAIN_SEPARATOR}*.parquet"),
+            ]
+            .iter()
+            .any(|g| g == glob)
         }),
         _ => false,
     }
@@ -474,7 +497,9 @@ fn reads_copy(reads: &OlderRead, copy: &Path, partitioned: bool) -> bool {
 /// without `.jsonl`) to the size it had when sent; the largest wins, as
 /// upstream reads it. Nothing when there is no ledger.
 pub fn pushed_sessions(workspace: &Workspace) -> HashMap<String, u64> {
-    let path: PathBuf = PUSH_LEDGER.iter().fold(workspace.root().into(), |p, s| p.join(s));
+    let path: PathBuf = PUSH_LEDGER
+        .iter()
+        .fold(workspace.root().into(), |p, s| p.join(s));
     let mut out = HashMap::new();
     let Ok(meta) = fs::metadata(&path) else {
         return out;
@@ -508,4 +533,361 @@ pub fn pushed(ledger: &HashMap<String, u64>, path: &Path, size: u64) -> bool {
         .and_then(|n| n.to_str())
         .and_then(|n| n.strip_suffix(".jsonl"))
         .is_some_and(|id| ledger.get(id) == Some(&size))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::md5_hex;
+    use crate::manifest;
+    use crate::plan::{plan, Scope};
+    use std::fs::File;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    struct Ws {
+        _dir: tempfile::TempDir,
+        ws: Workspace,
+    }
+
+    fn workspace() -> Ws {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::new(dir.path().join("ws"));
+        fs::create_dir_all(ws.parquet_dir()).unwrap();
+        Ws { _dir: dir, ws }
+    }
+
+    fn put(path: &Path, bytes: &[u8]) {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, bytes).unwrap();
+    }
+
+    fn age(path: &Path, secs: u64) {
+        let when = SystemTime::now() - Duration::from_secs(secs);
+        File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+    }
+
+    fn planned(body: serde_json::Value, state: &SyncState) -> Plan {
+        let m = manifest::parse(body.to_string().as_bytes()).unwrap();
+        plan(&m, state, &Scope::All, false, &|_, _| false).unwrap()
+    }
+
+    fn statuses(p: &Plan) -> Vec<(&str, &str)> {
+        p.tables
+            .iter()
+            .map(|t| (t.entry.id.as_str(), t.status.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn files_with_the_manifests_md5_are_kept_anything_else_is_downloaded() {
+        let w = workspace();
+        let same = b"PAR1 same PAR1".as_slice();
+        put(&w.ws.parquet_file("same"), same);
+        put(&w.ws.parquet_file("stale"), b"PAR1 old! PAR1");
+        put(&w.ws.parquet_file("token"), b"PAR1 tok PAR1");
+        put(&w.ws.parquet_file("nohash"), b"PAR1 no PAR1");
+        let body = serde_json::json!({"tables": {
+            "same": {"hash": md5_hex(same), "size_bytes": same.len(), "rows": 3},
+            "stale": {"hash": md5_hex(b"PAR1 new! PAR1"), "size_bytes": 14},
+            // 0.29's version token cannot be checked against the content.
+            "token": {"hash": "1a2b3c4d5e6f", "size_bytes": 13},
+            "nohash": {"hash": ""},
+            "absent": {"hash": md5_hex(b"x")},
+        }});
+        let mut state = SyncState::default();
+        let mut p = planned(body, &state);
+        let adoption = adopt_files(&mut p, &mut state, &w.ws);
+        assert_eq!(
+            statuses(&p),
+            [
+                ("absent", "new"),
+                ("nohash", "new"),
+                ("same", "unchanged"),
+                ("stale", "new"),
+                ("token", "new")
+            ]
+        );
+        assert_eq!(state.tables.keys().collect::<Vec<_>>(), ["same"]);
+        let kept = &state.tables["same"];
+        assert_eq!(
+            (kept.hash.as_str(), kept.rows, kept.size_bytes),
+            (md5_hex(same).as_str(), 3, 14)
+        );
+        // The time is recorded, so a later change of the file is noticed.
+        assert_eq!(kept.check_file(&w.ws.parquet_file("same")), Ok(()));
+        assert!(kept.mtime_ns.is_some());
+        assert!(adoption.changed_state());
+        let notice = adoption.notice(false).unwrap();
+        assert!(
+            notice.starts_with("adopted 1 table(s), 14 bytes"),
+            "{notice}"
+        );
+        // Files are left as they are.
+        assert_eq!(
+            fs::read(w.ws.parquet_file("stale")).unwrap(),
+            b"PAR1 old! PAR1"
+        );
+    }
+
+    #[test]
+    fn a_table_agnes_already_holds_or_a_link_is_never_adopted() {
+        let w = workspace();
+        let bytes = b"PAR1 x PAR1".as_slice();
+        put(&w.ws.root().join("elsewhere.parquet"), bytes);
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(
+            w.ws.root().join("elsewhere.parquet"),
+            w.ws.parquet_file("link"),
+        )
+        .unwrap();
+        put(&w.ws.parquet_file("mine"), bytes);
+        let body = serde_json::json!({"tables": {
+            "link": {"hash": md5_hex(bytes)},
+            "mine": {"hash": md5_hex(bytes)},
+        }});
+        let mut state = SyncState::default();
+        state.tables.insert(
+            "mine".into(),
+            TableState {
+                hash: "0123456789abcdef0123456789abcdef".into(),
+                ..Default::default()
+            },
+        );
+        let mut p = planned(body, &state);
+        let adoption = adopt_files(&mut p, &mut state, &w.ws);
+        assert!(adoption.is_empty());
+        assert_eq!(
+            state.tables["mine"].hash,
+            "0123456789abcdef0123456789abcdef"
+        );
+        assert!(!state.tables.contains_key("link"));
+    }
+
+    #[test]
+    fn upstreams_record_is_trusted_for_files_not_written_after_it() {
+        let w = workspace();
+        // The record vouches for hash H; the file is not read, so even
+        // bytes that do not hash to H are taken (proof nothing was read).
+        let claimed = md5_hex(b"what the server has");
+        put(&w.ws.parquet_file("orders"), b"PAR1 19 bytes! PAR1");
+        put(&w.ws.parquet_file("touched"), b"PAR1 19 bytes! PAR1");
+        age(&w.ws.parquet_file("orders"), 60);
+        let record = serde_json::json!({"snapshot_blocked": [], "tables": {
+            "orders": {"hash": claimed, "rows": 5, "size_bytes": 19},
+            "touched": {"hash": claimed, "rows": 5, "size_bytes": 19},
+        }, "last_sync": "2026-12-03T09:34:50.135032+00:00"});
+        put(
+            &w.ws.root().join(".claude/agnes/sync_state.json"),
+            record.to_string().as_bytes(),
+        );
+        // Written after the record: read, and it does not match.
+        let later = SystemTime::now() + Duration::from_secs(60);
+        File::options()
+            .write(true)
+            .open(w.ws.parquet_file("touched"))
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        let body = serde_json::json!({"tables": {
+            "orders": {"hash": claimed, "size_bytes": 19},
+            "touched": {"hash": claimed, "size_bytes": 19},
+        }});
+        let mut state = SyncState::default();
+        let mut p = planned(body, &state);
+        adopt_files(&mut p, &mut state, &w.ws);
+        assert_eq!(statuses(&p), [("orders", "unchanged"), ("touched", "new")]);
+    }
+
+    #[test]
+    fn parts_are_kept_one_by_one_and_the_table_only_when_complete() {
+        let w = workspace();
+        let (a, b) = (b"PAR1 a PAR1".as_slice(), b"PAR1 b PAR1".as_slice());
+        let dir = w.ws.table_dir("events");
+        put(&dir.join("month=1/data.parquet"), a);
+        put(&dir.join("month=2/data.parquet"), b);
+        let parts = serde_json::json!([
+            {"path": "month=1/data.parquet", "hash": md5_hex(a), "size_bytes": 11},
+            {"path": "month=2/data.parquet", "hash": md5_hex(b), "size_bytes": 11},
+        ]);
+        let body =
+            serde_json::json!({"tables": {"events": {"hash": md5_hex(b"rollup"), "parts": parts}}});
+        let mut state = SyncState::default();
+        let mut p = planned(body.clone(), &state);
+        let adoption = adopt_files(&mut p, &mut state, &w.ws);
+        assert_eq!(statuses(&p), [("events", "unchanged")]);
+        assert_eq!(state.tables["events"].hash, md5_hex(b"rollup"));
+        assert_eq!(state.tables["events"].parts.as_ref().unwrap().len(), 2);
+        assert!(adoption
+            .notice(false)
+            .unwrap()
+            .contains("adopted 1 table(s), 22 bytes"));
+
+        // A stray parquet in the folder (the view would read it): only the
+        // parts are kept, and the table is fetched (into a clean folder).
+        put(&dir.join("month=3/data.parquet"), b"PAR1 stray PAR1");
+        let mut state = SyncState::default();
+        let mut p = planned(body.clone(), &state);
+        let adoption = adopt_files(&mut p, &mut state, &w.ws);
+        assert_eq!(statuses(&p), [("events", "changed")]);
+        assert_eq!(state.tables["events"].hash, "");
+        assert!(adoption
+            .notice(false)
+            .unwrap()
+            .contains("adopted 0 table(s), 22 bytes"));
+        fs::remove_dir_all(dir.join("month=3")).unwrap();
+
+        // One part differs: the other is kept, the table is changed.
+        put(&dir.join("month=2/data.parquet"), b"PAR1 B PAR1");
+        let mut state = SyncState::default();
+        let mut p = planned(body, &state);
+        let adoption = adopt_files(&mut p, &mut state, &w.ws);
+        assert_eq!(statuses(&p), [("events", "changed")]);
+        let kept = state.tables["events"].parts.clone().unwrap();
+        assert_eq!(kept.keys().collect::<Vec<_>>(), ["month=1/data.parquet"]);
+        // The rest failed to download: the table is forgotten again.
+        let mut outcomes = vec![TableOutcome::new("events", Action::Failed)];
+        adoption.settle(&mut outcomes, &mut state);
+        assert!(state.tables.is_empty());
+    }
+
+    #[derive(Default)]
+    struct Fake {
+        older: Vec<crate::catalog::OlderView>,
+        made: Mutex<Vec<(String, PathBuf)>>,
+    }
+
+    impl Catalog for Fake {
+        fn relations(&self) -> Result<HashMap<String, Existing>, String> {
+            Ok(HashMap::new())
+        }
+        fn create_view(&self, name: &str, parquet: &Path) -> Result<(), String> {
+            self.made
+                .lock()
+                .unwrap()
+                .push((name.into(), parquet.into()));
+            Ok(())
+        }
+        fn older_client_views(&self) -> Result<Vec<crate::catalog::OlderView>, String> {
+            Ok(self.older.clone())
+        }
+        fn drop_view(&self, _: &str) -> Result<(), String> {
+            Ok(())
+        }
+        fn parquet_rows(&self, _: &Path) -> Result<u64, String> {
+            Ok(0)
+        }
+    }
+
+    #[test]
+    fn only_an_older_clients_exact_view_over_this_tables_copy_is_adopted() {
+        let w = workspace();
+        for id in ["orders", "people", "mine", "moved"] {
+            put(&w.ws.parquet_file(id), b"PAR1 x PAR1");
+        }
+        put(
+            &w.ws.table_dir("events").join("2026_01.parquet"),
+            b"PAR1 e PAR1",
+        );
+        let real = |p: PathBuf| fs::canonicalize(p).unwrap().to_string_lossy().to_string();
+        let view = |name: &str, reads: OlderRead| crate::catalog::OlderView {
+            name: name.into(),
+            reads,
+        };
+        let fake = Fake {
+            older: vec![
+                view("orders", OlderRead::File(real(w.ws.parquet_file("orders")))),
+                view(
+                    "events",
+                    OlderRead::PartsGlob(format!(
+                        "{}/**/*.parquet",
+                        real(w.ws.table_dir("events"))
+                    )),
+                ),
+                // Another workspace's file, under this table's name.
+                view(
+                    "moved",
+                    OlderRead::File("/old/ws/server/parquet/moved.parquet".into()),
+                ),
+                // The right file under another name.
+                view("People", OlderRead::File(real(w.ws.parquet_file("people")))),
+            ],
+            ..Default::default()
+        };
+        let mut state = SyncState::default();
+        for id in ["orders", "people", "mine", "moved"] {
+            state.tables.insert(id.into(), TableState::default());
+        }
+        state.tables.insert(
+            "events".into(),
+            TableState {
+                parts: Some(BTreeMap::new()),
+                ..Default::default()
+            },
+        );
+        let users = |kind: &str| Existing::UserRelation { kind: kind.into() };
+        let relations: HashMap<String, Existing> = [
+            ("orders", users("view")),
+            ("events", users("view")),
+            ("moved", users("view")),
+            ("people", users("view")),
+            ("mine", users("table")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let outcomes: Vec<TableOutcome> = ["orders", "events", "moved", "people", "mine"]
+            .iter()
+            .map(|id| TableOutcome::new(id, Action::Unchanged))
+            .collect();
+        let mut adoption = Adoption::default();
+        let after = adopt_views(
+            &fake,
+            Ok(relations),
+            &outcomes,
+            &w.ws,
+            &state,
+            &mut adoption,
+        )
+        .unwrap();
+        let made: Vec<String> = fake
+            .made
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(n, _)| n.clone())
+            .collect();
+        assert_eq!(made, ["orders", "events"]);
+        assert!(matches!(after["orders"], Existing::AgnesView { .. }));
+        assert!(matches!(after["events"], Existing::AgnesView { .. }));
+        for user in ["moved", "people", "mine"] {
+            assert!(
+                matches!(after[user], Existing::UserRelation { .. }),
+                "{user}"
+            );
+        }
+        assert!(adoption.notice(false).unwrap().contains("2 view(s)"));
+    }
+
+    #[test]
+    fn upstreams_upload_ledger_is_read_as_upstream_reads_it() {
+        let w = workspace();
+        put(
+            &w.ws.root().join(".claude/agnes-sessions-uploaded.txt"),
+            b"s1\t100\t2026-01-01T00:00:00Z\ns1\t250\t2026-01-02T00:00:00Z\n\
+              2026-01-01T00:00:00Z\t/legacy/path.jsonl\n\ngarbage\ns2\t7\n",
+        );
+        let ledger = pushed_sessions(&w.ws);
+        assert_eq!(ledger.len(), 2);
+        assert!(pushed(&ledger, Path::new("/p/s1.jsonl"), 250));
+        assert!(!pushed(&ledger, Path::new("/p/s1.jsonl"), 100));
+        assert!(pushed(&ledger, Path::new("/p/s2.jsonl"), 7));
+        assert!(!pushed(&ledger, Path::new("/p/s3.jsonl"), 7));
+        assert!(pushed_sessions(&Workspace::new("/nonexistent")).is_empty());
+    }
 }
