@@ -6,6 +6,7 @@
 #   make demo        sync sample data from a local server into the duckdb CLI
 #   make install     so that `LOAD agnes` works by name in each host
 #   make bench       benchmarks against the local server
+#   make test-realpeer  against the real upstream servers (shared/realpeer/)
 #   make fuzz        the parser property tests with many more cases (FUZZ_CASES)
 #   make check-targets  compile for macOS and Windows (toolchains: see the target)
 #   make clean
@@ -106,7 +107,7 @@ ifneq ($(filter linux_amd64_musl linux_arm64_musl windows_amd64_mingw windows_am
 SKIP_TESTS := 1
 endif
 
-.PHONY: all configure debug release test test-rust test-python test-sql lint fuzz install demo bench clean check-targets \
+.PHONY: all configure debug release test test-realpeer test-rust test-python test-sql lint fuzz install demo bench clean check-targets \
 	configure_ci platform extension_version test_debug test_release \
 	set_duckdb_version set_duckdb_tag set_duckdb_repository clean_build clean_configure
 
@@ -181,6 +182,15 @@ test-sql: configure debug
 	$(PY) test/sqllogictest.py --strict --server-mode 0.84 --extension build/debug/agnes.duckdb_extension test/sql
 	$(PY_OLD) test/sqllogictest.py --strict --server-mode may2026 --extension build/debug/agnes.duckdb_extension test/sql
 	$(PY_LTS) test/sqllogictest.py --strict --server-mode 0.84 --extension build/debug/agnes.duckdb_extension test/sql
+
+# agnes against the real upstream Agnes servers (0.29 and 0.84), with
+# upstream's own clients beside it. Not in `make test`: CI cannot fetch
+# upstream's code. Needs shared/realpeer/setup.sh run first (RECIPE.md there).
+test-realpeer: configure debug
+	$(PY) test/realpeer/check.py --extension $(CURDIR)/build/debug/agnes.duckdb_extension \
+		--da $(CURDIR)/target/debug/da --duckdb $(CURDIR)/$(DUCKDB_CLI)
+	$(PY) test/realpeer/adopt.py --extension $(CURDIR)/build/debug/agnes.duckdb_extension \
+		--da $(CURDIR)/target/debug/da --duckdb $(CURDIR)/$(DUCKDB_CLI)
 
 # The README's first command: sample data on a local server, synced in the duckdb CLI.
 demo: configure debug

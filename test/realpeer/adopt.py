@@ -5,23 +5,26 @@ filled is adopted by agnes, not downloaded again.
    admin, into a fresh workspace; then a view of the user's under a table's
    name; then agnes's `da sync`.
 2. Upstream's `agnes pull` (venv-head) against 0.84 on 127.0.0.1:18100, as
-   analyst, the same way; agnes runs with --all-tables (its reading of
-   0.84 subscriptions is another issue's).
+   analyst, the same way.
 
 Each must: download nothing that the old client left with the manifest's
 MD5 (its files keep their inode and bytes; their rows say `unchanged`), adopt
 the old client's views over them (comment `agnes: ...`, no "left as is"),
 and leave the user's view exactly as it was. One notice says what was adopted.
 
-Run from the repository root after `make debug`:
-    configure/venv/bin/python test/realpeer/adopt.py [REALPEER]
-REALPEER defaults to $REALPEER, then ~/realpeer (shared/realpeer/RECIPE.md).
-The servers are only read; workspaces go to $REALPEER/ws/i24-*.
+Run after `make debug` (`make test-realpeer` does):
+    configure/venv/bin/python test/realpeer/adopt.py [--realpeer DIR]
+        [--da target/debug/da] [--extension build/debug/agnes.duckdb_extension]
+        [--duckdb configure/venv/bin/duckdb]
+--realpeer defaults to $REALPEER, then ~/realpeer (shared/realpeer/RECIPE.md).
+The servers are only read, never started or changed; workspaces go to
+$REALPEER/ws/i24-rp-*.
 Exit status 0 when every check holds; each failed check is printed.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -185,7 +188,16 @@ def agnes_pull_on_084(realpeer: Path) -> None:
 
 
 def main() -> int:
-    realpeer = Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("REALPEER", Path.home() / "realpeer"))
+    global DA, EXTENSION, DUCKDB
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--realpeer", type=Path,
+                        default=Path(os.environ.get("REALPEER", Path.home() / "realpeer")))
+    parser.add_argument("--da", type=Path, default=DA)
+    parser.add_argument("--extension", type=Path, default=EXTENSION)
+    parser.add_argument("--duckdb", type=Path, default=DUCKDB, help="the duckdb CLI (1.5.x)")
+    args = parser.parse_args()
+    realpeer = args.realpeer
+    DA, EXTENSION, DUCKDB = args.da.resolve(), args.extension.resolve(), args.duckdb.resolve()
     for need in (DA, EXTENSION, DUCKDB):
         if not need.exists():
             print(f"missing {need}: run `make debug` (and `make configure`) first")

@@ -249,9 +249,12 @@ pub fn adopt_files(plan: &mut Plan, state: &mut SyncState, workspace: &Workspace
             None => adopt_file(entry, workspace, &record).map(|s| (s, true)),
             Some(parts) => adopt_parts(entry, parts, workspace, &record),
         };
-        let Some((local, whole)) = found else {
+        let Some((mut local, whole)) = found else {
             continue;
         };
+        // As a download would record it (plan.rs: what leaves the
+        // subscriptions goes, what was taken outside them stays).
+        local.outside_subscriptions = !t.subscribed;
         let bytes = match &local.parts {
             Some(parts) => parts.values().map(|p| p.size_bytes).sum(),
             None => local.size_bytes,
@@ -295,9 +298,8 @@ fn adopt_file(
         hash: entry.hash.clone(),
         rows: entry.rows,
         size_bytes: meta.len(),
-        etag: None,
-        parts: None,
         mtime_ns: mtime_ns(&meta),
+        ..Default::default()
     })
 }
 
@@ -354,9 +356,8 @@ fn adopt_parts(
         },
         rows: entry.rows,
         size_bytes: kept.values().map(|p| p.size_bytes).sum(),
-        etag: None,
         parts: Some(kept),
-        mtime_ns: None,
+        ..Default::default()
     };
     Some((local, whole))
 }

@@ -130,9 +130,22 @@ pub fn fetch(
         note = note.map(|n| format!("{n}; downloaded through the API instead"));
     }
     let send = || client.download(&entry.id, if_none_match);
-    match retrying(client.cancel(), || {
+    let fetched = retrying(client.cancel(), || {
         fetch_once(client, &source, &send, target, catalog, progress)
-    }) {
+    });
+    let fetched = match (fetched, &entry.registry_id) {
+        (Err(f), Some(id)) if f.status == Some(403) => {
+            let fetched = by_registry_id(client, &source, id, target, catalog, progress, f);
+            if fetched.is_ok() {
+                note = Some(format!(
+                    "downloaded by its registry id '{id}': the server refused its name"
+                ));
+            }
+            fetched
+        }
+        (fetched, _) => fetched,
+    };
+    match fetched {
         Ok(Fetched::Downloaded {
             bytes,
             etag,
@@ -150,6 +163,39 @@ pub fn fetch(
             None => f.message,
         }),
     }
+}
+
+/// A table whose registry id differs from its name (CONTRACT.md §7.2):
+/// the server checks access by the id but keeps the file under the name,
+/// so its download by name was refused (`by_name`). Asked once by the id,
+/// which a server that keeps files by id answers; otherwise the failure
+/// names the server-side cause, and nothing is retried.
+fn by_registry_id(
+    client: &ServerClient,
+    source: &Source,
+    id: &str,
+    target: &Path,
+    catalog: &dyn Catalog,
+    progress: &dyn Progress,
+    by_name: Failure,
+) -> Result<Fetched, Failure> {
+    let send = || client.download(id, None);
+    fetch_once(client, source, &send, target, catalog, progress).map_err(|by_id| {
+        let status = |f: &Failure| f.status.map_or_else(|| "no answer".to_string(), |s| s.to_string());
+        Failure {
+            status: by_name.status,
+            transient: false,
+            message: format!(
+                "the server refuses to distribute this table: its registry id '{id}' differs from its \
+                 name '{name}', and the server checks access by the id but serves the file by the name \
+                 (by name: {}; by id: {}). A server-side problem, not retried: ask an Agnes admin to \
+                 give the table the same id and name",
+                status(&by_name),
+                status(&by_id),
+                name = source.table,
+            ),
+        }
+    })
 }
 
 /// Fetches a partitioned table's parts (CONTRACT.md §7): the parts whose
@@ -456,6 +502,10 @@ fn fetch_once(
     // The server's own word on what it sent: a body changed on the way
     // (a proxy, a bad disk) fails here even without a manifest MD5.
     let received = md5.as_deref().unwrap_or_default();
+    // What the server says it sent, and it arrived intact: a part being
+    // rewritten while the manifest was read legitimately differs from the
+    // manifest's hash (CONTRACT.md §7.4), and is accepted as upstream does.
+    let vouched = content_md5.as_deref() == Some(received);
     if let Some(sent) = content_md5.filter(|sent| sent != received) {
         return Err(Failure {
             status: None,
@@ -467,7 +517,7 @@ fn fetch_once(
         });
     }
     let footer_rows = verify(
-        source.hash,
+        if vouched { received } else { source.hash },
         received,
         tmp.as_file_mut(),
         &tmp_path,

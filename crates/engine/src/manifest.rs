@@ -8,7 +8,7 @@
 //! `direct_tables`). Both shapes parse into the same `Manifest`.
 
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
@@ -60,8 +60,13 @@ pub struct TableEntry {
     pub source_type: String,
     /// A partitioned table's files (0.84); `None` for a single-file table.
     pub parts: Option<Vec<PartEntry>>,
-    /// Listed, never distributed: it is queried on the server (0.84).
+    /// Listed, never distributed: it is queried on the server (0.84). Set
+    /// by the flat dict's flag or by the table's object in a data package.
     pub server_only: bool,
+    /// The registry id, when a data package's table object gives one that
+    /// differs from the name this entry is keyed by (CONTRACT.md §7.2):
+    /// `/api/v2` and access checks go by it, files by the name.
+    pub registry_id: Option<String>,
     /// A presigned direct download, and when it stops working (0.84).
     pub signed_url: Option<String>,
     pub signed_url_expires_at: Option<String>,
@@ -109,6 +114,11 @@ impl TableEntry {
     pub fn hash_kind(&self) -> HashKind {
         hash_kind(&self.hash)
     }
+
+    /// The id `/api/v2` (and so `agnes_scan()`) knows this table by.
+    pub fn scan_id(&self) -> &str {
+        self.registry_id.as_deref().unwrap_or(&self.id)
+    }
 }
 
 /// The manifest: tables sorted by id, so reports are stable.
@@ -116,9 +126,11 @@ impl TableEntry {
 pub struct Manifest {
     pub tables: Vec<TableEntry>,
     pub server_time: Option<String>,
-    /// The tables the user subscribed to (`data_packages[].tables` ∪
-    /// `direct_tables`), when the server says (0.84); `None` from a server
-    /// that does not, where every table of the flat dict is synced.
+    /// The tables the user subscribed to, by name (the flat dict's key):
+    /// the names of the table objects in `data_packages[].tables` ∪
+    /// `direct_tables` (CONTRACT.md §7.6), when the server sends either key
+    /// (0.84); `None` from a server that does not, where every table of the
+    /// flat dict is synced.
     pub subscriptions: Option<BTreeSet<String>>,
 }
 
@@ -180,7 +192,7 @@ pub fn parse(body: &[u8]) -> Result<Manifest, String> {
     let server_time = field("server_time").and_then(|v| serde_json::from_str(v.get()).ok());
     // Small lists: read as values.
     let value = |key: &str| field(key).and_then(|v| serde_json::from_str::<Value>(v.get()).ok());
-    let subscriptions = subscriptions(value("data_packages"), value("direct_tables"));
+    let subscribed = subscriptions(value("data_packages"), value("direct_tables"));
     let spoiled = |part: &str| match not_utf8.is_empty() {
         true => false,
         false => spans_any(&text, part, &not_utf8),
@@ -195,10 +207,14 @@ pub fn parse(body: &[u8]) -> Result<Manifest, String> {
     entries.reverse();
     entries.sort_by(|a, b| a.id.cmp(&b.id));
     entries.dedup_by(|a, b| a.id == b.id);
+    for e in &mut entries {
+        e.registry_id = subscribed.registry_ids.get(&e.id).cloned();
+        e.server_only |= subscribed.server_only.contains(&e.id);
+    }
     Ok(Manifest {
         tables: entries,
         server_time,
-        subscriptions,
+        subscriptions: subscribed.names,
     })
 }
 
@@ -282,36 +298,69 @@ fn members(raw: &RawValue) -> Option<Vec<(Key<'_>, &RawValue)>> {
     de.deserialize_map(Members).ok()
 }
 
+/// What the subscription lists say of the tables (CONTRACT.md §7.6).
+#[derive(Debug, Default)]
+struct Subscribed {
+    /// `None` when neither `data_packages` nor `direct_tables` is there.
+    names: Option<BTreeSet<String>>,
+    /// Name -> registry id, where the two differ.
+    registry_ids: HashMap<String, String>,
+    /// Names a package marks `server_only` (not materialized for the user).
+    server_only: HashSet<String>,
+}
+
 /// `data_packages[].tables` ∪ `direct_tables`, when either key is there.
-/// Malformed pieces (a package that is not an object, an id that is not a
-/// string) name nothing; they never widen the set.
-fn subscriptions(packages: Option<Value>, direct: Option<Value>) -> Option<BTreeSet<String>> {
+/// Each table is an object (0.84) whose `name` is the flat dict's key; a
+/// bare string is taken as a name too (older texts said ids). Malformed
+/// pieces (a package that is not an object, a table without a string
+/// `name`) name nothing: they never widen the set.
+fn subscriptions(packages: Option<Value>, direct: Option<Value>) -> Subscribed {
     let packages = packages.filter(|v| !v.is_null());
     let direct = direct.filter(|v| !v.is_null());
     if packages.is_none() && direct.is_none() {
-        return None;
+        return Subscribed::default();
     }
-    let ids = |list: Option<&Value>| -> Vec<String> {
-        list.and_then(Value::as_array)
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default()
+    let mut out = Subscribed {
+        names: Some(BTreeSet::new()),
+        ..Subscribed::default()
     };
-    let mut out: BTreeSet<String> = ids(direct.as_ref()).into_iter().collect();
-    for package in packages
+    let package_tables = packages
         .as_ref()
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-    {
-        out.extend(ids(package.get("tables")));
+        .filter_map(|package| package.get("tables")?.as_array())
+        .flatten();
+    let direct_tables = direct
+        .as_ref()
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten();
+    for table in package_tables.chain(direct_tables) {
+        let (name, id, server_only) = match table {
+            Value::String(name) => (name.as_str(), None, false),
+            Value::Object(fields) => match fields.get("name").and_then(Value::as_str) {
+                Some(name) => (
+                    name,
+                    fields.get("id").and_then(Value::as_str),
+                    fields.get("server_only") == Some(&Value::Bool(true)),
+                ),
+                None => continue,
+            },
+            _ => continue,
+        };
+        // An id that could not be a table's is not used to address one.
+        if let Some(id) = id.filter(|id| *id != name && check_table_id(id).is_ok()) {
+            out.registry_ids.insert(name.to_string(), id.to_string());
+        }
+        if server_only {
+            out.server_only.insert(name.to_string());
+        }
+        if let Some(names) = out.names.as_mut() {
+            names.insert(name.to_string());
+        }
     }
-    Some(out)
+    out
 }
 
 /// A partitioned table's `parts`. Any bad part refuses the whole table: a
@@ -460,6 +509,7 @@ fn entry(id: &str, raw: &RawValue, not_utf8: bool) -> TableEntry {
         source_type,
         parts,
         server_only,
+        registry_id: None,
         signed_url,
         signed_url_expires_at,
         invalid: (!problems.is_empty()).then(|| problems.join("; ")),

@@ -91,14 +91,35 @@ pub struct PlannedTable {
     /// Sent as `If-None-Match`: the ETag of the local file, when the server
     /// gives no hash and the file is still there (CONTRACT.md §4.2).
     pub if_none_match: Option<String>,
+    /// Among the user's subscriptions (always, from a server without them).
+    pub subscribed: bool,
+}
+
+/// Why a table synced before loses its local copy and agnes's view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Withdrawal {
+    /// No longer in the manifest: deleted, or access revoked.
+    Gone,
+    /// Still listed, but no longer among the user's subscriptions (0.84).
+    NotSubscribed,
+    /// Still listed, but now server-only: never kept on a laptop (0.84).
+    ServerOnly,
+}
+
+/// A table whose local copy goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removal {
+    pub id: String,
+    pub why: Withdrawal,
 }
 
 /// The whole plan of a sync.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
     pub tables: Vec<PlannedTable>,
-    /// Synced before, no longer in the manifest: deleted or revoked.
-    pub removed: Vec<String>,
+    /// Synced before, and not to be kept: gone from the manifest, out of
+    /// the subscriptions, or server-only now (as upstream's client prunes).
+    pub removed: Vec<Removal>,
 }
 
 /// What to sync: every table, one table, or none (docs only).
@@ -126,15 +147,15 @@ pub fn plan(
             .get(id)
             .ok_or_else(|| Error::UnknownTable(id.clone()))?],
     };
-    let tables = selected
+    let tables: Vec<PlannedTable> = selected
         .into_iter()
         .map(|entry| {
             let local = state.tables.get(&entry.id);
             let exists =
                 entry.invalid.is_none() && local.is_some_and(|l| file_exists(&entry.id, l));
-            let subscribed =
-                all_tables || matches!(scope, Scope::Table(_)) || manifest.subscribed(&entry.id);
-            let status = status(entry, local, exists, subscribed);
+            let subscribed = manifest.subscribed(&entry.id);
+            let taken = subscribed || all_tables || matches!(scope, Scope::Table(_));
+            let status = status(entry, local, exists, taken);
             let if_none_match = match status {
                 Status::Unknown => local.and_then(|l| l.etag.clone()),
                 _ => None,
@@ -143,24 +164,57 @@ pub fn plan(
                 entry: entry.clone(),
                 status,
                 if_none_match,
+                subscribed,
             }
         })
         .collect();
-    // Removal needs the whole manifest: with one table selected, the others'
-    // absence means nothing.
-    let removed = match scope {
-        Scope::All => {
-            let listed = manifest.ids();
+    let removed = removals(manifest, state, scope, &tables);
+    Ok(Plan { tables, removed })
+}
+
+/// The tables synced before that this sync removes. Removal of what left
+/// the manifest needs the whole manifest: with one table selected, the
+/// others' absence means nothing; that table itself still goes when it is
+/// withdrawn.
+fn removals(
+    manifest: &Manifest,
+    state: &SyncState,
+    scope: &Scope,
+    planned: &[PlannedTable],
+) -> Vec<Removal> {
+    let mut out = Vec::new();
+    if *scope == Scope::All {
+        let listed = manifest.ids();
+        out.extend(
             state
                 .tables
                 .keys()
                 .filter(|id| !listed.contains(id.as_str()))
-                .cloned()
-                .collect()
+                .map(|id| Removal {
+                    id: id.clone(),
+                    why: Withdrawal::Gone,
+                }),
+        );
+    }
+    for t in planned {
+        let Some(local) = state.tables.get(&t.entry.id) else {
+            continue;
+        };
+        let why = match t.status {
+            // What was taken outside the subscriptions never left them.
+            Status::NotSubscribed if !local.outside_subscriptions => Withdrawal::NotSubscribed,
+            Status::ServerOnly => Withdrawal::ServerOnly,
+            _ => continue,
+        };
+        {
+            out.push(Removal {
+                id: t.entry.id.clone(),
+                why,
+            });
         }
-        _ => Vec::new(),
-    };
-    Ok(Plan { tables, removed })
+    }
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    out
 }
 
 #[cfg(test)]
@@ -237,7 +291,13 @@ mod tests {
                 ("token", "unchanged", None),
             ]
         );
-        assert_eq!(plan.removed, ["revoked"]);
+        assert_eq!(
+            plan.removed,
+            [Removal {
+                id: "revoked".into(),
+                why: Withdrawal::Gone
+            }]
+        );
         let downloads: Vec<_> = plan
             .tables
             .iter()
@@ -325,5 +385,144 @@ mod tests {
         // Empty lists subscribe to nothing.
         let none = parse(br#"{"tables": {"a": {}}, "direct_tables": []}"#).unwrap();
         assert!(!none.subscribed("a"));
+    }
+
+    /// The shape a 0.84 server sends (CONTRACT.md §7.6): table objects in
+    /// the packages, the flat dict keyed by name.
+    fn packages(tables: serde_json::Value, package_tables: serde_json::Value) -> Manifest {
+        let body = serde_json::json!({
+            "tables": tables,
+            "data_packages": [{"id": "pkg_1", "slug": "crm", "name": "CRM", "tables": package_tables}],
+            "direct_tables": [],
+            "memory_domains": [],
+            "knowledge_artifacts": [],
+        });
+        parse(body.to_string().as_bytes()).unwrap()
+    }
+
+    fn statuses(plan: &Plan) -> Vec<(&str, &'static str)> {
+        plan.tables
+            .iter()
+            .map(|t| (t.entry.id.as_str(), t.status.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn package_table_objects_subscribe_by_name() {
+        let m = packages(
+            serde_json::json!({
+                "Orders2": {"hash": MD5_A}, "orders": {"hash": MD5_A}, "other": {"hash": MD5_A},
+                "secret": {"hash": MD5_A, "server_only": false},
+            }),
+            serde_json::json!([
+                {"id": "orders2", "name": "Orders2", "hash": MD5_A},
+                {"id": "orders", "name": "orders"},
+                {"id": "secret", "name": "secret", "server_only": true},
+                {"id": "no_name"},
+                "legacy_string_is_a_name",
+            ]),
+        );
+        let plan = plan(&m, &SyncState::default(), &Scope::All, false, &on_disk).unwrap();
+        assert_eq!(
+            statuses(&plan),
+            [
+                ("Orders2", "new"),
+                ("orders", "new"),
+                ("other", "not_subscribed"),
+                // A package that says server-only wins over the flat flag.
+                ("secret", "server_only"),
+            ]
+        );
+        // Files go by name, /api/v2 by id.
+        let orders2 = m.get("Orders2").unwrap();
+        assert_eq!(orders2.scan_id(), "orders2");
+        assert_eq!(m.get("orders").unwrap().registry_id, None);
+        assert!(m.subscribed("legacy_string_is_a_name"));
+        assert!(!m.subscribed("no_name"));
+    }
+
+    #[test]
+    fn an_admin_without_packages_subscribes_to_nothing() {
+        let m = packages(
+            serde_json::json!({"a": {"hash": MD5_A}, "b": {"hash": MD5_A}}),
+            serde_json::json!([]),
+        );
+        let body = serde_json::json!({"tables": {"a": {"hash": MD5_A}},
+            "data_packages": [], "direct_tables": [], "memory_domains": [], "knowledge_artifacts": []});
+        let admin = parse(body.to_string().as_bytes()).unwrap();
+        for m in [&m, &admin] {
+            let plan = plan(m, &SyncState::default(), &Scope::All, false, &on_disk).unwrap();
+            assert!(plan
+                .tables
+                .iter()
+                .all(|t| t.status == Status::NotSubscribed));
+            let all = plan_all(m);
+            assert!(all.tables.iter().all(|t| t.status == Status::New));
+        }
+    }
+
+    fn plan_all(m: &Manifest) -> Plan {
+        plan(m, &SyncState::default(), &Scope::All, true, &on_disk).unwrap()
+    }
+
+    #[test]
+    fn tables_that_left_the_subscriptions_or_became_server_only_are_removed() {
+        let m = packages(
+            serde_json::json!({
+                "kept": {"hash": MD5_A}, "dropped": {"hash": MD5_A},
+                "hidden": {"hash": MD5_A, "server_only": true},
+            }),
+            serde_json::json!([{"id": "kept", "name": "kept"}, {"id": "hidden", "name": "hidden"}]),
+        );
+        let mut s = SyncState::default();
+        for id in ["kept", "dropped", "hidden", "deleted"] {
+            s.tables.insert(
+                id.into(),
+                TableState {
+                    hash: MD5_A.into(),
+                    ..Default::default()
+                },
+            );
+        }
+        let removed = |all: bool, scope: &Scope, s: &SyncState| -> Vec<(String, Withdrawal)> {
+            plan(&m, s, scope, all, &on_disk)
+                .unwrap()
+                .removed
+                .into_iter()
+                .map(|r| (r.id, r.why))
+                .collect()
+        };
+        assert_eq!(
+            removed(false, &Scope::All, &s),
+            [
+                ("deleted".into(), Withdrawal::Gone),
+                ("dropped".into(), Withdrawal::NotSubscribed),
+                ("hidden".into(), Withdrawal::ServerOnly),
+            ]
+        );
+        // Every table: only what is gone or server-only goes.
+        assert_eq!(
+            removed(true, &Scope::All, &s),
+            [
+                ("deleted".into(), Withdrawal::Gone),
+                ("hidden".into(), Withdrawal::ServerOnly),
+            ]
+        );
+        // Taken with all_tables earlier: it never left the subscriptions.
+        s.tables.get_mut("dropped").unwrap().outside_subscriptions = true;
+        assert_eq!(
+            removed(false, &Scope::All, &s),
+            [
+                ("deleted".into(), Withdrawal::Gone),
+                ("hidden".into(), Withdrawal::ServerOnly),
+            ]
+        );
+        s.tables.get_mut("dropped").unwrap().outside_subscriptions = false;
+        // One table asked for by name: nothing else is touched.
+        assert!(removed(false, &Scope::Table("dropped".into()), &s).is_empty());
+        assert_eq!(
+            removed(false, &Scope::Table("hidden".into()), &s),
+            [("hidden".into(), Withdrawal::ServerOnly)]
+        );
     }
 }

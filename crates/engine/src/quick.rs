@@ -27,8 +27,8 @@ use crate::lock;
 use crate::plan::{self, Scope, Status};
 use crate::state::{read_json, write_atomic, StateFile};
 use crate::sync::{
-    described, fetch_manifest, local_copy, local_copy_present, skip_note, write_rules, Action,
-    SyncReport,
+    described, fetch_manifest, local_copy, local_copy_present, skip_note, subscription_notices,
+    write_rules, Action, SyncReport,
 };
 
 /// A file's size and modification time (ns), or `None` when it is absent.
@@ -174,7 +174,7 @@ pub fn try_noop(
         workspace: settings.workspace.clone(),
         tables,
         rules,
-        notices: Vec::new(),
+        notices: subscription_notices(&manifest, &Scope::All, false),
     };
     Ok(Quick::NoOp(report.redacted(&settings.redactor())))
 }

@@ -83,7 +83,8 @@ pub fn attach(
             o.note = Some(format!(
                 "no view: the database already has a {kind} named \"{}\" that agnes did not create; \
                  query it with agnes_scan('{}')",
-                o.table_id, o.table_id
+                o.table_id,
+                planned.entry.scan_id()
             ));
             continue;
         }
@@ -97,8 +98,10 @@ pub fn attach(
             planned.entry.updated.as_deref().unwrap_or("")
         );
         let wanted = signature(&version, guard);
+        // The view is named like the table; `/api/v2` knows it by its id.
+        let scan_id = planned.entry.scan_id();
         let same = matches!(existing, Some(Existing::AgnesScanView { table_id, signature })
-            if *table_id == o.table_id && *signature == wanted);
+            if table_id == scan_id && *signature == wanted);
         if same && limits.whole_manifest {
             o.action = Action::ScanView;
             o.view = Some(o.table_id.clone());
@@ -109,14 +112,14 @@ pub fn attach(
             o.note = Some(format!(
                 "no view: this sync made its {} views over agnes_scan() (agnes_sync(scan_views := N)); \
                  query it with agnes_scan('{}'), or sync it by name",
-                limits.views, o.table_id
+                limits.views, scan_id
             ));
             continue;
         }
         made += 1;
         // Agnes's own views (over a parquet that is now remote, or an older
         // scan view) are replaced: the server's columns may have changed.
-        match catalog.create_scan_view(&o.table_id, &o.table_id, guard, &wanted) {
+        match catalog.create_scan_view(&o.table_id, scan_id, guard, &wanted) {
             Ok(()) => {
                 o.action = Action::ScanView;
                 o.view = Some(o.table_id.clone());
@@ -135,10 +138,11 @@ pub fn attach(
         .map(|t| t.entry.id.to_lowercase())
         .collect();
     for (name, existing) in relations {
-        if let Existing::AgnesScanView { table_id, .. } = existing {
-            if !listed.contains(name) && !listed.contains(&table_id.to_lowercase()) {
+        if let Existing::AgnesScanView { .. } = existing {
+            // By the view's own name: a table's id may differ from it.
+            if !listed.contains(name) {
                 // Best effort: a view that cannot be dropped fails when used.
-                let _ = catalog.drop_view(table_id);
+                let _ = catalog.drop_view(name);
             }
         }
     }

@@ -38,6 +38,11 @@ pub struct TableState {
     /// file is still the one verified, without reading it (issue 13, case 11).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtime_ns: Option<u64>,
+    /// Taken outside the user's subscriptions (`all_tables`, or by name):
+    /// kept when a sync of the subscriptions alone passes it by, where a
+    /// table that left the subscriptions is removed (CONTRACT.md §7.6).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub outside_subscriptions: bool,
 }
 
 impl TableState {
@@ -277,6 +282,7 @@ mod tests {
                 etag: Some("\"1\"".into()),
                 parts: None,
                 mtime_ns: Some(1),
+                outside_subscriptions: true,
             },
         );
         file.save().unwrap();

@@ -18,7 +18,7 @@ use crate::http::{ServerClient, Timeouts};
 use crate::layout::Workspace;
 use crate::lock;
 use crate::manifest::{self, Manifest, QueryMode};
-use crate::plan::{self, Plan, PlannedTable, Scope, Status};
+use crate::plan::{self, Plan, PlannedTable, Removal, Scope, Status, Withdrawal};
 use crate::progress::Progress;
 use crate::redact::Redactor;
 use crate::rules;
@@ -221,20 +221,11 @@ fn run(
         options.all_tables,
     )?;
     let mut notices: Vec<String> = state.notice.take().into_iter().collect();
-    if let (Some(subscribed), Scope::All) = (&manifest.subscriptions, &options.scope) {
-        let listed = manifest.ids();
-        let absent: Vec<&str> = subscribed
-            .iter()
-            .filter(|id| !listed.contains(id.as_str()))
-            .map(String::as_str)
-            .collect();
-        if !absent.is_empty() {
-            notices.push(format!(
-                "subscribed table(s) not in the manifest's table list, so not synced: {}",
-                crate::ids::truncate(&absent.join(", "), 400)
-            ));
-        }
-    }
+    notices.extend(subscription_notices(
+        &manifest,
+        &options.scope,
+        options.all_tables,
+    ));
     // The plan holds what is needed of it: a manifest of millions of
     // tables is not kept twice for the rest of the run (issue 13, case 15).
     drop(manifest);
@@ -287,12 +278,19 @@ fn run(
         }
     }
     adoption.settle(&mut outcomes, &mut state.state);
+    // A table taken outside the subscriptions that is now among them is
+    // theirs from here on: it goes when it leaves them.
+    for t in plan.tables.iter().filter(|t| t.subscribed) {
+        if let Some(local) = state.state.tables.get_mut(&t.entry.id) {
+            local.outside_subscriptions = false;
+        }
+    }
     let cancelled = options.cancel.is_cancelled();
     // Interrupted: nothing more is removed, but what was downloaded is kept.
-    let removed = match cancelled {
-        true => Vec::new(),
-        false => remove_revoked(&plan.removed, &workspace, &mut state, catalog),
-    };
+    if !cancelled {
+        let removed = remove_revoked(&plan.removed, &workspace, &mut state, catalog);
+        merge_removals(&mut outcomes, removed);
+    }
     // A no-op sync writes nothing: the hook path runs at every session start.
     if state.state.tables != before || state.is_new() || adoption.changed_state() {
         if let Err(e) = state.save() {
@@ -344,7 +342,6 @@ fn run(
             whole_manifest: options.scope == Scope::All,
         },
     );
-    outcomes.extend(removed);
     let rules = write_rules(&client, &workspace);
     Ok(SyncReport {
         server: settings.server.clone(),
@@ -531,6 +528,49 @@ fn state_not_written(
     format!("the sync state was not saved: {e}")
 }
 
+/// What the user should know about their subscriptions (CONTRACT.md
+/// §7.6): a server that lists tables while they subscribe to none (an
+/// admin without data packages) syncs nothing, as upstream's client does,
+/// and says so once rather than in silence.
+pub(crate) fn subscription_notices(
+    manifest: &Manifest,
+    scope: &Scope,
+    all_tables: bool,
+) -> Vec<String> {
+    let (Some(subscribed), Scope::All) = (&manifest.subscriptions, scope) else {
+        return Vec::new();
+    };
+    let mut notices = Vec::new();
+    let listed = manifest.ids();
+    let absent: Vec<&str> = subscribed
+        .iter()
+        .filter(|id| !listed.contains(id.as_str()))
+        .map(String::as_str)
+        .collect();
+    if !absent.is_empty() {
+        notices.push(format!(
+            "subscribed table(s) not in the manifest's table list, so not synced: {}",
+            crate::ids::truncate(&absent.join(", "), 400)
+        ));
+    }
+    let downloadable = manifest
+        .tables
+        .iter()
+        .filter(|t| t.invalid.is_none() && !t.server_only && t.query_mode != QueryMode::Remote)
+        .count();
+    if !all_tables
+        && downloadable > 0
+        && !manifest.tables.iter().any(|t| subscribed.contains(&t.id))
+    {
+        notices.push(format!(
+            "you subscribe to no table (the server lists no data package or direct table for you), \
+             so this sync takes none of the {downloadable} table(s) it lets you read, as upstream's \
+             client does; `da sync --all-tables` or agnes_sync(all_tables := true) takes every table"
+        ));
+    }
+    notices
+}
+
 /// Fetches and parses the manifest; any failure stops the run.
 pub fn fetch_manifest(client: &ServerClient) -> Result<Manifest> {
     let body = client.get_json("/api/sync/manifest", "manifest fetch")?;
@@ -559,11 +599,16 @@ fn dry_run(plan: &Plan) -> Vec<TableOutcome> {
             o
         })
         .collect();
-    out.extend(
-        plan.removed
-            .iter()
-            .map(|id| TableOutcome::new(id, Action::WouldRemove)),
-    );
+    let removed = plan
+        .removed
+        .iter()
+        .map(|Removal { id, why }| {
+            let mut o = TableOutcome::new(id, Action::WouldRemove);
+            o.note = removal_note(*why, false);
+            o
+        })
+        .collect();
+    merge_removals(&mut out, removed);
     out
 }
 
@@ -660,7 +705,14 @@ fn download_all(
                 }
                 (Status::NotSubscribed, _) => {
                     let mut o = described(t, Action::SkippedNotSubscribed);
-                    o.note = skip_note(t.status);
+                    o.note = match state.state.tables.contains_key(id) {
+                        true => Some(
+                            "taken earlier outside your subscriptions (all_tables, or by name): \
+                             kept as it is, not updated; all_tables := true updates it"
+                                .into(),
+                        ),
+                        false => skip_note(t.status),
+                    };
                     o
                 }
                 (Status::Invalid, _) => {
@@ -715,6 +767,7 @@ fn download_all(
                             etag,
                             parts: None,
                             mtime_ns,
+                            outside_subscriptions: !t.subscribed,
                         },
                     );
                     // A table that was partitioned before: its parts go.
@@ -747,6 +800,7 @@ fn download_all(
                             parts: Some(parts),
                             // Parts are checked by the folder's contents.
                             mtime_ns: None,
+                            outside_subscriptions: !t.subscribed,
                         },
                     );
                     // A table that was one file before: the file goes.
@@ -768,21 +822,24 @@ fn download_all(
         .collect()
 }
 
-/// Removes what agnes wrote for tables that left the manifest: the parquet,
-/// agnes's view (never a user's), and the state entry.
+/// Removes what agnes wrote for tables that left the manifest, the user's
+/// subscriptions, or distribution: the parquet, agnes's view (never a
+/// user's), and the state entry.
 fn remove_revoked(
-    ids: &[String],
+    removals: &[Removal],
     workspace: &Workspace,
     state: &mut StateFile,
     catalog: &dyn Catalog,
 ) -> Vec<TableOutcome> {
-    if ids.is_empty() {
+    if removals.is_empty() {
         return Vec::new();
     }
     let relations = catalog.relations().unwrap_or_default();
-    ids.iter()
-        .map(|id| {
+    removals
+        .iter()
+        .map(|Removal { id, why }| {
             let mut o = TableOutcome::new(id, Action::Removed);
+            o.note = removal_note(*why, true);
             // An id from an old state file is checked like one from a manifest.
             if let Err(e) = crate::ids::check_table_id(id) {
                 state.state.tables.remove(id);
@@ -803,8 +860,13 @@ fn remove_revoked(
             });
             if let Err(e) = removed {
                 o.action = Action::Failed;
+                let left = match why {
+                    Withdrawal::Gone => "left the manifest",
+                    Withdrawal::NotSubscribed => "left your subscriptions",
+                    Withdrawal::ServerOnly => "is server-only now",
+                };
                 o.error = Some(format!(
-                    "left the manifest, but {} could not be removed: {e}",
+                    "{left}, but {} could not be removed: {e}",
                     file.display()
                 ));
                 return o;
@@ -818,6 +880,47 @@ fn remove_revoked(
             o
         })
         .collect()
+}
+
+/// Why a table still listed loses its local copy; `done` once it has.
+fn removal_note(why: Withdrawal, done: bool) -> Option<String> {
+    let were = match done {
+        true => "were removed",
+        false => "would be removed",
+    };
+    match why {
+        Withdrawal::Gone => None,
+        Withdrawal::NotSubscribed => Some(format!(
+            "no longer among your subscriptions: its local copy and agnes's view {were} \
+             (all_tables := true keeps every table)"
+        )),
+        Withdrawal::ServerOnly => Some(format!(
+            "server-only now: its local copy and agnes's view {were}; query it on the server"
+        )),
+    }
+}
+
+/// Folds the removals into the report: a table still listed keeps its one
+/// row (a server-only one may still get a view over `agnes_scan()`), which
+/// now says what was removed; a table gone from the manifest gets a row.
+fn merge_removals(outcomes: &mut Vec<TableOutcome>, removed: Vec<TableOutcome>) {
+    let at: HashMap<String, usize> = outcomes
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (o.table_id.clone(), i))
+        .collect();
+    for r in removed {
+        let Some(&i) = at.get(&r.table_id) else {
+            outcomes.push(r);
+            continue;
+        };
+        let o = &mut outcomes[i];
+        if r.action == Action::Failed || o.action == Action::SkippedNotSubscribed {
+            o.action = r.action;
+        }
+        o.note = r.note;
+        o.error = r.error;
+    }
 }
 
 /// Makes sure every synced table with a verified file has agnes's view in the

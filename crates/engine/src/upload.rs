@@ -765,23 +765,29 @@ impl Sender {
         })
     }
 
-    /// One JSON POST of the notes, their text exactly as in the file.
+    /// One JSON POST of the notes, their text as in the file with secrets
+    /// removed, as from transcripts (CONTRACT.md §7.9): notes hold what
+    /// the analyst pasted, tokens included.
     fn send_notes(&self, f: &Found) -> std::result::Result<Sent, Failure> {
         let content = read_notes(&f.path).map_err(refusal)?;
         let size = content.len() as u64;
         let md5 = md5_hex(content.as_bytes());
+        let mut clean = Vec::with_capacity(content.len());
+        let removed = crate::scrub::scrub(content.as_bytes(), self.token.as_deref(), &mut clean);
+        // Marks are ASCII put where whole secrets were: still UTF-8.
+        let clean = String::from_utf8_lossy(&clean);
         let request = self
             .client
             .post(LOCAL_MD_PATH)
             .timeout(self.time_limit(size))
             .header(CONTENT_TYPE, "application/json")
-            .body(serde_json::json!({ "content": content }).to_string());
+            .body(serde_json::json!({ "content": clean }).to_string());
         confirm(self.client.send(request)?)?;
         Ok(Sent {
             md5,
             size,
             uploaded_at: Some(now()),
-            note: None,
+            note: (removed > 0).then(|| format!("{removed} secret(s) removed before sending")),
         })
     }
 

@@ -169,15 +169,19 @@ fn table_state() -> impl Strategy<Value = TableState> {
         any::<u64>(),
         prop::option::of(word()),
         prop::option::of(any::<u64>()),
+        any::<bool>(),
     )
-        .prop_map(|(hash, rows, size_bytes, etag, mtime_ns)| TableState {
-            hash,
-            rows,
-            size_bytes,
-            etag,
-            mtime_ns,
-            parts: None,
-        })
+        .prop_map(
+            |(hash, rows, size_bytes, etag, mtime_ns, outside_subscriptions)| TableState {
+                hash,
+                rows,
+                size_bytes,
+                etag,
+                mtime_ns,
+                parts: None,
+                outside_subscriptions,
+            },
+        )
 }
 
 fn sync_state() -> impl Strategy<Value = SyncState> {
