@@ -180,9 +180,9 @@ def agnes_pull_on_084(realpeer: Path) -> None:
     user = ("live_orders", views(db)["live_orders"])
     before = files(ws)
     token = (realpeer / "head-analyst-pat.txt").read_text().strip()
-    report = agnes_sync(ws, agnes_cfg, token, 18100, "--all-tables", failing=["Orders2"])
+    report = agnes_sync(ws, agnes_cfg, token, 18100, failing=["Orders2"])
     verify("0.84", ws, before, user, report, ["orders", "events"])
-    second = agnes_sync(ws, agnes_cfg, token, 18100, "--all-tables", failing=["Orders2"])
+    second = agnes_sync(ws, agnes_cfg, token, 18100, failing=["Orders2"])
     check(not {"orders", "events"} & set(second.get("downloaded", ["orders"])),
           "0.84: the second sync downloads neither orders nor events")
 
