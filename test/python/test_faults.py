@@ -721,6 +721,9 @@ def test_stall(world, record):
     assert run.elapsed < 14, run.elapsed
     world.check(run, BASE)
     error = re.sub(r"after \d+ bytes", "after N bytes", world.norm(orders["error"]))
+    # Two clocks watch the same stall (reqwest's read timeout and agnes's
+    # own); whichever fires first words it. The doc records one wording.
+    error = error.replace("error decoding response body: operation timed out", "timed out: no data for 1.0 s")
     record(
         f"each attempt gives up after 1 s without data, 4 attempts: row `orders` failed: "
         f"{code(error)}; old `orders` kept"
@@ -1795,11 +1798,12 @@ def test_manifest_memory(world, record):
     ratio = (peak - base) / size
     print(f"\nmanifest {size:.0f} MiB: peak {peak:.0f} MiB, sample alone {base:.0f} MiB, x{ratio:.1f}")
     # Scan views (issue 15) plan over the remote tables too: a map of them.
-    assert ratio < 8, (peak, base, size)
+    assert ratio < 4, (peak, base, size)
     record(
-        f"the extra memory stays under {under(ratio, (6, 8, 12))} times the manifest's size (about 4 to 6 times "
-        "in the debug build, where it was 10 to 13 times: 3.2 GB for a 249 MB manifest of 2 million entries, "
-        "now 1.0 GB). Each entry is parsed from its raw text into a typed entry, never a JSON tree; the "
+        f"the extra memory stays under {under(ratio, (4, 8, 12))} times the manifest's size (about 2 times "
+        "in the debug build with the 0.84 subscription lists, where it was 10 to 13 times: 3.2 GB for a 249 MB "
+        "manifest of 2 million entries, then 1.0 GB). Each entry, and each table object of the data packages, "
+        "is parsed from its raw text, never a JSON tree; the "
         "manifest is freed once planned and the report row by row as its rows are made"
     )
 

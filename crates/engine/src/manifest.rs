@@ -190,9 +190,9 @@ pub fn parse(body: &[u8]) -> Result<Manifest, String> {
         }
     };
     let server_time = field("server_time").and_then(|v| serde_json::from_str(v.get()).ok());
-    // Small lists: read as values.
-    let value = |key: &str| field(key).and_then(|v| serde_json::from_str::<Value>(v.get()).ok());
-    let subscribed = subscriptions(value("data_packages"), value("direct_tables"));
+    // Not null: a key sent as null is as good as missing.
+    let list = |key: &str| field(key).filter(|v| v.get() != "null");
+    let subscribed = subscriptions(list("data_packages"), list("direct_tables"));
     let spoiled = |part: &str| match not_utf8.is_empty() {
         true => false,
         false => spans_any(&text, part, &not_utf8),
@@ -314,9 +314,10 @@ struct Subscribed {
 /// bare string is taken as a name too (older texts said ids). Malformed
 /// pieces (a package that is not an object, a table without a string
 /// `name`) name nothing: they never widen the set.
-fn subscriptions(packages: Option<Value>, direct: Option<Value>) -> Subscribed {
-    let packages = packages.filter(|v| !v.is_null());
-    let direct = direct.filter(|v| !v.is_null());
+///
+/// Read from the raw text piece by piece, like the table entries: a
+/// package of 100,000 table objects must not become a JSON tree.
+fn subscriptions(packages: Option<&RawValue>, direct: Option<&RawValue>) -> Subscribed {
     if packages.is_none() && direct.is_none() {
         return Subscribed::default();
     }
@@ -325,42 +326,63 @@ fn subscriptions(packages: Option<Value>, direct: Option<Value>) -> Subscribed {
         ..Subscribed::default()
     };
     let package_tables = packages
-        .as_ref()
-        .and_then(Value::as_array)
+        .and_then(elements)
         .into_iter()
         .flatten()
-        .filter_map(|package| package.get("tables")?.as_array())
+        .filter_map(|package| {
+            let fields = members(package)?;
+            let (_, tables) = fields
+                .into_iter()
+                .rev()
+                .find(|(k, _)| k.as_ref() == "tables")?;
+            elements(tables)
+        })
         .flatten();
-    let direct_tables = direct
-        .as_ref()
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten();
+    let direct_tables = direct.and_then(elements).into_iter().flatten();
     for table in package_tables.chain(direct_tables) {
-        let (name, id, server_only) = match table {
-            Value::String(name) => (name.as_str(), None, false),
-            Value::Object(fields) => match fields.get("name").and_then(Value::as_str) {
-                Some(name) => (
-                    name,
-                    fields.get("id").and_then(Value::as_str),
-                    fields.get("server_only") == Some(&Value::Bool(true)),
-                ),
-                None => continue,
-            },
-            _ => continue,
+        let Some((name, id, server_only)) = table_ref(table) else {
+            continue;
         };
         // An id that could not be a table's is not used to address one.
         if let Some(id) = id.filter(|id| *id != name && check_table_id(id).is_ok()) {
-            out.registry_ids.insert(name.to_string(), id.to_string());
+            out.registry_ids.insert(name.clone(), id);
         }
         if server_only {
-            out.server_only.insert(name.to_string());
+            out.server_only.insert(name.clone());
         }
         if let Some(names) = out.names.as_mut() {
-            names.insert(name.to_string());
+            names.insert(name);
         }
     }
     out
+}
+
+/// One table of a subscription list: its name, registry id and whether it
+/// is server-only for the user; `None` when it names no table.
+fn table_ref(raw: &RawValue) -> Option<(String, Option<String>, bool)> {
+    if raw.get().starts_with('"') {
+        return Some((serde_json::from_str(raw.get()).ok()?, None, false));
+    }
+    let fields = members(raw)?;
+    let get = |key: &str| {
+        fields
+            .iter()
+            .rev()
+            .find(|(k, _)| k.as_ref() == key)
+            .map(|(_, v)| *v)
+    };
+    let text = |key: &str| get(key).and_then(|v| serde_json::from_str::<String>(v.get()).ok());
+    let server_only = get("server_only").is_some_and(|v| v.get() == "true");
+    Some((text("name")?, text("id"), server_only))
+}
+
+/// The elements of a JSON array, each still raw text; `None` when `raw`
+/// is not an array. `raw` was checked as JSON already.
+fn elements(raw: &RawValue) -> Option<Vec<&RawValue>> {
+    if !raw.get().starts_with('[') {
+        return None;
+    }
+    serde_json::from_str::<Vec<&RawValue>>(raw.get()).ok()
 }
 
 /// A partitioned table's `parts`. Any bad part refuses the whole table: a
