@@ -207,8 +207,6 @@ test-sql: configure debug
 test-realpeer: configure debug
 	$(PY) test/realpeer/check.py --extension $(CURDIR)/build/debug/agnes.duckdb_extension \
 		--da $(CURDIR)/target/debug/da --duckdb $(CURDIR)/$(DUCKDB_CLI)
-	$(PY) test/realpeer/adopt.py --extension $(CURDIR)/build/debug/agnes.duckdb_extension \
-		--da $(CURDIR)/target/debug/da --duckdb $(CURDIR)/$(DUCKDB_CLI)
 
 # The README's first command: sample data on a local server, synced in the duckdb CLI.
 demo: configure debug
