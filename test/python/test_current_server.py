@@ -133,6 +133,25 @@ def test_da_all_tables_takes_what_subscriptions_leave_out(sample_dir, catalog, d
             "customers", "in.c-crm.people", "products"]
 
 
+def test_an_admin_without_packages_is_told_why_nothing_synced(sample_dir, catalog, da_env, tmp_path):
+    # As a real 0.84 admin: every table readable, no package in the stack.
+    catalog(users={"demo-token": {"admin": True}})
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    with LocalServer(sample_dir, mode="0.84") as server:
+        env = dict(da_env, **server.env())
+        human = da(env, ws, "sync")
+        assert human.returncode == 0, human.stderr
+        assert "Downloaded: 0 tables\n" in human.stdout, human.stdout
+        note = [line for line in human.stderr.splitlines() if "subscribe to no table" in line]
+        assert len(note) == 1 and "--all-tables" in note[0] and "of the 4 table(s)" in note[0], human.stderr
+        assert not any(r["path"].startswith("/api/data/") for r in server.requests())
+        everything = da(env, ws, "sync", "--json", "--all-tables")
+        assert everything.returncode == 0, everything.stderr
+        assert sorted(json.loads(everything.stdout)["downloaded"]) == [
+            "customers", "in.c-crm.people", "orders", "products"]
+
+
 def test_a_table_that_becomes_partitioned_and_back_keeps_one_copy_and_its_view(sample_dir, tmp_path):
     import duckdb
 
