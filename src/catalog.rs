@@ -36,6 +36,22 @@ pub fn parquet_source(parquet: &Path) -> String {
     }
 }
 
+/// Views made by one `duckdb_query` call in `create_views`: enough that the
+/// calls cost nothing next to the views, few enough that the SQL text of a
+/// batch stays small.
+const VIEWS_PER_STATEMENT: usize = 256;
+
+/// Agnes's view `name` over `parquet`, with its mark: two statements.
+fn view_sql(name: &str, parquet: &Path) -> String {
+    let path = parquet.to_string_lossy();
+    format!(
+        "CREATE OR REPLACE VIEW {view} AS SELECT * FROM {source}; COMMENT ON VIEW {view} IS {mark};",
+        view = identifier(name),
+        source = parquet_source(parquet),
+        mark = literal(&format!("{MARK}{path}")),
+    )
+}
+
 impl DuckDbCatalog<'_> {
     /// What goes before agnes's view names in the rows, if anything
     /// (issue 13, case 10). agnes creates its views on its own connection,
@@ -106,18 +122,42 @@ impl Catalog for DuckDbCatalog<'_> {
     }
 
     fn create_view(&self, name: &str, parquet: &Path) -> Result<(), String> {
-        let path = parquet.to_string_lossy();
-        let sql = format!(
-            "BEGIN; CREATE OR REPLACE VIEW {view} AS SELECT * FROM {source}; COMMENT ON VIEW {view} IS {mark}; COMMIT;",
-            view = identifier(name),
-            source = parquet_source(parquet),
-            mark = literal(&format!("{MARK}{path}")),
-        );
+        let sql = format!("BEGIN; {} COMMIT;", view_sql(name, parquet));
         self.host.with_connection(|con| {
             con.execute(&sql).inspect_err(|_| {
                 let _ = con.execute("ROLLBACK");
             })
         })
+    }
+
+    /// All in one transaction, sent a batch of statements at a time; if any
+    /// fails, nothing of it stays and each view is made on its own, so that
+    /// one bad view fails alone.
+    fn create_views(&self, views: &[(&str, &Path)]) -> Vec<Result<(), String>> {
+        if views.len() < 2 {
+            return views.iter().map(|(n, p)| self.create_view(n, p)).collect();
+        }
+        let together = self.host.with_connection(|con| {
+            con.execute("BEGIN")?;
+            let mut sql = String::new();
+            for batch in views.chunks(VIEWS_PER_STATEMENT) {
+                sql.clear();
+                for (name, parquet) in batch {
+                    sql.push_str(&view_sql(name, parquet));
+                }
+                if let Err(e) = con.execute(&sql) {
+                    let _ = con.execute("ROLLBACK");
+                    return Err(e);
+                }
+            }
+            con.execute("COMMIT").inspect_err(|_| {
+                let _ = con.execute("ROLLBACK");
+            })
+        });
+        match together {
+            Ok(()) => views.iter().map(|_| Ok(())).collect(),
+            Err(_) => views.iter().map(|(n, p)| self.create_view(n, p)).collect(),
+        }
     }
 
     fn create_scan_view(

@@ -93,10 +93,10 @@ pub fn try_noop(
     let Ok(text) = fs::read_to_string(workspace.views_stamp_file(&settings.server)) else {
         return Ok(Quick::FullPath("no stamp of a full sync"));
     };
-    let Some(stamp) = stamp::parse(&text) else {
+    let Some((header, lines)) = stamp::parse_header(&text) else {
         return Ok(Quick::FullPath("no stamp of a full sync"));
     };
-    if stamp.header.database != database {
+    if header.database != database {
         return Ok(Quick::FullPath("another database"));
     }
     // A sync under way changes what is compared: leave it to the full path.
@@ -104,28 +104,34 @@ pub fn try_noop(
         return Ok(Quick::FullPath("another sync is running"));
     };
     let state_file = workspace.sync_state_file(&settings.server);
-    if stamp::Header::now(database, &state_file) != stamp.header {
+    if stamp::Header::now(database, &state_file) != header {
         return Ok(Quick::FullPath("files changed since the last full sync"));
     }
-    let client = ServerClient::new(settings, timeouts, cancel)?;
+    let client = ServerClient::server_only(settings, timeouts, cancel)?;
     // The server takes most of the fetch to build the manifest: meanwhile
     // the files are stat'ed and the bundle fetched.
     let (body, intact, bundle) = std::thread::scope(|s| {
-        let intact = s.spawn(|| stamp::copies_intact(&workspace.parquet_dir(), &stamp.lines));
+        let intact = s.spawn(|| {
+            let lines = stamp::parse_lines(lines)?;
+            let intact = stamp::copies_intact(&workspace.parquet_dir(), &lines);
+            Some((lines, intact))
+        });
         let bundle = s.spawn(|| fetch_bundle(&client));
         let body = client.get_json("/api/sync/manifest", "manifest fetch");
         (body, intact.join().ok(), bundle.join().ok())
     });
-    if intact != Some(true) {
-        return Ok(Quick::FullPath("files changed since the last full sync"));
-    }
+    let lines = match intact.flatten() {
+        None => return Ok(Quick::FullPath("no stamp of a full sync")),
+        Some((_, false)) => return Ok(Quick::FullPath("files changed since the last full sync")),
+        Some((lines, true)) => lines,
+    };
     let body = body?;
     let Some(listing) = listing::read(&body) else {
         // Anything the quick read does not take as it is (a bad entry, a
         // manifest that is not one) is the full path's to report.
         return Ok(Quick::FullPath("a manifest the quick path does not read"));
     };
-    let tables = match outcomes(&listing, &stamp.lines) {
+    let tables = match outcomes(&listing, &lines) {
         Ok(tables) => tables,
         Err(why) => return Ok(Quick::FullPath(why)),
     };

@@ -32,10 +32,11 @@ use crate::sync::local_copy;
 
 const MAGIC: &str = "agnes views stamp 2";
 
-/// A file's size and modification time (ns), or `None` when it is absent.
+/// A file's size and modification time (ns since the epoch, to 2554), or
+/// `None` when it is absent.
 /// For a folder of parts: their total size, and a digest of every part's
 /// path, size and time.
-pub type FileStamp = Option<(u64, u128)>;
+pub type FileStamp = Option<(u64, u64)>;
 
 /// What is stamped once, not per table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,6 +94,7 @@ pub struct Line<'a> {
 }
 
 /// A stamp as read: the header, and the tables sorted by id.
+#[cfg(test)]
 #[derive(Debug)]
 pub struct Stamp<'a> {
     pub header: Header,
@@ -101,10 +103,22 @@ pub struct Stamp<'a> {
 
 /// Reads a stamp's text; `None` when it is not one of this version, or is
 /// damaged in any way (the full path then runs, and writes a new one).
+#[cfg(test)]
 pub fn parse(text: &str) -> Option<Stamp<'_>> {
+    let (header, rest) = parse_header(text)?;
+    let lines = parse_lines(rest)?;
+    Some(Stamp { header, lines })
+}
+
+/// The header of a stamp's text, and the text of its lines.
+pub fn parse_header(text: &str) -> Option<(Header, &str)> {
     let rest = text.strip_prefix(MAGIC)?.strip_prefix('\n')?;
     let (header, rest) = rest.split_once('\n')?;
-    let header: Header = serde_json::from_str(header).ok()?;
+    Some((serde_json::from_str(header).ok()?, rest))
+}
+
+/// The lines of a stamp, after its header.
+pub fn parse_lines(rest: &str) -> Option<Vec<Line<'_>>> {
     let mut lines = Vec::with_capacity(rest.len() / 64);
     for line in rest.split_terminator('\n') {
         let mut fields = line.split('\t');
@@ -146,7 +160,7 @@ pub fn parse(text: &str) -> Option<Stamp<'_>> {
     if !lines.windows(2).all(|w| w[0].id < w[1].id) {
         return None;
     }
-    Some(Stamp { header, lines })
+    Some(lines)
 }
 
 /// The stamp of everything as it is now, as text; `None` when the state
@@ -211,6 +225,7 @@ pub fn render(
 /// Whether every local copy is as stamped: one stat per file (a folder of
 /// parts is listed), in the workspace's `parquet_dir`.
 pub fn copies_intact(parquet_dir: &Path, lines: &[Line]) -> bool {
+    let in_dir = InDir::open(parquet_dir);
     let mut path = parquet_dir.to_path_buf();
     let mut name = String::new();
     lines.iter().all(|line| {
@@ -220,6 +235,9 @@ pub fn copies_intact(parquet_dir: &Path, lines: &[Line]) -> bool {
             Held::None => return true,
             Held::File => {
                 name.push_str(".parquet");
+                if let Some(stamp) = in_dir.file_stamp(&name) {
+                    return stamp == line.stamp;
+                }
                 path.push(&name);
                 file_stamp(&path)
             }
@@ -233,6 +251,48 @@ pub fn copies_intact(parquet_dir: &Path, lines: &[Line]) -> bool {
     })
 }
 
+/// Stats files by name in one open folder: the kernel walks one name, not
+/// the whole path (50,000 stats: 90 instead of 125 ms here).
+#[cfg(target_os = "linux")]
+struct InDir(Option<fs::File>);
+
+#[cfg(target_os = "linux")]
+impl InDir {
+    fn open(dir: &Path) -> InDir {
+        InDir(fs::File::open(dir).ok())
+    }
+
+    /// `Some` when asked (as `file_stamp` of the path would answer), `None`
+    /// when this way cannot ask.
+    fn file_stamp(&self, name: &str) -> Option<FileStamp> {
+        use rustix::fs::{statat, AtFlags};
+        let dir = self.0.as_ref()?;
+        let Ok(meta) = statat(dir, name, AtFlags::empty()) else {
+            return Some(None);
+        };
+        // As `file_stamp`: no time before the epoch or past u64 nanoseconds.
+        let time = u64::try_from(meta.st_mtime)
+            .ok()
+            .and_then(|s| s.checked_mul(1_000_000_000))
+            .and_then(|ns| ns.checked_add(u64::from(meta.st_mtime_nsec as u32)));
+        Some(time.map(|t| (meta.st_size as u64, t)))
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+struct InDir;
+
+#[cfg(not(target_os = "linux"))]
+impl InDir {
+    fn open(_: &Path) -> InDir {
+        InDir
+    }
+
+    fn file_stamp(&self, _: &str) -> Option<FileStamp> {
+        None
+    }
+}
+
 /// A file's stamp; for a partitioned table's folder, every part's folded
 /// into one: the total size, and a digest of each part's path, size and
 /// time (a part touched back to an older time changes it too).
@@ -241,7 +301,7 @@ fn copy_stamp(path: &Path) -> FileStamp {
     if !meta.is_dir() {
         return stamp_of(&meta);
     }
-    let (mut size, mut digest) = (0u64, 0u128);
+    let (mut size, mut digest) = (0u64, 0u64);
     let mut stack = vec![path.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for entry in fs::read_dir(&dir).ok()?.flatten() {
@@ -261,14 +321,14 @@ fn copy_stamp(path: &Path) -> FileStamp {
     Some((size, digest))
 }
 
-/// A 128-bit FNV-1a of a part's path, size and time.
-fn mix(path: &Path, size: u64, time: u128) -> u128 {
-    const PRIME: u128 = 0x0000000001000000000000000000013B;
-    let mut h: u128 = 0x6c62272e07bb014262b821756295c58d;
+/// A 64-bit FNV-1a of a part's path, size and time.
+fn mix(path: &Path, size: u64, time: u64) -> u64 {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let bytes = path.as_os_str().as_encoded_bytes().iter().copied();
     let numbers = size.to_le_bytes().into_iter().chain(time.to_le_bytes());
     for b in bytes.chain([0]).chain(numbers) {
-        h = (h ^ u128::from(b)).wrapping_mul(PRIME);
+        h = (h ^ u64::from(b)).wrapping_mul(PRIME);
     }
     h
 }
@@ -279,7 +339,7 @@ pub fn file_stamp(path: &Path) -> FileStamp {
 
 fn stamp_of(meta: &fs::Metadata) -> FileStamp {
     let modified = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
-    Some((meta.len(), modified.as_nanos()))
+    Some((meta.len(), u64::try_from(modified.as_nanos()).ok()?))
 }
 
 #[cfg(test)]
@@ -331,6 +391,34 @@ mod tests {
         ] {
             assert!(parse(&bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_file_touched_truncated_or_gone_is_not_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.parquet");
+        fs::write(&file, b"PAR1....PAR1").unwrap();
+        let line = |stamp| Line {
+            id: "a",
+            held: Held::File,
+            outside_subscriptions: false,
+            remote: Remote::No,
+            hash: "h",
+            stamp,
+        };
+        let stamped = file_stamp(&file);
+        assert!(stamped.is_some());
+        assert!(copies_intact(dir.path(), &[line(stamped)]));
+        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1);
+        let f = fs::File::options().write(true).open(&file).unwrap();
+        f.set_modified(old).unwrap();
+        assert!(!copies_intact(dir.path(), &[line(stamped)]));
+        assert!(copies_intact(dir.path(), &[line(file_stamp(&file))]));
+        f.set_len(4).unwrap();
+        assert!(!copies_intact(dir.path(), &[line(stamped)]));
+        fs::remove_file(&file).unwrap();
+        assert!(!copies_intact(dir.path(), &[line(stamped)]));
+        assert!(copies_intact(dir.path(), &[line(None)]));
     }
 
     #[test]
