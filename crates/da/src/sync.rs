@@ -167,10 +167,14 @@ pub fn run(
         Some(upload) => render::sync_after_upload(&summary, upload, mode),
         None => render::sync(&summary, mode),
     }
-    Ok(match summary.failed().is_empty() && !upload_failed {
+    let outcome = match summary.failed().is_empty() && !upload_failed {
         true => Outcome::Done,
         false => Outcome::Partial,
-    })
+    };
+    // The process ends next: freeing a row at a time would cost the hook
+    // 6 ms at 50,000 tables (issue 25).
+    std::mem::forget(summary);
+    Ok(outcome)
 }
 
 fn summarize(cli: &Cli, args: &SyncArgs, mode: Mode) -> Result<SyncSummary, Failure> {
