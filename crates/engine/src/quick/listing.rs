@@ -124,6 +124,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for Tables<'a> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0));
                 while let Some(Str(id)) = map.next_key()? {
+                    if out.len() == crate::manifest::MAX_TABLES {
+                        return Err(de::Error::custom("too many tables"));
+                    }
                     let Object(entry): Object<Entry> = map.next_value()?;
                     let listed = entry.listed(id).map_err(de::Error::custom)?;
                     out.push(listed);
