@@ -43,6 +43,11 @@ PY := $(VENV)/$(VENV_BIN_DIR)/python$(EXE)
 PY_OLD := $(VENV_OLD)/$(VENV_BIN_DIR)/python$(EXE)
 PY_LTS := $(VENV_LTS)/$(VENV_BIN_DIR)/python$(EXE)
 PY_REFUSED := $(VENV_REFUSED)/$(VENV_BIN_DIR)/python$(EXE)
+# The clients of the README's recipes (dbt, ibis; test_clients.py), in a venv
+# of their own (ibis 12 needs duckdb 1.x), and @duckdb/node-api from npm.
+VENV_CLIENTS := configure/venv-clients
+PY_CLIENTS := $(VENV_CLIENTS)/$(VENV_BIN_DIR)/python$(EXE)
+NODE_CLIENT := test/clients/node/node_modules/.package-lock.json
 DUCKDB_CLI := $(VENV)/$(VENV_BIN_DIR)/duckdb$(EXE)
 # The CLI binary itself: $(DUCKDB_CLI) is a Python script that starts it,
 # which would add Python's start-up to every timed run.
@@ -107,7 +112,7 @@ ifneq ($(filter linux_amd64_musl linux_arm64_musl windows_amd64_mingw windows_am
 SKIP_TESTS := 1
 endif
 
-.PHONY: all configure debug release test test-realpeer test-rust test-python test-sql lint fuzz install demo bench clean check-targets \
+.PHONY: all configure clients debug release test test-realpeer test-rust test-python test-sql lint fuzz install demo bench clean check-targets \
 	configure_ci platform extension_version test_debug test_release \
 	set_duckdb_version set_duckdb_tag set_duckdb_repository clean_build clean_configure
 
@@ -118,6 +123,19 @@ configure: $(VENV)/.done $(VENV_OLD)/.done $(VENV_LTS)/.done $(VENV_REFUSED)/.do
 $(VENV)/.done: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+# Not part of `configure` (the community build runs that): only the Python
+# tests need these clients.
+clients: $(VENV_CLIENTS)/.done $(NODE_CLIENT)
+
+$(VENV_CLIENTS)/.done: requirements-clients.txt
+	$(PYTHON) -m venv $(VENV_CLIENTS)
+	$(PY_CLIENTS) -m pip install -q -r requirements-clients.txt
+	touch $@
+
+$(NODE_CLIENT): test/clients/node/package-lock.json
+	cd test/clients/node && npm ci --no-audit --no-fund
 	touch $@
 
 $(VENV_OLD)/.done:
@@ -172,7 +190,7 @@ fuzz:
 	PROPTEST_CASES=$(FUZZ_CASES) $(CARGO) test -p agnes-engine --test fuzz -- --nocapture --test-threads 1
 
 # Includes the fault suite (test_faults.py), which also checks docs/RELIABILITY.md.
-test-python: configure debug
+test-python: configure clients debug
 	$(PY) -m pytest -q test/python
 
 # The SQL tests run on every DuckDB host (2.0.0, 1.5.6, 1.4.4); skipped files
@@ -188,6 +206,8 @@ test-sql: configure debug
 # upstream's code. Needs shared/realpeer/setup.sh run first (RECIPE.md there).
 test-realpeer: configure debug
 	$(PY) test/realpeer/check.py --extension $(CURDIR)/build/debug/agnes.duckdb_extension \
+		--da $(CURDIR)/target/debug/da --duckdb $(CURDIR)/$(DUCKDB_CLI)
+	$(PY) test/realpeer/adopt.py --extension $(CURDIR)/build/debug/agnes.duckdb_extension \
 		--da $(CURDIR)/target/debug/da --duckdb $(CURDIR)/$(DUCKDB_CLI)
 
 # The README's first command: sample data on a local server, synced in the duckdb CLI.

@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use agnes_engine::{Catalog, Existing, ScanGuard};
+use agnes_engine::{Catalog, Existing, OlderView, ScanGuard};
 
 use crate::host::Host;
 use crate::sql::{glob_literal, identifier, literal};
@@ -226,6 +226,26 @@ impl Catalog for DuckDbCatalog<'_> {
                 let _ = con.execute("ROLLBACK");
             })
         })
+    }
+
+    fn older_client_views(&self) -> Result<Vec<OlderView>, String> {
+        let rows = self.host.with_connection(|con| {
+            con.query(
+                "SELECT view_name, sql FROM duckdb_views() \
+                 WHERE NOT internal AND NOT temporary AND database_name = current_database() AND schema_name = current_schema() \
+                 AND NOT starts_with(coalesce(comment, ''), 'agnes: ')",
+            )
+        })?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                let [Some(name), Some(sql)] = <[Option<String>; 2]>::try_from(row).ok()? else {
+                    return None;
+                };
+                // The definition must also name this very view.
+                crate::older_views::parse(&sql).filter(|v| v.name == name)
+            })
+            .collect())
     }
 
     fn drop_view(&self, name: &str) -> Result<(), String> {

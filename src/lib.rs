@@ -8,6 +8,7 @@ mod functions;
 mod host;
 mod interrupt;
 mod names;
+mod older_views;
 mod params;
 mod progress;
 mod rows;

@@ -115,7 +115,7 @@ def test_the_may_server_knows_none_of_it_and_da_syncs_every_table(sample_dir, ca
 
 
 def test_da_all_tables_takes_what_subscriptions_leave_out(sample_dir, catalog, da_env, tmp_path):
-    catalog(data_packages=[{"id": "sales", "tables": ["orders"]}], direct_tables=[])
+    catalog(data_packages=[{"slug": "sales", "tables": ["orders"]}], direct_tables=[])
     ws = tmp_path / "ws"
     ws.mkdir()
     with LocalServer(sample_dir, mode="0.84") as server:

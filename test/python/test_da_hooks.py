@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -237,6 +238,121 @@ def test_a_hook_that_cannot_work_returns_and_its_report_says_why(da, workspace):
     report = reports(workspace)[-1]
     assert (report["outcome"], report["errors"]) == (
         "failed", ['AGNES_HOOK_WAIT: expected a number of seconds from 0 to 3600, got "soon"'])
+
+
+# -- the old da's hook lines ------------------------------------------------
+
+# What the old `da` wrote into .claude/settings.json (CONTRACT.md §6), with a
+# hook of the user's own beside each, and the file's own spacing.
+OLD_SETTINGS = """{
+  "model": "opus",
+  "hooks": {
+    "SessionStart": [
+      {"hooks": [{"type": "command", "command": "da sync --quiet 2>/dev/null || true"}]},
+      {"hooks": [{"type": "command", "command": "echo mine"}]}
+    ],
+    "SessionEnd": [
+      {"hooks": [{"type": "command", "command": "da sync --upload-only --quiet 2>/dev/null || true"}]}
+    ]
+  }
+}
+"""
+
+
+def run_old_hook(da: Da, event: str, env=None, timeout=60) -> Hook:
+    """Runs the old line of `event` as Claude Code does: by `sh -c`, in a
+    process group of its own, the hook input as JSON on stdin."""
+    merged = dict(da.env, PATH=f"{DA_BIN.parent}{os.pathsep}{da.env['PATH']}", **(env or {}))
+    settings = json.loads((da.workspace / ".claude" / "settings.json").read_text())
+    command = settings["hooks"][event][0]["hooks"][0]["command"]
+    hook_input = {
+        "session_id": "s-1", "transcript_path": "/nonexistent/s-1.jsonl", "cwd": str(da.workspace),
+        "hook_event_name": event, **({"source": "startup"} if event == "SessionStart" else {"reason": "exit"}),
+    }
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        ["sh", "-c", command], env=merged, cwd=da.workspace, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    stdout, stderr = proc.communicate(json.dumps(hook_input), timeout=timeout)
+    elapsed = time.monotonic() - started
+    print(f"old {event} hook returned in {elapsed * 1000:.0f} ms")
+    return Hook(proc.returncode, stdout, stderr, elapsed, proc.pid)
+
+
+@pytest.fixture
+def old_hooks(workspace):
+    settings = workspace / ".claude" / "settings.json"
+    settings.parent.mkdir()
+    settings.write_text(OLD_SETTINGS)
+    yield settings
+    # The old hooks are run as they are: the file is never rewritten.
+    assert settings.read_text() == OLD_SETTINGS
+
+
+def test_an_old_session_start_line_returns_within_its_bound_from_a_server_that_never_answers(
+    da_env, workspace, old_hooks
+):
+    # Accepts connections and never answers: the old line, run as written,
+    # held the session start for 30 s and more.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    da = Da(dict(da_env, AGNES_SERVER=f"http://127.0.0.1:{silent.getsockname()[1]}", AGNES_TOKEN="demo-token"),
+            workspace)
+    detached = None
+    try:
+        hook = run_old_hook(da, "SessionStart")
+        assert (hook.returncode, hook.stdout, hook.stderr) == (0, "", "")
+        assert 4.5 <= hook.elapsed < 6.0
+        # Nothing of ours is left in the hook's process group ...
+        with pytest.raises(ProcessLookupError):
+            os.killpg(hook.group, signal.SIGKILL)
+        # ... and the work goes on in a da of its own, as the installed hook's.
+        (running,) = [r for r in reports(workspace) if r["command"] == "da sync --upload-first"]
+        assert (running["outcome"], running["detached"]) == ("running", True), running
+        detached = running["pid"]
+        os.kill(detached, 0)
+        assert os.getsid(detached) != os.getsid(0)
+    finally:
+        if detached:
+            os.kill(detached, signal.SIGTERM)
+        silent.close()
+
+
+def test_an_old_session_start_line_syncs_and_an_old_session_end_line_returns_at_once(da, server, workspace, old_hooks):
+    hook = run_old_hook(da, "SessionStart")
+    assert (hook.returncode, hook.stdout, hook.stderr) == (0, "", "")
+    assert hook.elapsed < 5.5
+    report = wait_for(lambda: finished(workspace, "da sync --upload-first"), what="the sync's report")
+    assert report["outcome"] == "done" and report["detached"] is True, report
+    assert views(da.database) == TABLES
+
+    sessions = workspace / "user" / "sessions"
+    sessions.mkdir(parents=True)
+    (sessions / "s1.jsonl").write_text('{"turn": 1}\n')
+    server.set_faults([{"endpoint": "upload", "kind": "stall", "ms": 1500}])
+    hook = run_old_hook(da, "SessionEnd")
+    assert (hook.returncode, hook.stdout, hook.stderr) == (0, "", "")
+    assert hook.elapsed < 0.5
+    stored = uploaded(server, "s1.jsonl")
+    wait_for(lambda: stored.is_file(), what="the upload on the server")
+    report = wait_for(lambda: finished(workspace, "da sync --upload-only"), what="the upload's report")
+    assert report["outcome"] == "done" and report["detached"] is True, report
+
+
+def test_da_sync_quiet_by_hand_runs_in_the_foreground(da, workspace):
+    # stdin from /dev/null (a script, cron) or a terminal: no hook input.
+    started = time.monotonic()
+    result = da("sync", "--quiet")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    (report,) = reports(workspace)
+    assert (report["command"], report["outcome"], report["detached"]) == ("da sync", "done", False)
+    # Input that is not a hook's changes nothing either.
+    result = da("sync", "--quiet", input='{"not": "a hook"}')
+    assert result.returncode == 0
+    assert [r["detached"] for r in reports(workspace)] == [False, False]
+    print(f"by hand: {time.monotonic() - started:.2f} s")
 
 
 # -- killing da -------------------------------------------------------------

@@ -87,7 +87,7 @@ pub struct StatusArgs {
 }
 
 /// Where a command goes: the server and the workspace.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct Target {
     /// The workspace folder [default: $AGNES_LOCAL_DIR, then the current directory]
     #[arg(long, value_name = "DIR")]
@@ -97,7 +97,7 @@ pub struct Target {
     pub server: Option<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct SyncArgs {
     /// Sync this table only
     #[arg(long, value_name = "TABLE")]

@@ -157,6 +157,7 @@ fn worker_args(cli: &Cli, args: &SyncArgs, workspace: &Path, id: &str) -> Vec<Os
         (args.upload_only, "--upload-only"),
         (args.upload_first, "--upload-first"),
         (args.docs_only, "--docs-only"),
+        (args.all_tables, "--all-tables"),
         (args.json, "--json"),
         (args.quiet, "--quiet"),
     ] {
@@ -182,5 +183,38 @@ pub fn tidy(args: &SyncArgs) {
         if fs::metadata(&path).is_ok_and(|m| m.len() == 0) {
             let _ = fs::remove_file(path);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::Command;
+    use clap::Parser;
+
+    #[test]
+    fn the_detached_run_gets_every_flag_of_the_work() {
+        let line = "da sync --detach --all-tables --table orders --quiet --json";
+        let cli = Cli::try_parse_from(line.split_whitespace()).unwrap();
+        let Some(Command::Sync(args)) = &cli.command else {
+            panic!("not a sync")
+        };
+        let worker = worker_args(&cli, args, Path::new("/ws"), "1-2");
+        let worker: Vec<&str> = worker.iter().map(|a| a.to_str().unwrap()).collect();
+        assert_eq!(
+            worker,
+            [
+                "sync",
+                "--detached-run",
+                "1-2",
+                "--workspace",
+                "/ws",
+                "--table",
+                "orders",
+                "--all-tables",
+                "--json",
+                "--quiet"
+            ]
+        );
     }
 }

@@ -4,6 +4,7 @@
 //! extension (and its engine); nothing here talks to the server.
 
 mod args;
+mod as_hook;
 mod detach;
 mod duckdb;
 mod hooks;
@@ -109,6 +110,10 @@ fn try_main() -> Result<Outcome, Failure> {
     match command {
         Command::Sync(a) if a.detach && a.detached_run.is_none() => detach::run(&cli, a),
         Command::Sync(a) => {
+            // An old hook line: run as the installed hook does.
+            if let Some(hooked) = as_hook::hooked(a) {
+                return detach::run(&cli, &hooked);
+            }
             let result = record::around(a, |record| match a.upload_only {
                 true => upload::run(&cli, a, record),
                 false => sync::run(&cli, a, record),

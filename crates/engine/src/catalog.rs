@@ -21,6 +21,26 @@ pub enum Existing {
     UserRelation { kind: String },
 }
 
+/// A view agnes did not make whose definition is exactly one an older
+/// client (the Python `da sync`, upstream's `agnes pull`) makes for a table
+/// (adopt.rs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OlderView {
+    /// The view's name, as it is.
+    pub name: String,
+    pub reads: OlderRead,
+}
+
+/// What an older client's view reads, as written in its definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OlderRead {
+    /// `read_parquet('<path>')`.
+    File(String),
+    /// `read_parquet('<folder>/**/*.parquet', union_by_name = true,
+    /// hive_partitioning = true)`: a partitioned table's parts.
+    PartsGlob(String),
+}
+
 /// What a view over `agnes_scan()` is made with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScanGuard {
@@ -61,6 +81,14 @@ pub trait Catalog: Sync {
     ) -> Result<(), String> {
         let _ = (name, table_id, guard, signature);
         Err("this database cannot hold views over agnes_scan()".into())
+    }
+
+    /// The views of the schema where agnes makes its own that agnes did not
+    /// make and whose definition is, exactly, an older client's view over
+    /// parquet. Anything else is not listed. Only asked when a synced table
+    /// has a view agnes did not make.
+    fn older_client_views(&self) -> Result<Vec<OlderView>, String> {
+        Ok(Vec::new())
     }
 
     /// Drops agnes's view `name`.

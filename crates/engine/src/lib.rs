@@ -5,6 +5,7 @@
 //! (views, parquet footers) comes in through the `Catalog` trait. Uploads
 //! of transcripts and notes need no database at all.
 
+pub mod adopt;
 pub mod cancel;
 pub mod catalog;
 pub mod config;
@@ -38,7 +39,7 @@ pub mod transcripts;
 pub mod upload;
 
 pub use cancel::Cancel;
-pub use catalog::{Catalog, Existing, ScanGuard};
+pub use catalog::{Catalog, Existing, OlderRead, OlderView, ScanGuard};
 pub use config::{Overrides, Settings};
 pub use error::{Error, Result};
 pub use http::Timeouts;

@@ -284,21 +284,31 @@ pub fn server_error(status: StatusCode, body: &[u8], subject: &str, what: &str) 
         Some("validator_rejected") => {
             let kind = field("kind").unwrap_or_else(|| "unknown".into());
             let details = detail.and_then(|d| d.get("details"));
-            let part = details
-                .and_then(|d| d.get("part").or_else(|| d.get("offending")))
-                .and_then(Value::as_str);
-            let message = details
-                .and_then(|d| d.get("message").or_else(|| d.get("reason")))
-                .and_then(Value::as_str)
-                .map(String::from)
-                .or_else(|| details.map(|d| truncate(&d.to_string(), 200)));
+            let text = |key: &str| details.and_then(|d| d.get(key)).and_then(Value::as_str);
             let mut out = format!(
                 "the server's validator rejected the where text of {subject} (validator_rejected, kind {kind})"
             );
-            if let Some(m) = message {
-                out.push_str(&format!(": {}", truncate(&m, 200)));
+            // The real server names the column or the function it refused
+            // (CONTRACT.md §8); other keys are shown as they came.
+            let named = [("column", "column"), ("function", "function")]
+                .iter()
+                .find_map(|(key, word)| text(key).map(|v| format!("{word} {:?}", truncate(v, 60))));
+            let message = text("message").or_else(|| text("reason"));
+            match (named, message) {
+                (Some(named), _) => out.push_str(&format!(", at {named}")),
+                (None, Some(m)) => out.push_str(&format!(": {}", truncate(m, 200))),
+                (None, None) => {
+                    if let Some(d) =
+                        details.filter(|d| d.as_object().is_some_and(|o| !o.is_empty()))
+                    {
+                        out.push_str(&format!(": {}", truncate(&d.to_string(), 200)));
+                    }
+                }
             }
-            if let Some(p) = part.filter(|p| !p.is_empty()) {
+            if let Some(p) = text("part")
+                .or_else(|| text("offending"))
+                .filter(|p| !p.is_empty())
+            {
                 out.push_str(&format!(", at {:?}", truncate(p, 60)));
             }
             out
@@ -332,10 +342,18 @@ pub fn server_error(status: StatusCode, body: &[u8], subject: &str, what: &str) 
             match code {
                 403 => format!("access to {subject} is not granted (403): {text}"),
                 404 => format!("{subject} was not found on the server (404): {text}"),
-                422 if what == "scan" && subject.starts_with("query") => format!(
+                // 0.29 has no `from_query`: FastAPI refuses the body
+                // (422), or 0.29's model asks for the `table_id` it lacks.
+                422 | 400
+                    if what == "scan"
+                        && subject.starts_with("query")
+                        && (code == 422 || text.contains("table_id")) =>
+                {
+                    format!(
                     "this server does not take raw queries (agnes_scan(query := ...) needs Agnes 0.84 or newer); \
-                     use agnes_scan('<table id>', where := ...) (HTTP 422: {text})"
-                ),
+                     use agnes_scan('<table id>', where := ...) (HTTP {code}: {text})"
+                    )
+                }
                 400 if text.starts_with("unknown columns") => {
                     format!("{subject}: {text} (HTTP 400)")
                 }
@@ -366,12 +384,31 @@ mod tests {
         );
         assert!(m.contains("kind unknown_function"), "{m}");
         assert!(m.contains("at \"lower(\""), "{m}");
+        // As the real 0.84 words it: the column or the function named.
         let m = says(
-            429,
-            r#"{"detail":{"error":"quota_exceeded","kind":"daily_result_bytes","current":10,"limit":5,"retry_after_seconds":3600}}"#,
+            400,
+            r#"{"detail":{"error":"validator_rejected","kind":"unknown_column","details":{"column":"nope"}}}"#,
         );
         assert!(
-            m.contains("quota daily_result_bytes exceeded (10 of 5); retry in 3600 s"),
+            m.ends_with("kind unknown_column), at column \"nope\""),
+            "{m}"
+        );
+        let m = says(
+            400,
+            r#"{"detail":{"error":"validator_rejected","kind":"unknown_function","details":{"function":"COUNT"}}}"#,
+        );
+        assert!(m.ends_with("at function \"COUNT\""), "{m}");
+        let m = says(
+            400,
+            r#"{"detail":{"error":"validator_rejected","kind":"multi_statement","details":{}}}"#,
+        );
+        assert!(m.ends_with("kind multi_statement)"), "{m}");
+        let m = says(
+            429,
+            r#"{"detail":{"error":"quota_exceeded","kind":"daily_bytes","current":10,"limit":5,"retry_after_seconds":3600}}"#,
+        );
+        assert!(
+            m.contains("quota daily_bytes exceeded (10 of 5); retry in 3600 s"),
             "{m}"
         );
         let m = says(

@@ -121,14 +121,18 @@ pub struct StateFile {
 }
 
 impl StateFile {
-    /// Reads the state, migrating the old global `sync_state.json` once when
-    /// this workspace has none yet. A damaged file is set aside (renamed to
+    /// Reads the state. A damaged file is set aside (renamed to
     /// `*.damaged`) and the sync starts from nothing, which re-downloads but
     /// never trusts wrong data. `read_only` (a dry run) sets nothing aside.
+    ///
+    /// The old `da`'s global `<config dir>/sync_state.json` is not read: a
+    /// workspace an older client filled is adopted file by file against the
+    /// manifest (adopt.rs), whichever client it was. `_config_dir` stays for
+    /// the callers.
     pub fn load(
         workspace: &Workspace,
         server: &str,
-        config_dir: &Path,
+        _config_dir: &Path,
         read_only: bool,
     ) -> Result<StateFile> {
         let path = workspace.sync_state_file(server);
@@ -139,32 +143,16 @@ impl StateFile {
                 notice: None,
                 exists: true,
             }),
-            Ok(None) => {
-                let legacy = config_dir.join("sync_state.json");
-                let (state, notice) = match migrate_legacy(&legacy, workspace, server) {
-                    Some((state, n)) => (
-                        state,
-                        Some(format!(
-                            "migrated {n} table(s) from the old {}",
-                            legacy.display()
-                        )),
-                    ),
-                    None => (
-                        SyncState {
-                            version: VERSION,
-                            server: server.to_string(),
-                            ..Default::default()
-                        },
-                        None,
-                    ),
-                };
-                Ok(StateFile {
-                    path,
-                    state,
-                    notice,
-                    exists: false,
-                })
-            }
+            Ok(None) => Ok(StateFile {
+                path,
+                state: SyncState {
+                    version: VERSION,
+                    server: server.to_string(),
+                    ..Default::default()
+                },
+                notice: None,
+                exists: false,
+            }),
             Err(reason) if read_only => {
                 let state = SyncState {
                     version: VERSION,
@@ -250,48 +238,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     tmp.as_file().sync_all().map_err(Error::io("sync", path))?;
     crate::replace::persist(tmp, path).map_err(|e| Error::io("replace", path)(e.error))?;
     Ok(())
-}
-
-/// Imports the old global state for the tables whose file this workspace
-/// really holds: an MD5 hash must match the file, any other hash its size.
-/// The old file was shared by every workspace and server, so nothing else
-/// in it can be trusted.
-fn migrate_legacy(
-    legacy: &Path,
-    workspace: &Workspace,
-    server: &str,
-) -> Option<(SyncState, usize)> {
-    let old: SyncState = read_json(legacy).ok().flatten()?;
-    let mut state = SyncState {
-        version: VERSION,
-        server: server.to_string(),
-        ..Default::default()
-    };
-    for (id, entry) in old.tables {
-        if crate::ids::check_table_id(&id).is_err() {
-            continue;
-        }
-        let file = workspace.parquet_file(&id);
-        let Ok(meta) = fs::metadata(&file) else {
-            continue;
-        };
-        let matches = if entry.hash.len() == 32 {
-            md5_file(&file).is_ok_and(|h| h == entry.hash)
-        } else {
-            entry.size_bytes == 0 || entry.size_bytes == meta.len()
-        };
-        if matches {
-            state.tables.insert(
-                id,
-                TableState {
-                    etag: None,
-                    ..entry
-                },
-            );
-        }
-    }
-    let n = state.tables.len();
-    Some((state, n))
 }
 
 /// MD5 of a whole file, hex.
@@ -399,37 +345,16 @@ mod tests {
     }
 
     #[test]
-    fn legacy_state_migrates_only_tables_this_workspace_holds() {
+    fn the_old_global_state_is_not_taken_as_this_workspaces() {
         let (_d, ws, config) = setup();
-        fs::write(ws.parquet_file("good"), b"PAR1 good PAR1").unwrap();
-        fs::write(ws.parquet_file("stale"), b"PAR1 other content PAR1").unwrap();
-        fs::write(ws.parquet_file("sized"), b"12345").unwrap();
-        let good_md5 = md5_file(&ws.parquet_file("good")).unwrap();
+        fs::write(ws.parquet_file("t"), b"PAR1 t PAR1").unwrap();
         let legacy = serde_json::json!({
-            "tables": {
-                "good": {"hash": good_md5, "rows": 1, "size_bytes": 14},
-                "stale": {"hash": "0123456789abcdef0123456789abcdef", "rows": 1, "size_bytes": 1},
-                "sized": {"hash": "1a2b3c4d5e6f", "rows": 1, "size_bytes": 5},
-                "absent": {"hash": "x", "rows": 1, "size_bytes": 1},
-                "../evil": {"hash": "x"}
-            },
+            "tables": {"t": {"hash": md5_file(&ws.parquet_file("t")).unwrap(), "rows": 1, "size_bytes": 11}},
             "last_sync": "2026-01-01T00:00:00+00:00"
         });
         fs::write(config.join("sync_state.json"), legacy.to_string()).unwrap();
-        let mut file = StateFile::load(&ws, "http://a", &config, false).unwrap();
-        let ids: Vec<_> = file.state.tables.keys().cloned().collect();
-        assert_eq!(ids, ["good", "sized"]);
-        assert!(file.notice.as_deref().unwrap().contains("migrated 2"));
-        // Once saved, the workspace's own state wins; the old file is not read again.
-        file.save().unwrap();
-        fs::write(config.join("sync_state.json"), b"{}").unwrap();
-        assert_eq!(
-            StateFile::load(&ws, "http://a", &config, false)
-                .unwrap()
-                .state
-                .tables
-                .len(),
-            2
-        );
+        let file = StateFile::load(&ws, "http://a", &config, false).unwrap();
+        assert!(file.state.tables.is_empty() && file.notice.is_none());
+        assert!(file.is_new());
     }
 }

@@ -213,9 +213,9 @@ fn run(
         options.dry_run,
     )?;
     let mut manifest = manifest;
-    let (plan, repairs) = plan_here(
+    let (plan, repairs, mut adoption) = plan_here(
         &mut manifest,
-        &state.state,
+        &mut state.state,
         &workspace,
         &options.scope,
         options.all_tables,
@@ -232,6 +232,7 @@ fn run(
 
     if options.dry_run {
         let rules = preview_rules(&client);
+        notices.extend(adoption.notice(true));
         return Ok(SyncReport {
             server: settings.server.clone(),
             workspace: settings.workspace.clone(),
@@ -276,6 +277,7 @@ fn run(
             ));
         }
     }
+    adoption.settle(&mut outcomes, &mut state.state);
     // A table taken outside the subscriptions that is now among them is
     // theirs from here on: it goes when it leaves them.
     for t in plan.tables.iter().filter(|t| t.subscribed) {
@@ -290,7 +292,7 @@ fn run(
         merge_removals(&mut outcomes, removed);
     }
     // A no-op sync writes nothing: the hook path runs at every session start.
-    if state.state.tables != before || state.is_new() {
+    if state.state.tables != before || state.is_new() || adoption.changed_state() {
         if let Err(e) = state.save() {
             // The report still comes back, with the failed step on its rows.
             notices.push(state_not_written(
@@ -308,6 +310,16 @@ fn run(
     }
     // Looked up once for both kinds of view (3.5 ms with 1000 views).
     let relations = catalog.relations();
+    // An older client's own views become agnes's (adopt.rs).
+    let relations = crate::adopt::adopt_views(
+        catalog,
+        relations,
+        &outcomes,
+        &workspace,
+        &state.state,
+        &mut adoption,
+    );
+    notices.extend(adoption.notice(false));
     attach_views(
         &mut outcomes,
         &workspace,
@@ -355,17 +367,18 @@ pub(crate) fn local_copy_present(workspace: &Workspace, id: &str, local: &TableS
 /// The plan of `manifest` against this workspace as it is on disk: ids
 /// that clash are refused first (names.rs), and a table whose local copy is
 /// gone or no longer the one verified counts as missing. Also returns those
-/// damaged copies, each with why.
+/// damaged copies, each with why, and what an older client left that was
+/// taken over into `state` (adopt.rs).
 fn plan_here(
     manifest: &mut Manifest,
-    state: &SyncState,
+    state: &mut SyncState,
     workspace: &Workspace,
     scope: &Scope,
     all_tables: bool,
-) -> Result<(Plan, HashMap<String, String>)> {
+) -> Result<(Plan, HashMap<String, String>, crate::adopt::Adoption)> {
     crate::names::refuse_clashes(manifest, &|id| state.tables.contains_key(id));
     let copies = single_file_copies(workspace, state);
-    let plan = plan::plan(
+    let mut plan = plan::plan(
         manifest,
         state,
         scope,
@@ -375,7 +388,8 @@ fn plan_here(
             Some(_) => local_copy_present(workspace, id, local),
         },
     )?;
-    Ok((plan, copies.damaged))
+    let adoption = crate::adopt::adopt_files(&mut plan, state, workspace);
+    Ok((plan, copies.damaged, adoption))
 }
 
 /// The synced tables kept as one file, as they are on disk.
@@ -481,10 +495,11 @@ fn state_not_written(
     {
         let target = workspace.parquet_file(&o.table_id);
         let undone = match (previous.get(&o.table_id), before.get(&o.table_id)) {
-            (Some(link), Some(_)) => fs::rename(link, &target)
+            // Without state, a previous file is an older client's (adopt.rs).
+            (Some(link), _) => fs::rename(link, &target)
                 .map(|_| "put the previous file back")
                 .map_err(|e| format!("the previous file could not be put back ({e})")),
-            (_, None) => fs::remove_file(&target)
+            (None, None) => fs::remove_file(&target)
                 .map(|_| "removed the new file")
                 .map_err(|e| format!("the new file could not be removed ({e})")),
             (None, Some(_)) => Err("the previous file could not be kept".to_string()),
@@ -1081,11 +1096,11 @@ fn inspect_unredacted(
     let workspace = Workspace::new(&settings.workspace);
     let client = ServerClient::new(settings, timeouts, cancel)?;
     let manifest = fetch_manifest(&client)?;
-    let state = StateFile::load(&workspace, &settings.server, &settings.config_dir, true)?;
+    let mut state = StateFile::load(&workspace, &settings.server, &settings.config_dir, true)?;
     let mut manifest = manifest;
-    let (plan, _) = plan_here(
+    let (plan, _, _) = plan_here(
         &mut manifest,
-        &state.state,
+        &mut state.state,
         &workspace,
         &Scope::All,
         all_tables,

@@ -536,6 +536,8 @@ fn upload_unredacted(settings: &Settings, options: &UploadOptions) -> Result<Upl
         gzip: None,
     });
     let mut dirty = state.keep_only(&found);
+    // What upstream's `agnes push` sent from this workspace (adopt.rs).
+    let pushed = crate::adopt::pushed_sessions(&workspace);
 
     for f in &found {
         // What was sent is recorded file by file, so stopping here loses nothing.
@@ -569,6 +571,29 @@ fn upload_unredacted(settings: &Settings, options: &UploadOptions) -> Result<Upl
             Ok((md5, size)) if is_unchanged(state.sent(f.kind, &f.name), &md5, size) => {
                 outcome.action = Action::Unchanged;
                 outcome.bytes = Some(size);
+            }
+            Ok((md5, size))
+                if f.kind == Kind::Session
+                    && state.sent(f.kind, &f.name).is_none()
+                    && crate::adopt::pushed(&pushed, &f.path, size) =>
+            {
+                outcome.action = Action::Unchanged;
+                outcome.bytes = Some(size);
+                outcome.note = Some(
+                    "uploaded before by agnes push (.claude/agnes-sessions-uploaded.txt); not sent again"
+                        .into(),
+                );
+                state.record(
+                    f.kind,
+                    &f.name,
+                    Sent {
+                        md5,
+                        size,
+                        uploaded_at: None,
+                        note: None,
+                    },
+                );
+                dirty = true;
             }
             Ok((_, size)) => match sender.as_mut() {
                 None => {

@@ -12,13 +12,18 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::faults::Fault;
 
-/// What the catalog says about one table.
+/// What the catalog says about one table (keyed by its name, the file's).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TableMeta {
+    /// The registry id, when it is not the name (0.84: `Orders2` has id
+    /// `orders2`). Grants, packages and `/api/v2` use the id.
+    pub id: Option<String>,
+    /// The v2 catalog's `description`.
+    pub description: Option<String>,
     /// `local`, `materialized`, `remote` or anything else, passed through.
     pub query_mode: Option<String>,
     pub source_type: Option<String>,
@@ -40,6 +45,11 @@ pub struct TableMeta {
 }
 
 impl TableMeta {
+    /// The registry id of the table named `name`.
+    pub fn registry_id<'a>(&'a self, name: &'a str) -> &'a str {
+        self.id.as_deref().unwrap_or(name)
+    }
+
     pub fn is_remote(&self) -> bool {
         self.query_mode.as_deref() == Some("remote")
     }
@@ -94,7 +104,43 @@ impl Grant {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserEntry {
     pub name: String,
-    pub grant: Grant,
+    /// The explicit grant (`tables`); `None` when the key is missing.
+    pub tables: Option<Grant>,
+    /// An admin reads every table; unknown ids are 404 for them, not 403.
+    pub admin: bool,
+    /// Slugs of the packages in this user's stack, materialized for them;
+    /// `None`: every package of the catalog (none for an admin).
+    pub packages: Option<Vec<String>>,
+    /// A revoked token: 401 `Token revoked`.
+    pub revoked: bool,
+    /// Slugs of packages in the stack that are not materialized for this
+    /// user (an `available` grant they did not subscribe to): their tables
+    /// are `server_only` for them, and still downloadable.
+    pub available: Vec<String>,
+}
+
+/// A data package (0.84): a named set of tables by registry id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Package {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub requirement: String,
+    /// Registry ids: each sent as the table object the real server makes.
+    pub tables: Vec<String>,
+    /// Table objects given as objects in the catalog: sent as they are
+    /// (tests announce a table the flat dict lacks with them).
+    pub literal_tables: Vec<Value>,
+    /// Holds every table of the folder (`"tables": "*"`, and the package a
+    /// catalog without `data_packages` has); it widens no grant.
+    pub all: bool,
+}
+
+impl Package {
+    pub fn holds(&self, id: &str) -> bool {
+        self.all || self.tables.iter().any(|t| t == id)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -113,10 +159,13 @@ pub struct Catalog {
     pub faults: Vec<Fault>,
     /// Passed through as the manifest's `assets` when given.
     pub assets: Option<Value>,
-    /// The manifest's `data_packages` and `direct_tables` (0.84), passed
-    /// through when given.
-    pub data_packages: Option<Value>,
-    pub direct_tables: Option<Value>,
+    /// The data packages (0.84); which of them a user has is the user's `packages`.
+    pub data_packages: Vec<Package>,
+    /// Registry ids sent as table objects in `direct_tables` (0.84.8 sends
+    /// `[]`; earlier 0.4x-0.8x servers listed tables there).
+    pub direct_tables: Vec<String>,
+    /// Objects of the catalog's `direct_tables`, sent as they are.
+    pub direct_literal: Vec<Value>,
     /// `X-Agnes-Accepts` (0.84); `None` means `["session-gzip"]`.
     pub accepts: Option<Vec<String>>,
     /// Limits of `/api/v2/scan` (quotas, the result cap).
@@ -138,8 +187,32 @@ pub struct ScanLimits {
 }
 
 impl Catalog {
-    pub fn table(&self, id: &str) -> Option<&TableMeta> {
-        self.tables.get(id)
+    /// The catalog entry of the table named `name`.
+    pub fn table(&self, name: &str) -> Option<&TableMeta> {
+        self.tables.get(name)
+    }
+
+    /// The registry id of the table named `name`.
+    pub fn id_of(&self, name: &str) -> String {
+        self.table(name)
+            .map_or(name, |m| m.registry_id(name))
+            .to_string()
+    }
+
+    /// The name of the table whose registry id is `id`: the entry that
+    /// gives it that id, else the table named `id` when it keeps its name.
+    pub fn name_of(&self, id: &str) -> Option<String> {
+        if let Some((name, _)) = self
+            .tables
+            .iter()
+            .find(|(_, m)| m.id.as_deref() == Some(id))
+        {
+            return Some(name.clone());
+        }
+        match self.table(id) {
+            Some(m) if m.registry_id(id) != id => None,
+            _ => Some(id.to_string()),
+        }
     }
 
     /// Parses the catalog text; the error says which part is wrong.
@@ -152,6 +225,8 @@ impl Catalog {
             .map(|(id, t)| {
                 let t = t.unwrap_or_default();
                 let meta = TableMeta {
+                    id: t.id,
+                    description: t.description,
                     query_mode: t.query_mode,
                     source_type: t.source_type,
                     hash: HashMode::parse(t.hash),
@@ -171,10 +246,24 @@ impl Catalog {
                 let mut out = BTreeMap::new();
                 for (token, user) in users {
                     let user = user.unwrap_or_default();
-                    let grant = parse_grant(user.tables)
-                        .map_err(|e| format!("users: the grant of user {:?}: {e}", user.name))?;
+                    let tables = match user.tables {
+                        None | Some(Value::Null) => None,
+                        Some(t) => Some(parse_grant(Some(t)).map_err(|e| {
+                            format!("users: the grant of user {:?}: {e}", user.name)
+                        })?),
+                    };
                     let name = user.name.unwrap_or_else(|| "user".to_string());
-                    out.insert(token, UserEntry { name, grant });
+                    out.insert(
+                        token,
+                        UserEntry {
+                            name,
+                            tables,
+                            admin: user.admin.unwrap_or(false),
+                            revoked: user.revoked.unwrap_or(false),
+                            packages: user.packages,
+                            available: user.available.unwrap_or_default(),
+                        },
+                    );
                 }
                 Some(out)
             }
@@ -184,6 +273,9 @@ impl Catalog {
             None | Some(Value::Null) => Vec::new(),
             Some(list) => Fault::parse_list(&list).map_err(|e| format!("faults: {e}"))?,
         };
+        let (direct_tables, direct_literal) =
+            table_refs(raw.direct_tables.as_ref().unwrap_or(&Value::Null))
+                .map_err(|e| format!("direct_tables: {e}"))?;
         Ok(Catalog {
             tables,
             users,
@@ -194,12 +286,78 @@ impl Catalog {
             },
             faults,
             assets: raw.assets.filter(|v| !v.is_null()),
-            data_packages: raw.data_packages.filter(|v| !v.is_null()),
-            direct_tables: raw.direct_tables.filter(|v| !v.is_null()),
+            data_packages: parse_packages(raw.data_packages)?,
+            direct_tables,
+            direct_literal,
             accepts: raw.accepts,
             scan: raw.scan.unwrap_or_default(),
         })
     }
+}
+
+/// The catalog's `data_packages`: `[{"slug", "tables": [ids] | "*", "id"?,
+/// "name"?, "description"?, "requirement"?}]`; a package without `id` gets
+/// one shaped like the real server's (`pkg_` and 12 hex characters).
+/// Without the key, one package `all` holds every table.
+fn parse_packages(raw: Option<Value>) -> Result<Vec<Package>, String> {
+    let list = match raw {
+        // Like a real analyst's stack: one package, here of every table.
+        None | Some(Value::Null) => {
+            vec![json!({"slug": "all", "name": "All tables", "tables": "*"})]
+        }
+        Some(Value::Array(list)) => list,
+        Some(other) => return Err(format!("data_packages must be a list, not {other}")),
+    };
+    list.into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let text = |key: &str| p.get(key).and_then(Value::as_str).map(String::from);
+            let slug = text("slug")
+                .or_else(|| text("id"))
+                .ok_or_else(|| format!("data_packages[{i}] has neither slug nor id"))?;
+            let all = p.get("tables").and_then(Value::as_str) == Some("*");
+            let (tables, literal_tables) = match all {
+                true => (Vec::new(), Vec::new()),
+                false => table_refs(p.get("tables").unwrap_or(&Value::Null))
+                    .map_err(|e| format!("data_packages[{i}].tables: {e}"))?,
+            };
+            let id = text("id").unwrap_or_else(|| {
+                use md5::{Digest, Md5};
+                let digest = Md5::digest(slug.as_bytes());
+                let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+                format!("pkg_{}", &hex[..12])
+            });
+            Ok(Package {
+                id,
+                name: text("name").unwrap_or_else(|| slug.clone()),
+                description: text("description"),
+                requirement: text("requirement").unwrap_or_else(|| "required".to_string()),
+                slug,
+                tables,
+                literal_tables,
+                all,
+            })
+        })
+        .collect()
+}
+
+/// A list of registry ids (rendered by the server) and table objects
+/// (sent as they are).
+fn table_refs(list: &Value) -> Result<(Vec<String>, Vec<Value>), String> {
+    let items = match list {
+        Value::Null => return Ok((Vec::new(), Vec::new())),
+        Value::Array(items) => items,
+        other => return Err(format!("must be a list, not {other}")),
+    };
+    let (mut ids, mut objects) = (Vec::new(), Vec::new());
+    for item in items {
+        match item {
+            Value::String(id) => ids.push(id.clone()),
+            Value::Object(_) => objects.push(item.clone()),
+            other => return Err(format!("a table must be an id or an object, not {other}")),
+        }
+    }
+    Ok((ids, objects))
 }
 
 /// `"*"`, missing or null: all tables; a list: those.
@@ -234,6 +392,8 @@ struct RawCatalog {
 
 #[derive(Deserialize, Default)]
 struct RawTable {
+    id: Option<String>,
+    description: Option<String>,
     query_mode: Option<String>,
     source_type: Option<String>,
     hash: Option<String>,
@@ -249,6 +409,10 @@ struct RawTable {
 struct RawUser {
     name: Option<String>,
     tables: Option<Value>,
+    admin: Option<bool>,
+    revoked: Option<bool>,
+    packages: Option<Vec<String>>,
+    available: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -362,11 +526,12 @@ mod tests {
         assert_eq!(c.tables["wrong"].hash, HashMode::Literal("deadbeef".into()));
         assert_eq!(c.tables["blank"].hash, HashMode::Empty);
         let users = c.users.unwrap();
-        assert_eq!(users["demo-token"].grant, Grant::All);
-        assert_eq!(users["n"].grant, Grant::All);
+        assert_eq!(users["demo-token"].tables, Some(Grant::All));
+        assert_eq!(users["n"].tables, None);
         assert_eq!(users["n"].name, "user");
-        assert!(users["limited-token"].grant.allows("orders"));
-        assert!(!users["limited-token"].grant.allows("customers"));
+        let limited = users["limited-token"].tables.clone().unwrap();
+        assert!(limited.allows("orders"));
+        assert!(!limited.allows("customers"));
         assert_eq!(c.memory.mandatory.len(), 1);
         assert!(c.memory.approved.is_empty());
         assert!(c.assets.is_none());

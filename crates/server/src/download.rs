@@ -100,7 +100,7 @@ pub fn part_of(query: Option<&str>) -> Option<String> {
 /// part path stays inside the folder and names a regular file there.
 fn part_file(folder: &std::path::Path, part: &str) -> Option<PathBuf> {
     let relative = std::path::Path::new(part);
-    let plain = !part.is_empty()
+    let plain = is_servable_part(part)
         && !part.contains('\\')
         && relative
             .components()
@@ -113,54 +113,94 @@ fn part_file(folder: &std::path::Path, part: &str) -> Option<PathBuf> {
     (file.starts_with(&root) && file.is_file()).then_some(file)
 }
 
+/// The 403 of a table the caller may not read (for a non-admin, also one
+/// that does not exist), in each generation's words.
+pub fn not_in_stack(id: &str, current: bool) -> String {
+    match current {
+        true => format!(
+            "Table '{id}' is not in your stack. Ask an admin to add it to a Data Package \
+             you have access to (Required or in your stack), then run `agnes pull` to refresh."
+        ),
+        false => "Access denied to this table".to_string(),
+    }
+}
+
+/// Whether the 0.84 server serves a part path: every `/`-separated segment
+/// matches `^[A-Za-z0-9_][A-Za-z0-9_.=-]*$`.
+fn is_servable_part(part: &str) -> bool {
+    part.split('/').all(|segment| {
+        let mut bytes = segment.bytes();
+        bytes
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'=' | b'-'))
+    })
+}
+
 pub async fn handler(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult {
+    // The real server's checks, in its order (CONTRACT.md §7.1): the id's
+    // pattern, access (by id), distribution, the file (by name).
     if !is_valid_id(&id) {
-        return Err(ApiError::not_found(format!("Invalid table id: {id:?}")));
+        return Err(ApiError::not_found("Table not found"));
     }
     let catalog = app.catalog()?;
     let user = authenticate(&headers, &catalog)?;
+    let current = app.generation.is_current();
     if !user.grant.allows(&id) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            format!(
-                "Access to table '{id}' is not granted to user '{}'",
-                user.name
-            ),
+            not_in_stack(&id, current),
         ));
     }
-    if catalog.table(&id).is_some_and(|m| m.is_remote()) {
-        return Err(ApiError::not_found(format!(
-            "Table '{id}' is queried remotely; it has no file to download"
-        )));
+    let not_found = || ApiError::not_found(format!("Table '{id}' not found"));
+    // The registry row: by id, as the server looks it up.
+    let meta = catalog
+        .name_of(&id)
+        .and_then(|name| catalog.table(&name).cloned())
+        .or_else(|| catalog.table(&id).cloned())
+        .unwrap_or_default();
+    if meta.is_remote() {
+        return Err(match current {
+            true => ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "table '{id}' has query_mode='remote' and is not distributed; \
+                     query it with `agnes query` instead of downloading it"
+                ),
+            ),
+            false => not_found(),
+        });
     }
     let mut path = app.data_dir.join(format!("{id}.parquet"));
     let mut is_part = false;
-    if app.generation.is_current() {
-        if catalog.table(&id).is_some_and(|m| m.server_only) {
+    if current {
+        if meta.server_only {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
-                format!("Table '{id}' is server_only — query it instead"),
+                format!(
+                    "table '{id}' is server_only — it is kept fresh on the server and not \
+                     distributed; query it with `agnes query` instead of downloading it"
+                ),
             ));
         }
         let folder = (!path.is_file())
             .then(|| tables::table_folder(&app.data_dir, &id))
             .flatten();
         if let Some(folder) = folder {
-            let part = part_of(query.as_deref()).ok_or_else(|| {
-                ApiError::not_found(format!(
-                    "Table '{id}' is partitioned: download its parts with ?part=<path>"
-                ))
-            })?;
-            path = part_file(&folder, &part)
-                .ok_or_else(|| ApiError::not_found(format!("Table '{id}' has no part {part:?}")))?;
+            let part = part_of(query.as_deref()).ok_or_else(not_found)?;
+            path =
+                part_file(&folder, &part).ok_or_else(|| ApiError::not_found("Part not found"))?;
             is_part = true;
         }
     }
+    let attachment = is_part
+        .then(|| path.file_name().and_then(|n| n.to_str()).map(String::from))
+        .flatten();
     let opened = tokio::task::spawn_blocking(move || {
         let opened = open(path.clone())?;
         // What the 0.84 server says of small parts: the MD5 of the bytes sent.
@@ -219,8 +259,10 @@ pub async fn handler(
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
     h.insert(header::ETAG, etag_value);
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    // The id passed the pattern, so it needs no quoting inside the quotes.
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{id}.parquet\"")) {
+    // The id passed the pattern, so it needs no quoting inside the quotes;
+    // a part is named by the last segment of its path (which passed too).
+    let filename = attachment.unwrap_or_else(|| format!("{id}.parquet"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     if let Some(cr) = content_range.and_then(|cr| HeaderValue::from_str(&cr).ok()) {
@@ -355,6 +397,8 @@ mod tests {
             "",
             "m=1",
             "m=1\\a.parquet",
+            "m=1/.a.parquet",
+            "m=1/%61.parquet",
         ] {
             assert_eq!(part_file(&table, hostile), None, "{hostile}");
         }

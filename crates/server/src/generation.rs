@@ -30,9 +30,9 @@ impl Generation {
 }
 
 /// What the server advertises in `X-Agnes-Latest-Version`.
-pub const LATEST_VERSION: &str = "0.84.0";
-/// And in `X-Agnes-Min-Version` (advisory).
-pub const MIN_VERSION: &str = "0.29.0";
+pub const LATEST_VERSION: &str = "0.84.8";
+/// And in `X-Agnes-Min-Version` (advisory; what 0.84.8 sends).
+pub const MIN_VERSION: &str = "0.0.0";
 
 /// What `X-Agnes-Accepts` says by default.
 pub const DEFAULT_ACCEPTS: &str = "session-gzip";

@@ -16,6 +16,7 @@ mod isotime;
 mod manifest;
 mod parquet_footer;
 mod predicate;
+mod pydantic;
 mod reply;
 mod request_log;
 mod scan_data;

@@ -10,11 +10,12 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
 use crate::app::App;
 use crate::auth::authenticate;
+use crate::pydantic;
 use crate::reply::{json, ApiError, ApiResult};
 
 /// The real server's limit on one session file.
@@ -26,6 +27,27 @@ pub fn base_name(name: &str) -> Option<&str> {
     let base = name.rsplit(['/', '\\']).next()?.trim();
     (!base.is_empty() && base != "." && base != "..").then_some(base)
 }
+
+/// The name a 0.29 server stores a session under: the last path component,
+/// or `upload_<8 hex>` when that is empty or starts with a dot.
+fn may2026_name(raw: &str) -> String {
+    match base_name(raw) {
+        Some(base) if !base.starts_with('.') => base.to_string(),
+        _ => {
+            let seq = UPLOAD_SEQ.fetch_add(1, Ordering::Relaxed);
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            format!(
+                "upload_{:08x}",
+                (nanos ^ (seq as u32).wrapping_mul(0x9e37_79b9))
+            )
+        }
+    }
+}
+
+/// The real server's words for a session name it refuses (0.84).
+const NAME_RULE: &str = "filename must match [A-Za-z0-9._-]{1,200}";
 
 /// Whether a 0.84 server takes this session file name:
 /// `[A-Za-z0-9._-]{1,200}`, checked on the name as sent.
@@ -70,12 +92,16 @@ pub async fn sessions(State(app): State<Arc<App>>, req: Request) -> ApiResult {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let boundary = multer::parse_boundary(content_type).map_err(|e| {
-        ApiError::new(
+    let current = app.generation.is_current();
+    let no_file = || {
+        json(
             StatusCode::UNPROCESSABLE_ENTITY,
-            format!("expected a multipart/form-data body: {e}"),
+            &json!({"detail": pydantic::field_required("file", Value::Null, current)}),
         )
-    })?;
+    };
+    let Ok(boundary) = multer::parse_boundary(content_type) else {
+        return Ok(no_file());
+    };
     let mut form = multer::Multipart::new(req.into_body().into_data_stream(), boundary);
     let bad_form = |e: multer::Error| ApiError::bad_request(format!("reading the form: {e}"));
 
@@ -85,15 +111,20 @@ pub async fn sessions(State(app): State<Arc<App>>, req: Request) -> ApiResult {
             continue;
         }
         let raw_name = field.file_name().unwrap_or("").to_string();
-        if app.generation.is_current() {
+        if current {
             let gzip_ok = crate::generation::accepts(&app)
                 .iter()
                 .any(|a| a == crate::generation::DEFAULT_ACCEPTS);
             let refusal = if !is_accepted_name(&raw_name) {
-                Some(format!(
-                    "Invalid filename {raw_name:?}: allowed characters are A-Z a-z 0-9 . _ - (1 to 200)"
-                ))
+                Some(NAME_RULE.to_string())
+            } else if raw_name
+                .strip_suffix(".gz")
+                .is_some_and(|stem| !is_accepted_name(stem))
+            {
+                Some(format!("{NAME_RULE} before .gz"))
             } else if raw_name.ends_with(".gz") && !gzip_ok {
+                // Not the real server (it always unpacks): a catalog that
+                // takes `session-gzip` off the header checks clients ask first.
                 Some("gzipped sessions are not accepted by this server".to_string())
             } else {
                 None
@@ -107,11 +138,10 @@ pub async fn sessions(State(app): State<Arc<App>>, req: Request) -> ApiResult {
                 return Err(ApiError::bad_request(refusal));
             }
         }
-        let name = base_name(&raw_name)
-            .ok_or_else(|| {
-                ApiError::bad_request(format!("the file has no usable name: {raw_name:?}"))
-            })?
-            .to_string();
+        let name = match current {
+            true => raw_name.clone(),
+            false => may2026_name(&raw_name),
+        };
         tokio::fs::create_dir_all(&dir)
             .await
             .map_err(|e| ApiError::internal(format!("creating {}: {e}", dir.display())))?;
@@ -132,7 +162,7 @@ pub async fn sessions(State(app): State<Arc<App>>, req: Request) -> ApiResult {
                 }
                 return Err(ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("File too large: the limit is {MAX_UPLOAD} bytes (50 MiB)"),
+                    "File too large (max 50MB)",
                 ));
             }
             Err(err) => {
@@ -140,20 +170,31 @@ pub async fn sessions(State(app): State<Arc<App>>, req: Request) -> ApiResult {
                 return Err(err);
             }
         };
-        // A gzipped transcript is stored as the transcript it holds.
-        match name.strip_suffix(".gz") {
-            Some(plain) if app.generation.is_current() => {
+        // A gzipped transcript (0.84) is stored as the transcript it holds;
+        // the reply names that and counts its bytes.
+        let (name, size) = match name.strip_suffix(".gz") {
+            Some(plain) if current => {
                 let plain_target = dir.join(plain);
                 let result = gunzip(&temp, &plain_target).await;
                 let _ = tokio::fs::remove_file(&temp).await;
-                if let Err(e) = result {
-                    return Err(ApiError::bad_request(format!("{name} is not gzip: {e}")));
+                match result {
+                    Ok(unpacked) => (plain.to_string(), unpacked),
+                    Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
+                        return Err(ApiError::new(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            "Decompressed content too large (max 50MB)",
+                        ))
+                    }
+                    Err(_) => return Err(ApiError::bad_request("invalid_gzip")),
                 }
             }
-            _ => tokio::fs::rename(&temp, &target)
-                .await
-                .map_err(|e| ApiError::internal(format!("storing {}: {e}", target.display())))?,
-        }
+            _ => {
+                tokio::fs::rename(&temp, &target).await.map_err(|e| {
+                    ApiError::internal(format!("storing {}: {e}", target.display()))
+                })?;
+                (name, size)
+            }
+        };
         let mut resp = json(
             StatusCode::OK,
             &json!({"status": "ok", "filename": name, "size": size}),
@@ -163,28 +204,31 @@ pub async fn sessions(State(app): State<Arc<App>>, req: Request) -> ApiResult {
             .insert(crate::request_log::UploadName(raw_name));
         return Ok(resp);
     }
-    Err(ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "the form has no field named \"file\"",
-    ))
+    Ok(no_file())
 }
 
-/// Decompresses the gzip file `from` into `to` (through a temporary file,
-/// at most 10 times the upload limit: no gzip bomb fills the disk).
-async fn gunzip(from: &Path, to: &Path) -> std::io::Result<()> {
+/// Decompresses the gzip file `from` into `to` through a temporary file;
+/// the bytes it held. Past the upload limit it stops with `FileTooLarge`
+/// (no gzip bomb fills the disk); anything but one whole gzip member is
+/// an error.
+async fn gunzip(from: &Path, to: &Path) -> std::io::Result<u64> {
     let (from, to) = (from.to_path_buf(), to.to_path_buf());
     tokio::task::spawn_blocking(move || {
         use std::io::Read;
         let temp = to.with_extension("gunzip.part");
         let result = (|| {
             let input = std::fs::File::open(&from)?;
-            let mut decoder = flate2::read::GzDecoder::new(input).take(10 * MAX_UPLOAD + 1);
+            let mut decoder = flate2::read::GzDecoder::new(input).take(MAX_UPLOAD + 1);
             let mut out = std::fs::File::create(&temp)?;
             let n = std::io::copy(&mut decoder, &mut out)?;
-            if n > 10 * MAX_UPLOAD {
-                return Err(std::io::Error::other("it unpacks to more than 500 MiB"));
+            if n > MAX_UPLOAD {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::FileTooLarge,
+                    "it unpacks to more than 50 MiB",
+                ));
             }
-            std::fs::rename(&temp, &to)
+            std::fs::rename(&temp, &to)?;
+            Ok(n)
         })();
         if result.is_err() {
             let _ = std::fs::remove_file(&temp);
@@ -235,12 +279,24 @@ pub async fn local_md(State(app): State<Arc<App>>, req: Request) -> ApiResult {
         Err(refused) => return Err(after_body(req.into_body(), refused).await),
     };
     let body = read_body(req.into_body()).await?;
-    let note: LocalMd = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("expected JSON {{\"content\": \"<text>\"}}: {e}"),
-        )
-    })?;
+    let current = app.generation.is_current();
+    let note: LocalMd = match serde_json::from_slice::<Value>(&body) {
+        Ok(value) => match serde_json::from_value(value.clone()) {
+            Ok(note) => note,
+            Err(_) => {
+                return Ok(json(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &json!({"detail": pydantic::field_required("content", value, current)}),
+                ))
+            }
+        },
+        Err(e) => {
+            return Ok(json(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &json!({"detail": pydantic::json_invalid(e.column().saturating_sub(1), &e.to_string(), current)}),
+            ))
+        }
+    };
     let dir = user_dir(&app.uploads_dir, &user.name);
     let target = dir.join("CLAUDE.local.md");
     tokio::fs::create_dir_all(&dir)

@@ -28,6 +28,7 @@ use crate::catalog::{Catalog, ScanLimits, TableMeta};
 use crate::compress::accepts_gzip;
 use crate::isotime::utc_with_offset;
 use crate::predicate::{self, Rejected};
+use crate::pydantic;
 use crate::reply::{json, ApiError, ApiResult};
 use crate::request_log::ScanNote;
 use crate::scan_data::{self, Order, Plan};
@@ -48,20 +49,103 @@ fn detail(status: StatusCode, detail: Value) -> Response {
     json(status, &json!({ "detail": detail }))
 }
 
+/// The validator's refusal, with the real server's `details`: the column
+/// or the (upper-case) function it did not know, else nothing.
 fn rejected(r: Rejected) -> Response {
+    let details = match r.kind {
+        "unknown_column" => json!({"column": r.part}),
+        "unknown_function" => {
+            json!({"function": r.part.trim_end_matches('(').trim().to_ascii_uppercase()})
+        }
+        _ => json!({}),
+    };
     detail(
         StatusCode::BAD_REQUEST,
-        json!({"error": "validator_rejected", "kind": r.kind,
-               "details": {"message": r.message, "part": r.part}}),
+        json!({"error": "validator_rejected", "kind": r.kind, "details": details}),
     )
 }
 
-/// FastAPI's answer to a body that does not fit the request model.
-fn unprocessable(field: &str, message: &str) -> Response {
-    detail(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        json!([{"type": "value_error", "loc": ["body", field], "msg": message}]),
-    )
+/// A body that does not fit the scan model: pydantic's text in a `400`.
+fn bad_body(errors: &[pydantic::FieldError]) -> Response {
+    ApiError::bad_request(pydantic::message("ScanRequest", errors)).into_response()
+}
+
+/// The largest `limit` the real server takes.
+const MAX_LIMIT: u64 = 10_000_000;
+
+/// The internal tables a 0.84 server lists in its v2 catalog to everyone:
+/// id, display name, description.
+const INTERNAL_TABLES: &[(&str, &str, &str)] = &[
+    (
+        "agnes_audit",
+        "Agnes audit log",
+        "Server-side actions performed against Agnes. Also available locally for analysis.",
+    ),
+    (
+        "agnes_sessions",
+        "Agnes sessions",
+        "Claude Code sessions. Also available locally for analysis.",
+    ),
+    (
+        "agnes_telemetry",
+        "Agnes telemetry events",
+        "Tool and skill invocations from Claude Code. Also available locally for analysis.",
+    ),
+];
+
+/// The columns of an internal table as 0.84.8 describes them (the audit
+/// log's; the other two are described as having none here).
+fn internal_columns(id: &str) -> Vec<Value> {
+    const AUDIT: &[(&str, &str, bool)] = &[
+        ("id", "VARCHAR", false),
+        ("timestamp", "TIMESTAMP", false),
+        ("user_id", "VARCHAR", true),
+        ("action", "VARCHAR", false),
+        ("resource", "VARCHAR", true),
+        ("params", "JSON", true),
+        ("result", "VARCHAR", true),
+        ("duration_ms", "INTEGER", true),
+        ("params_before", "JSON", true),
+        ("client_ip", "VARCHAR", true),
+        ("client_kind", "VARCHAR", true),
+        ("correlation_id", "VARCHAR", true),
+    ];
+    let columns = if id == "agnes_audit" { AUDIT } else { &[] };
+    columns
+        .iter()
+        .map(|(name, t, nullable)| {
+            json!({"name": name, "type": t, "nullable": nullable, "description": ""})
+        })
+        .collect()
+}
+
+/// Which endpoint asks, for the words of its refusals.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Asker {
+    Schema,
+    Scan,
+    Estimate,
+}
+
+impl Asker {
+    /// The real server's 404 for an unknown table, worded per endpoint.
+    fn not_found(self, id: &str) -> Response {
+        let text = match self {
+            Asker::Schema => format!("table '{id}' not found"),
+            Asker::Scan => "table not found".to_string(),
+            Asker::Estimate => format!("table {id} not found"),
+        };
+        ApiError::not_found(text).into_response()
+    }
+
+    fn forbidden(self, id: &str, current: bool) -> Response {
+        let text = match (current, self) {
+            (true, _) => crate::download::not_in_stack(id, true),
+            (false, Asker::Schema) => "not authorized for this table".to_string(),
+            (false, _) => "not authorized".to_string(),
+        };
+        ApiError::new(StatusCode::FORBIDDEN, text).into_response()
+    }
 }
 
 /// A table the caller may scan, with its data when the server has some:
@@ -73,29 +157,61 @@ struct Target {
     data: Option<TableFile>,
 }
 
-fn target(app: &App, catalog: &Catalog, user: &User, id: &str) -> Result<Target, Response> {
-    let not_found = || ApiError::not_found(format!("Table '{id}' not found")).into_response();
+/// The table with registry id `id`, as the real server finds it: unknown
+/// is 404 (for anyone), not readable 403, and a table whose id differs
+/// from its name 404 once readable (its data is stored under the name; a
+/// 0.29 server fails with a 500 there).
+fn target(
+    app: &App,
+    catalog: &Catalog,
+    user: &User,
+    id: &str,
+    asker: Asker,
+) -> Result<Target, Response> {
+    let current = app.generation.is_current();
     if !is_valid_id(id) {
-        return Err(not_found());
+        return Err(asker.not_found(id));
     }
-    let meta = catalog.table(id).cloned();
+    let internal = current && INTERNAL_TABLES.iter().any(|(t, _, _)| *t == id);
+    let Some(name) = catalog.name_of(id) else {
+        return Err(asker.not_found(id));
+    };
+    let meta = catalog.table(&name).cloned();
     // Folders are tables only where the manifest lists them: on a 0.84 server.
-    let data = tables::find(&app.data_dir, id, app.generation.is_current()).map_err(|e| {
+    let data = tables::find(&app.data_dir, &name, current).map_err(|e| {
         ApiError::internal(format!("looking for table '{id}' in the data folder: {e}"))
             .into_response()
     })?;
-    if data.is_none() && !meta.as_ref().is_some_and(|m| m.is_remote()) {
-        return Err(not_found());
+    if data.is_none() && !internal && !meta.as_ref().is_some_and(|m| m.is_remote()) {
+        return Err(asker.not_found(id));
     }
-    if !user.grant.allows(id) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            format!(
-                "Access to table '{id}' is not granted to user '{}'",
-                user.name
+    if !internal && !user.grant.allows(id) {
+        return Err(asker.forbidden(id, current));
+    }
+    if name != id {
+        return Err(match current {
+            true => asker.not_found(id),
+            false => {
+                let request_id = format!("{:012x}", now_nanos() & 0xffff_ffff_ffff);
+                eprintln!("agnes-server: 500 table '{id}' is stored under the name '{name}'");
+                json(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &json!({"detail": "Internal server error", "request_id": request_id}),
+                )
+            }
+        });
+    }
+    if data.is_none() && internal {
+        // Listed, and its schema known, but this server holds no rows.
+        return Err(match asker {
+            Asker::Schema => json(
+                StatusCode::OK,
+                &json!({"table_id": id, "source_type": "internal", "sql_flavor": "duckdb",
+                        "columns": internal_columns(id), "partition_by": null,
+                        "clustered_by": [], "where_dialect_hints": {}}),
             ),
-        )
-        .into_response());
+            _ => asker.not_found(id),
+        });
     }
     Ok(Target {
         id: id.to_string(),
@@ -111,9 +227,14 @@ impl Target {
         self.data.as_ref().ok_or_else(|| {
             detail(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                json!({"error": "not_configured",
-                       "message": format!("table '{}' is a {} table and this server has no {} backend configured",
-                           self.id, self.source(), self.source())}),
+                match self.source() {
+                    "bigquery" => json!({"error": "not_configured",
+                        "message": "BigQuery project not configured",
+                        "details": {"hint": "Set data_source.bigquery.project in instance.yaml (and optionally data_source.bigquery.billing_project for cross-project deployments). BIGQUERY_PROJECT env var also accepted as legacy override."}}),
+                    source => json!({"error": "not_configured",
+                        "message": format!("table '{}' is a {source} table and this server has no {source} backend configured", self.id),
+                        "details": {"hint": "agnes-server serves a remote table from DIR/<id>.parquet when there is one"}}),
+                },
             )
         })
     }
@@ -154,38 +275,101 @@ pub async fn catalog(State(app): State<Arc<App>>, headers: HeaderMap) -> ApiResu
     // Folders are tables only where the manifest lists them: on a 0.84 server.
     let files = tables::scan(&app.data_dir, app.generation.is_current())
         .map_err(|e| ApiError::internal(format!("listing the data folder: {e}")))?;
-    let mut ids: Vec<String> = files
+    let current = app.generation.is_current();
+    let mut names: Vec<(String, Option<u64>)> = files
         .into_iter()
-        .map(|f| f.id)
-        .filter(|id| is_valid_id(id))
+        .filter(|f| is_valid_id(&f.id))
+        .map(|f| (f.id, Some(f.size)))
         .collect();
-    for (id, meta) in &catalog.tables {
-        if meta.is_remote() && !ids.contains(id) {
-            ids.push(id.clone());
+    for (name, meta) in &catalog.tables {
+        if meta.is_remote() && !names.iter().any(|(n, _)| n == name) {
+            names.push((name.clone(), None));
         }
     }
-    ids.sort();
-    let tables: Vec<Value> = ids
-        .iter()
-        .filter(|id| user.grant.allows(id))
-        .map(|id| {
-            let meta = catalog.table(id).cloned().unwrap_or_default();
-            json!({
-                "id": id,
-                "name": id,
-                "description": "",
-                "source_type": meta.source_type.as_deref().unwrap_or(""),
-                "query_mode": meta.query_mode.as_deref().unwrap_or("local"),
-                "sql_flavor": if meta.is_bigquery() { "bigquery" } else { "duckdb" },
-                "server_only": meta.server_only,
-                "where_examples": [],
-            })
-        })
-        .collect();
+    names.sort();
+    let mut tables: Vec<Value> = Vec::new();
+    if current {
+        for (id, name, description) in INTERNAL_TABLES {
+            tables.push(json!({
+                "id": id, "name": name, "description": description,
+                "source_type": "internal", "query_mode": "internal", "server_only": false,
+                "sql_flavor": "duckdb", "where_examples": [],
+                "fetch_via": "query via `agnes query` (auto-routes server-side; local after the usage export + `agnes pull`)",
+                "rough_size_hint": null, "rows": null, "size_bytes": null, "partition_by": null,
+                "clustered_by": [], "entity_type": null, "metadata_freshness": "not_applicable",
+            }));
+        }
+    }
+    for (name, size) in &names {
+        let meta = catalog.table(name).cloned().unwrap_or_default();
+        let id = meta.registry_id(name);
+        if !user.grant.allows(id) {
+            continue;
+        }
+        tables.push(catalog_entry(id, name, &meta, *size, current));
+    }
     Ok(json(
         StatusCode::OK,
         &json!({"tables": tables, "server_time": utc_with_offset(SystemTime::now())}),
     ))
+}
+
+/// One table of the v2 catalog, with the keys each generation sends.
+/// `size`: the bytes of its data under its id (none for a remote table,
+/// or one stored under a name that differs from its id).
+fn catalog_entry(
+    id: &str,
+    name: &str,
+    meta: &TableMeta,
+    size: Option<u64>,
+    current: bool,
+) -> Value {
+    let query_mode = meta.query_mode.as_deref().unwrap_or("local");
+    let remote = meta.is_remote();
+    let client = if current { "agnes" } else { "da" };
+    let fetch_via = match (remote, meta.server_only && current) {
+        (true, _) if current => format!(
+            "agnes snapshot create {id} --select <cols> --where '<BQ predicate>' --limit <N>"
+        ),
+        (true, _) => format!("da fetch {id} --select <cols> --where '<BQ predicate>' --limit <N>"),
+        (false, true) => {
+            "server-only — not synced locally; query via `agnes query --remote`".to_string()
+        }
+        (false, false) => format!("already local — query directly via `{client} query`"),
+    };
+    // A table stored under another name has no data under its id: no hint.
+    let size = size.filter(|_| id == name && current);
+    let mut entry = json!({
+        "id": id,
+        "name": name,
+        "description": meta.description.as_deref().unwrap_or(""),
+        "source_type": meta.source_type.as_deref().unwrap_or(""),
+        "query_mode": query_mode,
+        "sql_flavor": if meta.is_bigquery() { "bigquery" } else { "duckdb" },
+        "where_examples": [],
+        "fetch_via": fetch_via,
+        "rough_size_hint": size.map(size_bucket),
+    });
+    if current {
+        entry["server_only"] = json!(meta.server_only);
+        entry["rows"] = Value::Null;
+        entry["size_bytes"] = Value::Null;
+        entry["partition_by"] = Value::Null;
+        entry["clustered_by"] = json!([]);
+        entry["entity_type"] = Value::Null;
+        entry["metadata_freshness"] = json!(if remote { "error" } else { "not_applicable" });
+    }
+    entry
+}
+
+/// The real server's `rough_size_hint` buckets.
+fn size_bucket(bytes: u64) -> &'static str {
+    match bytes {
+        b if b <= 100 << 20 => "small",
+        b if b <= 1 << 30 => "medium",
+        b if b <= 10 << 30 => "large",
+        _ => "very_large",
+    }
 }
 
 /// `GET /api/v2/schema/{id}`: the table's columns with their type names.
@@ -197,7 +381,7 @@ pub async fn schema(
     let outcome = async {
         let catalog = app.catalog().map_err(IntoResponse::into_response)?;
         let user = authenticate(&headers, &catalog).map_err(IntoResponse::into_response)?;
-        let t = target(&app, &catalog, &user, &id)?;
+        let t = target(&app, &catalog, &user, &id, Asker::Schema)?;
         let t = Arc::new(t);
         let t2 = t.clone();
         let schema = blocking(move || t2.schema()).await?;
@@ -217,7 +401,7 @@ pub async fn schema(
                 "columns": scan_data::columns_json(&schema, bigquery),
                 "partition_by": partition_by,
                 "clustered_by": [],
-                "where_dialect_hints": [],
+                "where_dialect_hints": {},
             }),
         ))
     };
@@ -231,84 +415,105 @@ struct Request {
     body: Value,
 }
 
-/// Reads and checks a scan body; the errors are the real server's answers.
+/// Reads and checks a scan body; the errors are the real server's answers,
+/// in its order: the model (400, pydantic's words), the table (404, 403),
+/// `limit` (400), the data (404, 500), `where` (the validator's 400),
+/// `select` and `order_by` (400).
 async fn request(
     app: &Arc<App>,
     headers: &HeaderMap,
     body: &[u8],
+    asker: Asker,
 ) -> Result<(Request, User, ScanLimits), Response> {
+    let current = app.generation.is_current();
     let catalog = app.catalog().map_err(IntoResponse::into_response)?;
     let user = authenticate(headers, &catalog).map_err(IntoResponse::into_response)?;
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| unprocessable("body", &format!("JSON decode error: {e}")))?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        // FastAPI's 422, at the character where decoding failed.
+        let text = String::from_utf8_lossy(body);
+        let position = text
+            .lines()
+            .take(e.line().saturating_sub(1))
+            .map(|l| l.chars().count() + 1)
+            .sum::<usize>()
+            + e.column().saturating_sub(1);
+        detail(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            pydantic::json_invalid(position, &e.to_string(), current),
+        )
+    })?;
     let Value::Object(obj) = &value else {
-        return Err(unprocessable("body", "Input should be an object"));
+        return Err(detail(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!([{"loc": ["body"], "msg": "Input should be a valid dictionary or object to extract fields from",
+                    "type": "model_attributes_type"}]),
+        ));
     };
     let limits = catalog.scan.clone();
+    let takes_queries = current && limits.from_query != Some(false);
     let mut value = value.clone();
-    if let Some(query) = obj.get("from_query") {
-        if limits.from_query == Some(false) {
-            // A 0.29 server does not know the key: the table is missing.
-            return Err(unprocessable("table_id", "Field required"));
-        }
-        let Some(query) = query.as_str() else {
-            return Err(unprocessable(
-                "from_query",
-                "Input should be a valid string",
-            ));
-        };
-        value = from_query(query).map_err(rejected)?;
-    }
-    let raw_query = obj
-        .get("from_query")
-        .and_then(Value::as_str)
-        .map(String::from);
-    let obj = value.as_object().cloned().unwrap_or_default();
-    let text = |key: &str| -> Result<Option<String>, Response> {
-        match obj.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(unprocessable(key, "Input should be a valid string")),
-        }
-    };
-    let list = |key: &str| -> Result<Option<Vec<String>>, Response> {
-        match obj.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Array(items)) => items
+    let raw_query = match obj.get("from_query") {
+        Some(query) if takes_queries && asker == Asker::Scan && truthy(query) => {
+            let exclusive = ["select", "where", "order_by", "limit"]
                 .iter()
-                .map(|i| {
-                    i.as_str()
-                        .map(String::from)
-                        .ok_or_else(|| unprocessable(key, "Input should be a list of strings"))
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map(Some),
-            Some(_) => Err(unprocessable(key, "Input should be a valid list")),
-        }
-    };
-    let table_id = text("table_id")?.ok_or_else(|| unprocessable("table_id", "Field required"))?;
-    let limit = match obj.get("limit") {
-        None | Some(Value::Null) => None,
-        Some(v) => match v.as_u64() {
-            Some(n) if n >= 1 => Some(n as usize),
-            _ => {
-                return Err(unprocessable(
-                    "limit",
-                    "Input should be greater than or equal to 1",
-                ))
+                .any(|k| obj.get(*k).is_some_and(truthy));
+            if exclusive {
+                return Err(ApiError::bad_request(
+                    "from_query is mutually exclusive with select/where/order_by/limit",
+                )
+                .into_response());
             }
-        },
+            let Some(query) = query.as_str() else {
+                return Err(ApiError::bad_request("from_query must be a string").into_response());
+            };
+            value = from_query(query).map_err(rejected)?;
+            Some(query.to_string())
+        }
+        // A server that does not take raw queries does not know the key.
+        _ => None,
     };
-    let select = list("select")?;
-    let order_by = list("order_by")?.unwrap_or_default();
-    let where_text = text("where")?.filter(|w| !w.trim().is_empty());
+    let obj = value.as_object().cloned().unwrap_or_default();
+    let errors = pydantic::check_scan_request(&obj);
+    if !errors.is_empty() {
+        return Err(bad_body(&errors));
+    }
+    let text = |key: &str| obj.get(key).and_then(Value::as_str).map(String::from);
+    let list = |key: &str| -> Option<Vec<String>> {
+        obj.get(key).and_then(Value::as_array).map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i.as_str().map(String::from))
+                .collect()
+        })
+    };
+    let table_id = text("table_id").unwrap_or_default();
+    let limit = obj.get("limit").and_then(|v| {
+        v.as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+    });
+    let select = list("select");
+    let order_by = list("order_by").unwrap_or_default();
+    let where_text = text("where").filter(|w| !w.trim().is_empty());
 
-    let t = target(app, &catalog, &user, &table_id)?;
+    let t = target(app, &catalog, &user, &table_id, asker)?;
+    if let Some(n) = limit.filter(|&n| n > MAX_LIMIT) {
+        return Err(
+            ApiError::bad_request(format!("limit {n} exceeds max {MAX_LIMIT}")).into_response(),
+        );
+    }
     let t = Arc::new(t);
     let t2 = t.clone();
     let schema = blocking(move || t2.schema()).await?;
     let t = Arc::unwrap_or_clone(t);
 
+    let filter = match &where_text {
+        None => None,
+        Some(w) => {
+            let mut e = predicate::parse(w).map_err(rejected)?;
+            e.resolve(&schema).map_err(rejected)?;
+            Some(e)
+        }
+    };
     let find = |name: &str| {
         schema
             .fields()
@@ -316,37 +521,43 @@ async fn request(
             .find(|f| f.name().eq_ignore_ascii_case(name))
             .map(|f| f.name().clone())
     };
-    let mut unknown = Vec::new();
-    let select: Vec<String> = match select {
+    let select: Vec<String> = match select.filter(|cols| !cols.is_empty()) {
         None => schema.fields().iter().map(|f| f.name().clone()).collect(),
-        Some(cols) => cols
-            .iter()
-            .filter_map(|c| find(c).or_else(|| (unknown.push(c.clone()), None).1))
-            .collect(),
+        Some(cols) => {
+            if let Some(bad) = cols.iter().find(|c| !is_column_name(c)) {
+                return Err(ApiError::bad_request(format!(
+                    "invalid column name: {}",
+                    pydantic::py_str(bad)
+                ))
+                .into_response());
+            }
+            let unknown: Vec<Value> = cols
+                .iter()
+                .filter(|c| find(c).is_none())
+                .map(|c| json!(c))
+                .collect();
+            if !unknown.is_empty() {
+                return Err(ApiError::bad_request(format!(
+                    "unknown columns: {}",
+                    pydantic::py_repr(&Value::Array(unknown))
+                ))
+                .into_response());
+            }
+            cols.iter().filter_map(|c| find(c)).collect()
+        }
     };
     let mut order = Vec::new();
     for term in &order_by {
-        let (column, descending) = order_term(term).ok_or_else(|| {
-            rejected(Rejected {
-                kind: "parse_error",
-                message: format!("invalid order_by term {term:?}"),
-                part: term.clone(),
-            })
+        let entry = pydantic::py_str(term);
+        let (column, descending) = order_term(term)
+            .filter(|(c, _)| is_column_name(c) || c.is_empty())
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("invalid order_by entry: {entry}")).into_response()
+            })?;
+        let column = find(&column).ok_or_else(|| {
+            ApiError::bad_request(format!("unknown order_by column: {entry}")).into_response()
         })?;
-        match find(&column) {
-            Some(column) => order.push(Order { column, descending }),
-            None => unknown.push(column),
-        }
-    }
-    if !unknown.is_empty() {
-        let names: Vec<String> = unknown.iter().map(|c| format!("'{c}'")).collect();
-        return Err(
-            ApiError::bad_request(format!("unknown columns: [{}]", names.join(", ")))
-                .into_response(),
-        );
-    }
-    if select.is_empty() {
-        return Err(unprocessable("select", "List should have at least 1 item"));
+        order.push(Order { column, descending });
     }
     for o in &order {
         let field = schema
@@ -359,14 +570,7 @@ async fn request(
             );
         }
     }
-    let filter = match &where_text {
-        None => None,
-        Some(w) => {
-            let mut e = predicate::parse(w).map_err(rejected)?;
-            e.resolve(&schema).map_err(rejected)?;
-            Some(e)
-        }
-    };
+    let limit = limit.map(|n| n as usize);
     let body = json!({"table_id": t.id, "select": select, "where": where_text,
                       "order_by": order_by, "limit": limit, "from_query": raw_query});
     let plan = Plan {
@@ -385,6 +589,28 @@ async fn request(
         user,
         limits,
     ))
+}
+
+/// Python's truthiness of a JSON value, as the real server tests keys.
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64() != Some(0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
+/// The real server's column names: `^[A-Za-z_][A-Za-z0-9_]{0,63}$`.
+fn is_column_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && name.len() <= 64
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// `col`, `col ASC`, `col DESC`, the column bare or double-quoted.
@@ -531,6 +757,12 @@ impl Drop for Running<'_> {
     }
 }
 
+fn now_nanos() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
 fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -563,7 +795,7 @@ impl Quotas {
         }
         if u.bytes >= daily {
             let retry = 86_400 - now % 86_400;
-            return Err(exceeded("daily_result_bytes", u.bytes, daily, retry));
+            return Err(exceeded("daily_bytes", u.bytes, daily, retry));
         }
         u.running += 1;
         Ok(Running {
@@ -588,7 +820,7 @@ pub async fn scan(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let (req, user, limits) = match request(&app, &headers, &body).await {
+    let (req, user, limits) = match request(&app, &headers, &body, Asker::Scan).await {
         Ok(r) => r,
         Err(resp) => return resp,
     };
@@ -650,17 +882,20 @@ pub async fn estimate(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let (req, _, _) = match request(&app, &headers, &body).await {
+    let current = app.generation.is_current();
+    let (req, _, _) = match request(&app, &headers, &body, Asker::Estimate).await {
         Ok(r) => r,
         Err(resp) => return resp,
     };
     let t = &req.target;
     if !t.meta.is_remote() {
-        return json(
-            StatusCode::OK,
-            &json!({"table_id": t.id, "estimated_scan_bytes": 0, "estimated_result_rows": 0,
-                    "estimated_result_bytes": 0, "bq_cost_estimate_usd": null}),
-        );
+        let mut estimate = json!({"table_id": t.id, "estimated_scan_bytes": 0,
+                                  "estimated_result_rows": null, "estimated_result_bytes": null,
+                                  "bq_cost_estimate_usd": 0.0});
+        if current {
+            estimate["engine"] = json!("local");
+        }
+        return json(StatusCode::OK, &estimate);
     }
     let data = match t.backend() {
         Ok(d) => d,
@@ -670,12 +905,17 @@ pub async fn estimate(
     let size = data.size;
     let rows = t.meta.rows.unwrap_or_else(|| footer_rows(&app, data));
     let rows = req.plan.limit.map_or(rows, |n| rows.min(n as u64));
-    json(
-        StatusCode::OK,
-        &json!({"table_id": t.id, "estimated_scan_bytes": size, "estimated_result_rows": rows,
-                "estimated_result_bytes": size,
-                "bq_cost_estimate_usd": size as f64 / (1u64 << 40) as f64 * 6.25}),
-    )
+    let mut estimate = json!({"table_id": t.id, "estimated_scan_bytes": size,
+                              "estimated_result_rows": rows, "estimated_result_bytes": size,
+                              "bq_cost_estimate_usd": size as f64 / (1u64 << 40) as f64 * 6.25});
+    if current {
+        estimate["engine"] = json!(if t.meta.is_bigquery() || t.source() == "bigquery" {
+            "bigquery"
+        } else {
+            "local"
+        });
+    }
+    json(StatusCode::OK, &estimate)
 }
 
 /// Rows from the parquet footers: the file's, or the sum of the parts'.
