@@ -357,7 +357,7 @@ class Bench:
         config.write_text("".join(f'url = "{server.url}/api/data/{t}/download"\noutput = "{out}/{t}.parquet"\n' for t in ids))
         started = time.perf_counter()
         subprocess.run(["curl", "-sf", "--parallel", "--parallel-max", str(THREADS), "-H", f"Authorization: Bearer {TOKEN}",
-                        "-K", str(config)], check=True)
+                        "-K", str(config)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         elapsed = time.perf_counter() - started
         shutil.rmtree(out, ignore_errors=True)
         return elapsed
