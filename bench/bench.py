@@ -16,15 +16,24 @@ table of medians with the ratios computed in the same run:
 6. LOAD agnes with 1000 synced tables;
 7. a 1M-row, 6-column table scanned on the server through agnes_scan(),
    beside `curl` of the same Arrow stream to /dev/null (as sent to agnes,
-   gzipped, and plain), and the same rows read through a synced parquet view.
+   gzipped, and plain), and the same rows read through a synced parquet view;
+8. scaling (issue 25): 1,000, 10,000 and 50,000 tables, each figure beside
+   its floor in the same run: the hook's no-op beside `curl` of the same
+   manifest; a cold `da sync` beside the downloads by one `curl --parallel`
+   plus DuckDB making the same views; its peak RSS beside DuckDB's; the
+   first agnes_sync() of a fresh in-memory session beside DuckDB making the
+   same views there; and a manifest of 2,000,000 tables.
 
 Usage: bench.py --duckdb CLI --extension EXT --server-bin BIN [--da DA]
                 [--scale 1.0] [--runs 3] [--out docs/PERFORMANCE.md]
+                [--only scaling] [--sizes 1000,10000,50000]
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
+import http.server
 import json
 import os
 import platform
@@ -32,6 +41,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -84,6 +94,25 @@ def make_scan_table(folder: Path, rows: int) -> None:
         )
     con.close()
     catalog(folder, "md5")
+
+
+def make_copies(folder: Path, count: int) -> None:
+    """`count` copies of one small parquet file, `t000000` on: the tables of
+    the scaling section (no catalog entry each: the server reads its catalog
+    at every request)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    seed = folder.parent / "scale-seed.parquet"
+    if not seed.exists():
+        duckdb.connect().execute(
+            f"COPY (SELECT range AS id, range * 2 AS v, 'x' || range AS s FROM range(10)) TO '{seed}' (FORMAT parquet)"
+        )
+    have = {p.name for p in folder.glob("t*.parquet")}
+    for i in range(count):
+        if f"t{i:06d}.parquet" not in have:
+            shutil.copyfile(seed, folder / f"t{i:06d}.parquet")
+    for extra in sorted(have - {f"t{i:06d}.parquet" for i in range(count)}):
+        (folder / extra).unlink()
+    write_catalog(folder, {"users": {TOKEN: {"name": "bench", "tables": "*"}}})
 
 
 def catalog(folder: Path, hash_mode: str) -> None:
@@ -270,6 +299,157 @@ class Bench:
             ("   same rows, synced parquet view", f"{view:.2f} s", f"{scan / view:.1f}x faster than scanning on the server"),
         ]
 
+    def scaling(self, n: int) -> list[tuple[str, str, str]]:
+        """Issue 25 at `n` tables: each figure beside its floor, measured in
+        the same run, interleaved, medians."""
+        folder = self.work / f"scale-{n}"
+        make_copies(folder, n)
+        runs = self.args.runs if n <= 10_000 else 1
+        out: list[tuple[str, str, str]] = []
+        with LocalServer(folder, binary=self.args.server_bin) as server:
+            warm(server)
+            ids = [f"t{i:06d}" for i in range(n)]
+            workspace = self.work / "ws" / f"scale-{n}"
+            cmd, env = self.sync_cmd(workspace, server)
+            env = dict(env, AGNES_EXTENSION=str(self.extension))
+            da = [self.args.da, "sync", "--quiet", "--workspace", str(workspace), "--duckdb", self.args.duckdb]
+            cold, downloads, views = [], [], []
+            for _ in range(runs):
+                shutil.rmtree(workspace, ignore_errors=True)
+                workspace.mkdir(parents=True)
+                downloads.append(self.curl_parallel(server, ids))
+                cold.append(run_child(da, env))
+                views.append(self.duckdb_views(workspace / "server" / "parquet", ids))
+            t_cold = statistics.median(r.seconds for r in cold)
+            t_dl = statistics.median(downloads)
+            t_views = statistics.median(r.seconds for r in views)
+            rss_cold = max(r.rss_mib for r in cold)
+            rss_views = max(r.rss_mib for r in views)
+            floor = t_dl + t_views
+            out.append((f"8. {n:,} tables: cold da sync", f"{t_cold:.2f} s",
+                        f"floor {floor:.2f} s (curl --parallel {t_dl:.2f} s + DuckDB's views {t_views:.2f} s): "
+                        f"{t_cold / floor:.2f}x (bound 1.2)"))
+            out.append(("   its peak RSS", f"{rss_cold:.0f} MiB",
+                        f"DuckDB making the same views {rss_views:.0f} MiB: {rss_cold - rss_views:+.0f} MiB (bound +100)"))
+            curl = ["curl", "-sf", "--compressed", "-H", f"Authorization: Bearer {TOKEN}", "-o", "/dev/null",
+                    server.url + "/api/sync/manifest"]
+            pairs = [(run_child(da, env).seconds, run_child(curl, env).seconds) for _ in range(max(7, self.args.runs))]
+            noop = statistics.median(p[0] for p in pairs)
+            fetch = statistics.median(p[1] for p in pairs)
+            out.append(("   no-op da sync --quiet", f"{noop * 1000:.0f} ms",
+                        f"curl --compressed of the manifest {fetch * 1000:.0f} ms: {noop / fetch:.2f}x (bound 1.2)"))
+            first, own = [], []
+            for _ in range(runs):
+                first.append(self.first_notebook_sync(workspace, env))
+                own.append(self.python_views(workspace / "server" / "parquet", n))
+            t_first, t_own = statistics.median(first), statistics.median(own)
+            out.append(("   first agnes_sync() after LOAD (in memory)", f"{t_first:.2f} s",
+                        f"DuckDB making the same views {t_own:.2f} s: {t_first / t_own:.2f}x (bound 1.2)"))
+        return out
+
+    def curl_parallel(self, server: LocalServer, ids: list[str]) -> float:
+        """Every table by one `curl`, 4 transfers at once, kept connections:
+        the downloads' floor."""
+        out = self.work / "curl-scale"
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        config = out / "urls.txt"
+        config.write_text("".join(f'url = "{server.url}/api/data/{t}/download"\noutput = "{out}/{t}.parquet"\n' for t in ids))
+        started = time.perf_counter()
+        subprocess.run(["curl", "-sf", "--parallel", "--parallel-max", str(THREADS), "-H", f"Authorization: Bearer {TOKEN}",
+                        "-K", str(config)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        elapsed = time.perf_counter() - started
+        shutil.rmtree(out, ignore_errors=True)
+        return elapsed
+
+    def duckdb_views(self, parquet_dir: Path, ids: list[str]) -> Ran:
+        """The duckdb CLI making one plain view per table in a fresh file
+        database, in one transaction: DuckDB's own floor for a cold sync."""
+        db = self.work / "views-floor.duckdb"
+        for f in (db, Path(f"{db}.wal")):
+            f.unlink(missing_ok=True)
+        script = self.work / "views-floor.sql"
+        script.write_text("BEGIN;\n" + "".join(
+            f"CREATE VIEW \"{t}\" AS SELECT * FROM read_parquet('{parquet_dir}/{t}.parquet');\n" for t in ids) + "COMMIT;\n")
+        ran = run_child([self.args.duckdb, str(db), "-c", f".read {script}"], dict(os.environ))
+        db.unlink(missing_ok=True)
+        return ran
+
+    def first_notebook_sync(self, workspace: Path, env: dict) -> float:
+        """The first agnes_sync() after LOAD in a fresh in-memory Python session."""
+        script = (
+            "import duckdb, sys, time\n"
+            "con = duckdb.connect(config={'allow_unsigned_extensions': 'true'})\n"
+            "con.execute('SET enable_progress_bar = false')\n"
+            "con.execute(f\"LOAD '{sys.argv[1]}'\")\n"
+            "t = time.perf_counter(); n = con.execute('SELECT count(view_name) FROM agnes_sync()').fetchone()[0]\n"
+            "print(time.perf_counter() - t, n)\n"
+        )
+        out = subprocess.run([sys.executable, "-c", script, str(self.extension)], env=env,
+                             capture_output=True, text=True, check=True, cwd=workspace)
+        seconds, views = out.stdout.split()[-2:]
+        return float(seconds)
+
+    def python_views(self, parquet_dir: Path, n: int) -> float:
+        """DuckDB making the same plain views in a fresh in-memory Python
+        session, in one transaction: the notebook's floor."""
+        script = (
+            "import duckdb, sys, time\n"
+            "con = duckdb.connect()\n"
+            "d, n = sys.argv[1], int(sys.argv[2])\n"
+            "sql = 'BEGIN;' + ''.join(f\"CREATE VIEW \\\"t{i:06d}\\\" AS SELECT * FROM read_parquet('{d}/t{i:06d}.parquet');\" for i in range(n)) + 'COMMIT;'\n"
+            "t = time.perf_counter(); con.execute(sql); print(time.perf_counter() - t)\n"
+        )
+        out = subprocess.run([sys.executable, "-c", script, str(parquet_dir), str(n)],
+                             capture_output=True, text=True, check=True)
+        return float(out.stdout.split()[-1])
+
+    def huge_manifest(self, tables: int = 2_000_000) -> list[tuple[str, str, str]]:
+        """A manifest of `tables` tables, served by a stand-in server: agnes
+        refuses it before holding its tables; its peak RSS."""
+        body_file = self.work / f"manifest-{tables}.json.gz"
+        if not body_file.exists():
+            entry = '{"hash":"0123456789abcdef0123456789abcdef","size_bytes":612,"rows":10}'
+            text = '{"tables":{' + ",".join(f'"t{i:07d}":{entry}' for i in range(tables)) + '},"server_time":"t"}'
+            body_file.write_bytes(gzip.compress(text.encode(), compresslevel=1))
+        body = body_file.read_bytes()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                data, kind = (body, "gzip") if self.path == "/api/sync/manifest" else (b'{"mandatory": [], "approved": []}', None)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                if kind:
+                    self.send_header("Content-Encoding", kind)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        try:
+            workspace = self.work / "ws" / "huge"
+            shutil.rmtree(workspace, ignore_errors=True)
+            workspace.mkdir(parents=True)
+            env = dict(os.environ, AGNES_SERVER=f"http://127.0.0.1:{httpd.server_port}", AGNES_TOKEN=TOKEN,
+                       AGNES_LOCAL_DIR=str(workspace), AGNES_CONFIG_DIR=str(workspace / "config"),
+                       AGNES_EXTENSION=str(self.extension))
+            started = time.perf_counter()
+            proc = subprocess.Popen([self.args.da, "sync", "--quiet", "--workspace", str(workspace), "--duckdb", self.args.duckdb],
+                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            _, status, usage = os.wait4(proc.pid, 0)
+            seconds = time.perf_counter() - started
+            err = proc.stderr.read().decode()
+        finally:
+            httpd.shutdown()
+        refused = os.waitstatus_to_exitcode(status) != 0 and f"lists {tables} tables" in err
+        what = "refused: " + err.strip().split(": it lists")[-1][:60] if refused else f"not refused: {err.strip()[:80]}"
+        return [(f"   a manifest of {tables:,} tables", f"{usage.ru_maxrss / 1024:.0f} MiB",
+                 f"peak RSS (bound 1024 MiB), {seconds:.1f} s; {what}")]
+
     def median(self, fn, runs: int | None = None) -> float:
         return statistics.median(fn() for _ in range(runs or self.args.runs))
 
@@ -283,8 +463,16 @@ def main() -> int:
     ap.add_argument("--scale", type=float, default=float(os.environ.get("BENCH_SCALE", "1.0")))
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--only", choices=["scaling"], help="run only this section (the report is not written)")
+    ap.add_argument("--sizes", default=os.environ.get("BENCH_SIZES", "1000,10000,50000"),
+                    help="table counts of the scaling section")
     args = ap.parse_args()
     b = Bench(args)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    if args.only == "scaling":
+        rows = [r for n in sizes for r in b.scaling(n)] + b.huge_manifest()
+        print_table(rows, args, write=False)
+        return 0
 
     large, quarter, wide = b.work / "large", b.work / "quarter", b.work / "wide"
     large_bytes = int(200e6 * args.scale)
@@ -356,15 +544,22 @@ def main() -> int:
     rss_idle = run_child(idle_cmd, dict(os.environ)).rss_mib
     rows.append(("5. peak RSS of the host (duckdb CLI)", f"{rss_large:.0f} MiB", f"idle with agnes {rss_idle:.0f} MiB; {rss_large - rss_idle:+.0f} MiB"))
     rows.append(("   same sync, files a quarter the size", f"{rss_quarter:.0f} MiB", f"grows {rss_large - rss_quarter:+.0f} MiB with 4x file size"))
+    print("scaling: " + ", ".join(f"{n:,}" for n in sizes) + " tables", flush=True)
+    for n in sizes:
+        rows += b.scaling(n)
+    rows += b.huge_manifest()
+    print_table(rows, args, write=bool(args.out))
+    return 0
 
+
+def print_table(rows: list[tuple[str, str, str]], args, write: bool) -> None:
     machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}, DuckDB CLI {subprocess.run([args.duckdb, '--version'], capture_output=True, text=True).stdout.split()[0]}"
     width = max(len(r[0]) for r in rows)
     table = "\n".join(f"{r[0]:<{width}}  {r[1]:>16}  {r[2]}" for r in rows)
     print(f"\nagnes bench ({machine}; median of {args.runs} runs; {THREADS} parallel downloads; loopback)\n")
     print(table)
-    if args.out:
+    if write:
         write_report(args.out, machine, table, args)
-    return 0
 
 
 def write_report(out: Path, machine: str, table: str, args) -> None:

@@ -43,6 +43,13 @@ def database(ws: Path) -> Path:
     return ws / "user" / "duckdb" / "analytics.duckdb"
 
 
+def mark(sql: str, comment):
+    at = sql.rfind(' AS "agnes: ')
+    if at < 0:
+        return comment
+    return sql[at + len(' AS "'):].rstrip(";").rstrip('"').replace('""', '"')
+
+
 def old_views(ws: Path, statements: list) -> None:
     """Runs the older client's own statements in the workspace database, with
     the duckdb CLI 1.5.6 (a file Python's duckdb 2.0 wrote, 1.5 cannot open)."""
@@ -66,11 +73,12 @@ def parts_view(name: str, folder: Path) -> str:
 
 
 def relations(ws: Path) -> dict:
-    """Every view: name -> (sql, comment)."""
+    """Every view: name -> (sql, agnes's mark): the alias in its definition
+    (`AS "agnes: <path>"`), else its comment."""
     con = duckdb.connect(str(database(ws)), read_only=True)
     try:
         rows = con.execute("SELECT view_name, sql, comment FROM duckdb_views() WHERE NOT internal").fetchall()
-        return {name: (sql, comment) for name, sql, comment in rows}
+        return {name: (sql, mark(sql, comment)) for name, sql, comment in rows}
     finally:
         con.close()
 

@@ -69,7 +69,8 @@ def test_dbt_run_syncs_at_start_and_builds_models_over_a_view_and_a_scan(env, se
     try:
         # on-run-start's agnes_sync() made the views in dbt's database.
         views = con.execute(
-            "SELECT view_name FROM duckdb_views() WHERE NOT internal AND comment LIKE 'agnes: %' ORDER BY 1"
+            "SELECT view_name FROM duckdb_views() WHERE NOT internal "
+            "AND (comment LIKE 'agnes: %' OR sql LIKE '% AS \"agnes: %') ORDER BY 1"
         ).fetchall()
         assert [v for (v,) in views if v != "live_orders"] == TABLES
         assert con.execute("SELECT sum(orders) FROM orders_by_status").fetchone()[0] == 5000
@@ -119,6 +120,7 @@ def test_node_api_syncs_and_queries(env, tmp_path):
     # A file database: the views stay for tools that open it without agnes.
     con = duckdb.connect(str(tmp_path / "analytics.duckdb"), read_only=True)
     try:
-        assert con.execute("SELECT count(*) FROM duckdb_views() WHERE comment LIKE 'agnes: %'").fetchone()[0] == 5
+        marked = "comment LIKE 'agnes: %' OR sql LIKE '% AS \"agnes: %'"
+        assert con.execute(f"SELECT count(*) FROM duckdb_views() WHERE {marked}").fetchone()[0] == 5
     finally:
         con.close()

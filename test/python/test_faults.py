@@ -354,9 +354,9 @@ class World:
     def agnes_views(self) -> list[str]:
         rows = self.query(
             "SELECT view_name FROM duckdb_views() WHERE NOT internal "
-            "AND coalesce(comment, '') LIKE 'agnes: %' "
-            # Views over downloaded files (the remote live_orders has one over agnes_scan()).
-            "AND coalesce(comment, '') NOT LIKE 'agnes: agnes_scan(%' ORDER BY view_name"
+            # Views over downloaded files, marked in their definition (the
+            # remote live_orders has one over agnes_scan(), marked by a comment).
+            "AND sql LIKE '% AS \"agnes: %' ORDER BY view_name"
         )
         return [r["view_name"] for r in rows]
 
@@ -1383,7 +1383,7 @@ def test_load_in_other_workspace_keeps_views(world, record):
     synced = world.sync(db=world.tmp / "other.duckdb", workspace=str(other), new_workspace=True).assert_ok()
     assert synced.table("orders")["rows"] == NEW_ROWS
     views_before = world.query(
-        "SELECT view_name, comment FROM duckdb_views() WHERE comment LIKE 'agnes: %' ORDER BY 1"
+        "SELECT view_name, sql FROM duckdb_views() WHERE sql LIKE '% AS \"agnes: %' ORDER BY 1"
     )
     run = world.run_sql(
         LOAD + "SELECT count(*) AS n FROM orders;",
@@ -1396,7 +1396,7 @@ def test_load_in_other_workspace_keeps_views(world, record):
     notes = [r["note"] for r in offline.rows]
     assert all(n and "a file of another workspace; left as is" in n for n in notes), notes
     assert world.query(
-        "SELECT view_name, comment FROM duckdb_views() WHERE comment LIKE 'agnes: %' ORDER BY 1"
+        "SELECT view_name, sql FROM duckdb_views() WHERE sql LIKE '% AS \"agnes: %' ORDER BY 1"
     ) == views_before
     world.check(run, BASE)
     record(

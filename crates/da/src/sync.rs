@@ -89,19 +89,19 @@ impl SyncSummary {
     }
 
     /// The summary of a sync the engine did itself (the quick no-op).
-    fn from_report(report: &SyncReport) -> SyncSummary {
+    fn from_report(report: SyncReport) -> SyncSummary {
         let tables = report
             .tables
-            .iter()
+            .into_iter()
             .map(|t| TableRow {
-                table: t.table_id.clone(),
                 action: t.action.as_str().to_string(),
+                table: t.table_id,
                 rows: t.rows,
                 size_bytes: t.size_bytes,
-                hash: t.hash.clone(),
-                view: t.view.clone(),
-                error: t.error.clone(),
-                note: t.note.clone(),
+                hash: t.hash,
+                view: t.view,
+                error: t.error,
+                note: t.note,
             })
             .collect();
         let failed = report.rules.action == "failed";
@@ -114,9 +114,9 @@ impl SyncSummary {
             },
             rules_warnings: match failed {
                 true => Vec::new(),
-                false => report.rules.warnings.clone(),
+                false => report.rules.warnings,
             },
-            notices: report.notices.clone(),
+            notices: report.notices,
             ..Default::default()
         }
     }
@@ -167,10 +167,14 @@ pub fn run(
         Some(upload) => render::sync_after_upload(&summary, upload, mode),
         None => render::sync(&summary, mode),
     }
-    Ok(match summary.failed().is_empty() && !upload_failed {
+    let outcome = match summary.failed().is_empty() && !upload_failed {
         true => Outcome::Done,
         false => Outcome::Partial,
-    })
+    };
+    // The process ends next: freeing a row at a time would cost the hook
+    // 6 ms at 50,000 tables (issue 25).
+    std::mem::forget(summary);
+    Ok(outcome)
 }
 
 fn summarize(cli: &Cli, args: &SyncArgs, mode: Mode) -> Result<SyncSummary, Failure> {
@@ -183,7 +187,7 @@ fn summarize(cli: &Cli, args: &SyncArgs, mode: Mode) -> Result<SyncSummary, Fail
         let timeouts = agnes_engine::Timeouts::default();
         let cancel = agnes_engine::Cancel::new();
         if let Ok(Quick::NoOp(report)) = quick::try_noop(&settings, &database, timeouts, &cancel) {
-            return Ok(SyncSummary::from_report(&report));
+            return Ok(SyncSummary::from_report(report));
         }
     }
     let duckdb = DuckDb::find(cli.duckdb.as_deref())?.for_target(&settings);

@@ -81,8 +81,12 @@ pub const MAX_ETAG_BYTES: usize = 256;
 /// next sync from the same session skips the TCP and TLS handshakes. A
 /// forked child (Python's multiprocessing) builds its own: the parent's
 /// client relies on a thread the child does not have.
-fn shared_client(timeouts: Timeouts) -> Result<Client> {
-    type Kept = (u32, Duration, Duration, Client);
+///
+/// `roots: false` gives a client that trusts no certificate, for a caller
+/// that talks only to a plain `http://` server (the quick no-op): it costs
+/// no certificate loading, and a redirect to `https://` fails with it.
+fn shared_client(timeouts: Timeouts, roots: bool) -> Result<Client> {
+    type Kept = (u32, (Duration, Duration, bool), Client);
     static KEPT: Mutex<Vec<Kept>> = Mutex::new(Vec::new());
     let pid = std::process::id();
     let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
@@ -95,17 +99,21 @@ fn shared_client(timeouts: Timeouts) -> Result<Client> {
         std::mem::forget::<Vec<Kept>>(inherited);
         *kept = mine;
     }
-    let key = (timeouts.connect, timeouts.read);
-    if let Some((.., client)) = kept.iter().find(|(_, c, r, _)| (*c, *r) == key) {
+    let key = (timeouts.connect, timeouts.read, roots);
+    if let Some((.., client)) = kept.iter().find(|(_, k, _)| *k == key) {
         return Ok(client.clone());
     }
-    let client = Client::builder()
+    let mut builder = Client::builder()
         .connect_timeout(timeouts.connect)
         .timeout(timeouts.read)
         .tcp_nodelay(true)
         // reqwest drops Authorization on a redirect to another host.
         .redirect(reqwest::redirect::Policy::limited(5))
-        .user_agent(concat!("agnes/", env!("CARGO_PKG_VERSION")))
+        .user_agent(concat!("agnes/", env!("CARGO_PKG_VERSION")));
+    if !roots {
+        builder = builder.tls_certs_only(Vec::new());
+    }
+    let client = builder
         .build()
         .map_err(|e| Error::Config(format!("cannot set up HTTP: {}", describe(&e))))?;
     // A handful of timeout pairs at most; a caller varying them per call
@@ -113,7 +121,7 @@ fn shared_client(timeouts: Timeouts) -> Result<Client> {
     if kept.len() >= 8 {
         kept.remove(0);
     }
-    kept.push((pid, key.0, key.1, client.clone()));
+    kept.push((pid, key, client.clone()));
     Ok(client)
 }
 
@@ -267,8 +275,28 @@ pub struct ServerClient {
 impl ServerClient {
     /// A client whose every wait also ends when `cancel` is cancelled.
     pub fn new(settings: &Settings, timeouts: Timeouts, cancel: &Cancel) -> Result<ServerClient> {
+        Self::with_roots(settings, timeouts, cancel, true)
+    }
+
+    /// A client for the server's own API alone (no signed URLs): for a
+    /// plain `http://` server no root certificates are loaded.
+    pub fn server_only(
+        settings: &Settings,
+        timeouts: Timeouts,
+        cancel: &Cancel,
+    ) -> Result<ServerClient> {
+        let plain = settings.server.starts_with("http://");
+        Self::with_roots(settings, timeouts, cancel, !plain)
+    }
+
+    fn with_roots(
+        settings: &Settings,
+        timeouts: Timeouts,
+        cancel: &Cancel,
+        roots: bool,
+    ) -> Result<ServerClient> {
         let token = settings.require_token()?.clone();
-        let client = shared_client(timeouts)?;
+        let client = shared_client(timeouts, roots)?;
         Ok(ServerClient {
             client,
             base: settings.server.clone(),

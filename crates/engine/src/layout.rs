@@ -77,7 +77,7 @@ impl Workspace {
     /// What the last full sync left in the database file (quick.rs).
     pub fn views_stamp_file(&self, server: &str) -> PathBuf {
         self.agnes_dir()
-            .join(format!("views-stamp-{}.json", server_key(server)))
+            .join(format!("views-stamp-{}.stamp", server_key(server)))
     }
 
     /// Held for the length of a sync or upload on this workspace.

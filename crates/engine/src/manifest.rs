@@ -152,6 +152,12 @@ impl Manifest {
     }
 }
 
+/// The most tables a manifest may list (issue 25). DuckDB's catalog needs
+/// about 16 KB per view (0.8 GB for 50,000): a sync of more could not hold
+/// its views in a laptop's memory, and reading a manifest of millions of
+/// tables (2,000,000 peaked at 2 GB) is refused before its tables are held.
+pub const MAX_TABLES: usize = 500_000;
+
 /// Parses a manifest body. Only a body that is not a JSON object, or whose
 /// `tables` is missing or not an object, is an error for the whole manifest.
 ///
@@ -189,6 +195,13 @@ pub fn parse(body: &[u8]) -> Result<Manifest, String> {
             ));
         }
     };
+    if tables.len() > MAX_TABLES {
+        return Err(format!(
+            "it lists {} tables, more than the {MAX_TABLES} agnes syncs (DuckDB needs about \
+             16 KB of memory per view); refused before reading them",
+            tables.len()
+        ));
+    }
     let server_time = field("server_time").and_then(|v| serde_json::from_str(v.get()).ok());
     // Not null: a key sent as null is as good as missing.
     let list = |key: &str| field(key).filter(|v| v.get() != "null");
@@ -687,6 +700,21 @@ mod tests {
         assert!(key.invalid.as_deref().unwrap().contains("not UTF-8"));
         assert_eq!(m.tables.len(), 4);
         assert_eq!(m.server_time.as_deref(), Some("t"));
+    }
+
+    #[test]
+    fn a_manifest_of_too_many_tables_is_refused_before_they_are_read() {
+        let mut body = String::from(r#"{"tables": {"#);
+        for i in 0..=MAX_TABLES {
+            body.push_str(&format!(r#""t{i}": {{}},"#));
+        }
+        body.pop();
+        body.push_str("}}");
+        let err = parse(body.as_bytes()).unwrap_err();
+        assert!(
+            err.contains("lists 500001 tables, more than the 500000"),
+            "{err}"
+        );
     }
 
     #[test]

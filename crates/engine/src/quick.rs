@@ -4,52 +4,44 @@
 //! to starting `duckdb` and opening a database with a view per table. After
 //! a full sync into a database file, `da` records a stamp: the size and
 //! modification time of the database (and its WAL), of the state file and
-//! of every synced file. The next sync may skip DuckDB only when the
-//! manifest asks for nothing (every table unchanged, none removed) and every
-//! one of those is exactly as stamped: a dropped view or a replaced database
-//! changes the database file or its WAL, a touched or truncated parquet its
-//! file, a sync from elsewhere (a notebook) the state. Anything else, or
-//! any doubt, takes the full path. The rules are written as in any sync.
+//! of every synced file, with what the state says of each table
+//! (`stamp.rs`). The next sync may skip DuckDB only when the manifest asks
+//! for nothing (every table unchanged, none removed) and every one of those
+//! is exactly as stamped: a dropped view or a replaced database changes the
+//! database file or its WAL, a touched or truncated parquet its file, a
+//! sync from elsewhere (a notebook) the state. Anything else, or any doubt,
+//! takes the full path. The rules are written as in any sync.
+//!
+//! What it costs beyond the manifest's fetch (issue 25): the stamp is read
+//! in one pass and stands in for the state file; the synced files are
+//! stat'ed, and the memory bundle fetched, while the server builds the
+//! manifest; the manifest is read only as far as the plan needs
+//! (`listing.rs`).
 
-use std::collections::{BTreeMap, BTreeSet};
+mod listing;
+mod stamp;
+
+use std::collections::BTreeSet;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, UNIX_EPOCH};
-
-use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::Duration;
 
 use crate::cancel::Cancel;
 use crate::config::Settings;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::http::{ServerClient, Timeouts};
 use crate::layout::Workspace;
 use crate::lock;
-use crate::plan::{self, Scope, Status};
-use crate::state::{read_json, write_atomic, StateFile};
+use crate::manifest;
+use crate::plan::{Scope, Status};
+use crate::state::write_atomic;
 use crate::sync::{
-    described, fetch_manifest, local_copy, local_copy_present, skip_note, subscription_notices,
-    write_rules, Action, SyncReport,
+    fetch_bundle, skip_note, subscription_notices, write_fetched_rules, Action, SyncReport,
+    TableOutcome,
 };
 
-/// A file's size and modification time (ns), or `None` when it is absent.
-type FileStamp = Option<(u64, u128)>;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct ViewsStamp {
-    database: PathBuf,
-    database_file: FileStamp,
-    wal_file: FileStamp,
-    state_file: FileStamp,
-    /// Every synced table's file.
-    files: BTreeMap<String, FileStamp>,
-    /// The remote and server-only tables the full sync saw (it made their
-    /// views over `agnes_scan()`): another set needs the full path again.
-    #[serde(default)]
-    remote: BTreeSet<String>,
-    /// Those of them it gave a view over `agnes_scan()`.
-    #[serde(default)]
-    scan_views: BTreeSet<String>,
-}
+use listing::Listing;
+use stamp::{Held, Line, Remote};
 
 /// Why the quick path was not taken, or its report.
 #[derive(Debug)]
@@ -68,10 +60,18 @@ pub fn record(
     scan_views: BTreeSet<String>,
 ) -> Result<()> {
     let workspace = Workspace::new(&settings.workspace);
-    let mut stamp = current(settings, &workspace, database)?;
-    (stamp.remote, stamp.scan_views) = (remote, scan_views);
-    let json = serde_json::to_vec_pretty(&stamp).expect("stamp serializes");
-    write_atomic(&workspace.views_stamp_file(&settings.server), &json)
+    let state_file = workspace.sync_state_file(&settings.server);
+    let stamp_file = workspace.views_stamp_file(&settings.server);
+    let text = stamp::render(&workspace, database, &state_file, &remote, &scan_views).ok_or(
+        Error::State {
+            path: state_file,
+            reason: "not stamped: it changed while it was read, or holds what a stamp cannot"
+                .into(),
+        },
+    )?;
+    // The JSON stamp of earlier versions, never read again.
+    let _ = fs::remove_file(stamp_file.with_extension("json"));
+    write_atomic(&stamp_file, text.as_bytes())
 }
 
 /// Forgets the stamp: the next sync takes the full path.
@@ -90,150 +90,160 @@ pub fn try_noop(
     cancel: &Cancel,
 ) -> Result<Quick> {
     let workspace = Workspace::new(&settings.workspace);
-    let stamp_file = workspace.views_stamp_file(&settings.server);
-    let Ok(Some(stamp)) = read_json::<ViewsStamp>(&stamp_file) else {
+    let Ok(text) = fs::read_to_string(workspace.views_stamp_file(&settings.server)) else {
         return Ok(Quick::FullPath("no stamp of a full sync"));
     };
-    if stamp.database != database {
+    let Some((header, lines)) = stamp::parse_header(&text) else {
+        return Ok(Quick::FullPath("no stamp of a full sync"));
+    };
+    if header.database != database {
         return Ok(Quick::FullPath("another database"));
-    }
-    let mut now = current(settings, &workspace, database)?;
-    (now.remote, now.scan_views) = (stamp.remote.clone(), stamp.scan_views.clone());
-    if now != stamp {
-        return Ok(Quick::FullPath("files changed since the last full sync"));
     }
     // A sync under way changes what is compared: leave it to the full path.
     let Ok(_lock) = lock::lock(&workspace, Duration::ZERO, cancel) else {
         return Ok(Quick::FullPath("another sync is running"));
     };
-    let client = ServerClient::new(settings, timeouts, cancel)?;
-    let manifest = fetch_manifest(&client)?;
-    let state = StateFile::load(&workspace, &settings.server, &settings.config_dir, true)?;
-    if state.notice.is_some() {
-        return Ok(Quick::FullPath("the state needs attention"));
+    let state_file = workspace.sync_state_file(&settings.server);
+    if stamp::Header::now(database, &state_file) != header {
+        return Ok(Quick::FullPath("files changed since the last full sync"));
     }
-    // A single file stamped as the full sync left it is there: not looked
-    // up again (1000 tables: 1000 calls to the file system fewer).
-    let plan = plan::plan(
-        &manifest,
-        &state.state,
-        &Scope::All,
-        false,
-        &|id, local| match local.parts {
-            None => now.files.get(id).is_some_and(Option::is_some),
-            Some(_) => local_copy_present(&workspace, id, local),
-        },
-    )?;
-    if !plan.removed.is_empty() {
-        return Ok(Quick::FullPath("tables to remove"));
-    }
-    let remote: BTreeSet<String> = plan
-        .tables
-        .iter()
-        .filter(|t| matches!(t.status, Status::Remote | Status::ServerOnly))
-        .map(|t| t.entry.id.clone())
-        .collect();
-    if remote != stamp.remote {
-        return Ok(Quick::FullPath(
-            "remote tables changed: their views are made by the full path",
-        ));
-    }
-    let mut tables = Vec::with_capacity(plan.tables.len());
-    for t in &plan.tables {
-        let outcome = match t.status {
-            Status::Unchanged if stamp.files.contains_key(&t.entry.id) => {
-                let mut o = described(t, Action::Unchanged);
-                o.view = Some(t.entry.id.clone());
-                o
-            }
-            // As the full path left them: a view over agnes_scan(), or none.
-            Status::Remote | Status::ServerOnly if stamp.scan_views.contains(&t.entry.id) => {
-                let mut o = described(t, Action::ScanView);
-                o.view = Some(t.entry.id.clone());
-                o
-            }
-            Status::Remote => described(t, Action::SkippedRemote),
-            // Skipped as the full path skips them; a not-subscribed table
-            // synced earlier keeps the view the full path left it.
-            Status::ServerOnly | Status::NotSubscribed => {
-                let action = match t.status {
-                    Status::ServerOnly => Action::SkippedServerOnly,
-                    _ => Action::SkippedNotSubscribed,
-                };
-                let mut o = described(t, action);
-                o.note = skip_note(t.status);
-                o
-            }
-            _ => return Ok(Quick::FullPath("tables to download or check")),
-        };
-        tables.push(outcome);
-    }
-    let rules = write_rules(&client, &workspace);
+    let client = ServerClient::server_only(settings, timeouts, cancel)?;
+    // The server takes most of the fetch to build the manifest: meanwhile
+    // the files are stat'ed and the bundle fetched.
+    let (body, intact, bundle) = std::thread::scope(|s| {
+        let intact = s.spawn(|| {
+            let lines = stamp::parse_lines(lines)?;
+            let intact = stamp::copies_intact(&workspace.parquet_dir(), &lines);
+            Some((lines, intact))
+        });
+        let bundle = s.spawn(|| fetch_bundle(&client));
+        let body = client.get_json("/api/sync/manifest", "manifest fetch");
+        (body, intact.join().ok(), bundle.join().ok())
+    });
+    let lines = match intact.flatten() {
+        None => return Ok(Quick::FullPath("no stamp of a full sync")),
+        Some((_, false)) => return Ok(Quick::FullPath("files changed since the last full sync")),
+        Some((lines, true)) => lines,
+    };
+    let body = body?;
+    let Some(listing) = listing::read(&body) else {
+        // Anything the quick read does not take as it is (a bad entry, a
+        // manifest that is not one) is the full path's to report.
+        return Ok(Quick::FullPath("a manifest the quick path does not read"));
+    };
+    let tables = match outcomes(&listing, &lines) {
+        Ok(tables) => tables,
+        Err(why) => return Ok(Quick::FullPath(why)),
+    };
+    let notices = notices(&listing, &body);
+    drop(listing);
+    let bundle = bundle.unwrap_or_else(|| Err("the bundle fetch failed".into()));
     let report = SyncReport {
         server: settings.server.clone(),
         workspace: settings.workspace.clone(),
         tables,
-        rules,
-        notices: subscription_notices(&manifest, &Scope::All, false),
+        rules: write_fetched_rules(bundle, &workspace),
+        notices,
     };
     Ok(Quick::NoOp(report.redacted(&settings.redactor())))
 }
 
-/// The stamp of everything as it is now.
-fn current(settings: &Settings, workspace: &Workspace, database: &Path) -> Result<ViewsStamp> {
-    let state_path = workspace.sync_state_file(&settings.server);
-    let state = read_json::<crate::state::SyncState>(&state_path)
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    let files = state
-        .tables
-        .iter()
-        .filter(|(id, _)| crate::ids::check_table_id(id).is_ok())
-        .map(|(id, local)| (id.clone(), copy_stamp(&local_copy(workspace, id, local))))
-        .collect();
-    let mut wal = database.as_os_str().to_owned();
-    wal.push(".wal");
-    Ok(ViewsStamp {
-        database: database.to_path_buf(),
-        database_file: file_stamp(database),
-        wal_file: file_stamp(Path::new(&wal)),
-        state_file: file_stamp(&state_path),
-        files,
-        remote: BTreeSet::new(),
-        scan_views: BTreeSet::new(),
-    })
-}
-
-/// A file's stamp; for a partitioned table's folder, that of every part
-/// folded into one (the largest time, the total size).
-fn copy_stamp(path: &Path) -> FileStamp {
-    let meta = fs::metadata(path).ok()?;
-    if !meta.is_dir() {
-        return stamp_of(&meta);
-    }
-    let mut total = (0u64, 0u128);
-    let mut stack = vec![path.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in fs::read_dir(&dir).ok()?.flatten() {
-            let p = entry.path();
-            match entry.file_type().ok()?.is_dir() {
-                true => stack.push(p),
-                false => {
-                    let (size, time) = file_stamp(&p)?;
-                    total = (total.0 + size, total.1.max(time));
-                }
+/// Each table's row as the full path would report it, when it provably
+/// has nothing to do for any; else why not. Both lists are sorted by id.
+fn outcomes(
+    listing: &Listing,
+    lines: &[Line],
+) -> std::result::Result<Vec<TableOutcome>, &'static str> {
+    let mut lines = lines.iter().peekable();
+    let mut out = Vec::with_capacity(listing.tables.len());
+    for t in &listing.tables {
+        // A table synced (or seen remote) before that the manifest no
+        // longer lists: to remove, or the remote set changed.
+        if lines.next_if(|l| l.id < t.id.as_ref()).is_some() {
+            return Err("tables to remove");
+        }
+        let line = lines.next_if(|l| l.id == t.id.as_ref());
+        let synced = line.filter(|l| l.held != Held::None);
+        let status = match () {
+            _ if listing.server_only(t) => Status::ServerOnly,
+            _ if t.remote => Status::Remote,
+            _ if !listing.subscribed(&t.id) => Status::NotSubscribed,
+            _ => match synced {
+                None => Status::New,
+                Some(l) if l.stamp.is_none() => Status::Missing,
+                Some(_) if t.hash.is_empty() => Status::Unknown,
+                Some(l) if l.hash != t.hash => Status::Changed,
+                Some(_) => Status::Unchanged,
+            },
+        };
+        // As `plan::removals`: what left the subscriptions or became
+        // server-only loses its local copy.
+        if let Some(l) = synced {
+            let withdrawn = match status {
+                Status::NotSubscribed => !l.outside_subscriptions,
+                Status::ServerOnly => true,
+                _ => false,
+            };
+            if withdrawn {
+                return Err("tables to remove");
             }
         }
+        let remote = line.map_or(Remote::No, |l| l.remote);
+        let is_remote = matches!(status, Status::Remote | Status::ServerOnly);
+        if is_remote != (remote != Remote::No) {
+            return Err("remote tables changed: their views are made by the full path");
+        }
+        let (action, view) = match status {
+            Status::Unchanged => (Action::Unchanged, true),
+            // As the full path left them: a view over agnes_scan(), or none.
+            _ if remote == Remote::ScanView => (Action::ScanView, true),
+            Status::Remote => (Action::SkippedRemote, false),
+            // Skipped as the full path skips them; a not-subscribed table
+            // synced earlier keeps the view the full path left it.
+            Status::ServerOnly => (Action::SkippedServerOnly, false),
+            Status::NotSubscribed => (Action::SkippedNotSubscribed, false),
+            _ => return Err("tables to download or check"),
+        };
+        let mut o = TableOutcome::new(&t.id, action);
+        if !t.remote {
+            (o.rows, o.size_bytes) = (Some(t.rows), Some(t.size_bytes));
+        }
+        o.hash = (!t.hash.is_empty()).then(|| t.hash.to_string());
+        o.view = view.then(|| t.id.to_string());
+        if matches!(
+            action,
+            Action::SkippedServerOnly | Action::SkippedNotSubscribed
+        ) {
+            o.note = skip_note(status);
+        }
+        out.push(o);
     }
-    Some(total)
+    match lines.next() {
+        Some(_) => Err("tables to remove"),
+        None => Ok(out),
+    }
 }
 
-fn file_stamp(path: &Path) -> FileStamp {
-    stamp_of(&fs::metadata(path).ok()?)
-}
-
-fn stamp_of(meta: &fs::Metadata) -> FileStamp {
-    let modified = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
-    Some((meta.len(), modified.as_nanos()))
+/// The full path's notices about the subscriptions. They need the whole
+/// manifest, which is parsed only when one of them can apply: a subscribed
+/// name the manifest does not list, or no listed table subscribed.
+fn notices(listing: &Listing, body: &[u8]) -> Vec<String> {
+    let Some(names) = &listing.subscriptions else {
+        return Vec::new();
+    };
+    let listed = |name: &str| {
+        listing
+            .tables
+            .binary_search_by(|t| t.id.as_ref().cmp(name))
+            .is_ok()
+    };
+    let quiet =
+        names.iter().all(|n| listed(n)) && listing.tables.iter().any(|t| listing.subscribed(&t.id));
+    if quiet {
+        return Vec::new();
+    }
+    match manifest::parse(body) {
+        Ok(manifest) => subscription_notices(&manifest, &Scope::All, false),
+        Err(_) => Vec::new(),
+    }
 }

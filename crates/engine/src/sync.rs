@@ -155,7 +155,7 @@ pub struct SyncReport {
 impl TableOutcome {
     /// This row as it may be shown (`redact`).
     pub fn redact(&mut self, r: &Redactor) {
-        self.table_id = r.text(&self.table_id);
+        r.apply(&mut self.table_id);
         for text in [
             &mut self.hash,
             &mut self.view,
@@ -1005,10 +1005,23 @@ fn attach_views(
 
 /// Fetches the memory bundle and writes the rules; a failure is a warning.
 pub(crate) fn write_rules(client: &ServerClient, workspace: &Workspace) -> RulesOutcome {
-    let rendered = client
+    write_fetched_rules(fetch_bundle(client), workspace)
+}
+
+/// The memory bundle's body, or why it could not be fetched.
+pub(crate) fn fetch_bundle(client: &ServerClient) -> std::result::Result<Vec<u8>, String> {
+    client
         .get_json("/api/memory/bundle", "memory bundle fetch")
         .map_err(|e| e.to_string())
-        .and_then(|body| rules::render(&body));
+}
+
+/// Writes the rules of a bundle fetched already (the quick no-op fetches
+/// it beside the manifest); a failure is a warning.
+pub(crate) fn write_fetched_rules(
+    fetched: std::result::Result<Vec<u8>, String>,
+    workspace: &Workspace,
+) -> RulesOutcome {
+    let rendered = fetched.and_then(|body| rules::render(&body));
     match rendered.and_then(|r| rules::write(&workspace.rules_dir(), &r).map(|_| r)) {
         Ok(r) => RulesOutcome {
             action: "written",
