@@ -9,7 +9,7 @@ filled is adopted by agnes, not downloaded again.
 
 Each must: download nothing that the old client left with the manifest's
 MD5 (its files keep their inode and bytes; their rows say `unchanged`), adopt
-the old client's views over them (comment `agnes: ...`, no "left as is"),
+the old client's views over them (agnes's mark `agnes: ...`, no "left as is"),
 and leave the user's view exactly as it was. One notice says what was adopted.
 
 Run after `make debug` (`make test-realpeer` does):
@@ -68,8 +68,16 @@ def query(db: Path, sql: str) -> list:
 
 
 def views(db: Path) -> dict:
+    """name -> (sql, agnes's mark): the alias in the definition (`AS "agnes: <path>"`), else the comment."""
     rows = query(db, "SELECT view_name, sql, comment FROM duckdb_views() WHERE NOT internal")
-    return {r["view_name"]: (r["sql"], r["comment"]) for r in rows}
+    return {r["view_name"]: (r["sql"], mark(r["sql"], r["comment"])) for r in rows}
+
+
+def mark(sql: str, comment):
+    at = sql.rfind(' AS "agnes: ')
+    if at < 0:
+        return comment
+    return sql[at + len(' AS "'):].rstrip(";").rstrip('"').replace('""', '"')
 
 
 def files(ws: Path) -> dict:

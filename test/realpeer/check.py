@@ -144,8 +144,16 @@ def server_parquet(realpeer: Path, prefix: str, name: str) -> str | None:
     return None
 
 
-def views_equal_server(con: duckdb.DuckDBPyConnection, realpeer: Path, prefix: str, names: set[str]) -> list[str]:
-    """The tables whose view differs from the server's parquet, with why."""
+def views_equal_server(ws: Path, realpeer: Path, prefix: str, names: set[str]) -> list[str]:
+    """The tables whose view in `ws`'s database differs from the server's parquet, with why."""
+    con = duckdb.connect(str(ws / "user" / "duckdb" / "analytics.duckdb"), read_only=True)
+    try:
+        return differing_views(con, realpeer, prefix, names)
+    finally:
+        con.close()
+
+
+def differing_views(con: duckdb.DuckDBPyConnection, realpeer: Path, prefix: str, names: set[str]) -> list[str]:
     bad = []
     for name in sorted(names):
         src = server_parquet(realpeer, prefix, name)
@@ -241,11 +249,7 @@ def run_generation(args, checks: Checks, realpeer: Path, scratch: Path, gen: str
         if gen == "0.84" and who == "admin":
             notice = " ".join(report.get("notices", []))
             checks.check(f"{label}: a notice says nothing is subscribed, with --all-tables", "--all-tables" in notice and "subscribe" in notice, notice[:200])
-        con = duckdb.connect(str(ws / "user" / "duckdb" / "analytics.duckdb"), read_only=True)
-        try:
-            bad = views_equal_server(con, realpeer, prefix, got)
-        finally:
-            con.close()
+        bad = views_equal_server(ws, realpeer, prefix, got)
         checks.check(f"{label}: every downloaded view equals the server's parquet", not bad, "; ".join(bad))
         code2, again = da(args, realpeer, tok, port, ws)
         checks.check(f"{label}: a second da sync downloads nothing", downloaded(again) == set() and not (set(failed(again)) - want_failed), f"downloaded {sorted(downloaded(again))}, failed {sorted(failed(again))}")
@@ -272,11 +276,7 @@ def run_generation(args, checks: Checks, realpeer: Path, scratch: Path, gen: str
         code, report = da(args, realpeer, tok, port, ws, "--all-tables")
         got = downloaded(report)
         checks.check(f"{gen} admin: da sync --all-tables downloads every table", got == want_down, f"got {sorted(got)}, failed {failed(report)}")
-        con = duckdb.connect(str(ws / "user" / "duckdb" / "analytics.duckdb"), read_only=True)
-        try:
-            bad = views_equal_server(con, realpeer, prefix, got)
-        finally:
-            con.close()
+        bad = views_equal_server(ws, realpeer, prefix, got)
         checks.check(f"{gen} admin: every --all-tables view equals the server's parquet", not bad, "; ".join(bad))
         _, again = da(args, realpeer, tok, port, ws)
         kept = local_tables(ws)

@@ -377,16 +377,20 @@ fn table_ref(raw: &RawValue) -> Option<(String, Option<String>, bool)> {
         return Some((serde_json::from_str(raw.get()).ok()?, None, false));
     }
     let fields = members(raw)?;
-    let get = |key: &str| {
-        fields
-            .iter()
-            .rev()
-            .find(|(k, _)| k.as_ref() == key)
-            .map(|(_, v)| *v)
-    };
+    let get = |key: &str| last(&fields, key);
     let text = |key: &str| get(key).and_then(|v| serde_json::from_str::<String>(v.get()).ok());
     let server_only = get("server_only").is_some_and(|v| v.get() == "true");
     Some((text("name")?, text("id"), server_only))
+}
+
+/// The value of `key` among an object's members: the last one, as in any
+/// JSON object.
+fn last<'a>(fields: &[(Key<'_>, &'a RawValue)], key: &str) -> Option<&'a RawValue> {
+    fields
+        .iter()
+        .rev()
+        .find(|(k, _)| k.as_ref() == key)
+        .map(|(_, v)| *v)
 }
 
 /// The elements of a JSON array, each still raw text; `None` when `raw`
@@ -482,14 +486,7 @@ fn entry(id: &str, raw: &RawValue, not_utf8: bool) -> TableEntry {
             Vec::new()
         }
     };
-    let get = |key: &str| {
-        fields
-            .iter()
-            .rev()
-            .find(|(k, _)| k.as_ref() == key)
-            .map(|(_, v)| *v)
-            .filter(|v| v.get() != "null")
-    };
+    let get = |key: &str| last(&fields, key).filter(|v| v.get() != "null");
     let text = |key: &str, problems: &mut Vec<String>| {
         let v = get(key)?;
         match serde_json::from_str::<String>(v.get()) {
