@@ -93,6 +93,25 @@ impl Stop {
     }
 }
 
+/// Whether a body read failed on reqwest's own read timeout.
+fn is_timeout(e: &io::Error) -> bool {
+    if e.kind() == io::ErrorKind::TimedOut {
+        return true;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> =
+        e.get_ref().map(|inner| inner as _);
+    while let Some(err) = source {
+        if err
+            .downcast_ref::<reqwest::Error>()
+            .is_some_and(reqwest::Error::is_timeout)
+        {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
 enum Event {
     Head(StatusCode, HeaderMap),
     Chunk(Chunk),
@@ -273,6 +292,11 @@ impl Reply {
                 }
                 Ok(Event::ReadFailed(e)) => {
                     self.finished = true;
+                    // reqwest's read timeout is the stall bound (`http.rs`):
+                    // the same stall, worded as when this side saw it first.
+                    if is_timeout(&e) {
+                        return Err(Stop::Stalled(self.bounds.stall).into_io());
+                    }
                     return Err(e);
                 }
                 Ok(Event::Head(..)) | Ok(Event::SendFailed(_)) => {}
