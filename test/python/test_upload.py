@@ -138,3 +138,19 @@ def test_lock_timeout_bounds_the_wait_for_another_run(con, server, workspace):
     with pytest.raises(duckdb.Error, match="lock_timeout must be a number of seconds between 0 and 86400"):
         upload(con, server, workspace, lock_timeout=-1)
     assert [r[1] for r in upload(con, server, workspace, lock_timeout=0)] == ["uploaded"] * 3
+
+
+def test_the_notes_leave_without_jwts_or_the_token(con, server, workspace):
+    # CONTRACT.md §7.9: CLAUDE.local.md is scrubbed as transcripts are.
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbmFseXN0In0.c2lnbmF0dXJlLXBhcnQ"
+    notes = f"# notes\npasted: {jwt}\nmy token: {DEMO_TOKEN}\nkept: a line\n"
+    (workspace / ".claude" / "CLAUDE.local.md").write_text(notes)
+    rows = upload(con, server, workspace)
+    assert ("CLAUDE.local.md", "uploaded") in [r[:2] for r in rows], rows
+    stored = [p.read_text() for p in server.uploads_dir.rglob("CLAUDE.local.md")]
+    assert len(stored) == 1, stored
+    assert jwt not in stored[0] and DEMO_TOKEN not in stored[0], stored
+    assert "[REDACTED_JWT]" in stored[0] and "kept: a line" in stored[0], stored
+    # The file on disk is the user's, untouched; unchanged, it is not sent again.
+    assert (workspace / ".claude" / "CLAUDE.local.md").read_text() == notes
+    assert ("CLAUDE.local.md", "unchanged") in [r[:2] for r in upload(con, server, workspace)]

@@ -904,6 +904,10 @@ fn removal_note(why: Withdrawal, done: bool) -> Option<String> {
 /// row (a server-only one may still get a view over `agnes_scan()`), which
 /// now says what was removed; a table gone from the manifest gets a row.
 fn merge_removals(outcomes: &mut Vec<TableOutcome>, removed: Vec<TableOutcome>) {
+    // Most syncs remove nothing: no index of every row for them.
+    if removed.is_empty() {
+        return;
+    }
     let at: HashMap<String, usize> = outcomes
         .iter()
         .enumerate()
