@@ -299,6 +299,14 @@ class Bench:
             ("   same rows, synced parquet view", f"{view:.2f} s", f"{scan / view:.1f}x faster than scanning on the server"),
         ]
 
+    def scaling_all(self, sizes: list[int]) -> list[tuple[str, str, str]]:
+        """The scaling section at each size, then the huge manifest; the
+        synced copies are removed only at the end (see `scaling`)."""
+        rows = [r for n in sizes for r in self.scaling(n)]
+        for n in sizes:
+            shutil.rmtree(self.work / "ws" / f"scale-{n}", ignore_errors=True)
+        return rows + self.huge_manifest()
+
     def scaling(self, n: int) -> list[tuple[str, str, str]]:
         """Issue 25 at `n` tables: each figure beside its floor, measured in
         the same run, interleaved, medians."""
@@ -309,15 +317,21 @@ class Bench:
         with LocalServer(folder, binary=self.args.server_bin) as server:
             warm(server)
             ids = [f"t{i:06d}" for i in range(n)]
-            workspace = self.work / "ws" / f"scale-{n}"
-            cmd, env = self.sync_cmd(workspace, server)
-            env = dict(env, AGNES_EXTENSION=str(self.extension))
-            da = [self.args.da, "sync", "--quiet", "--workspace", str(workspace), "--duckdb", self.args.duckdb]
+            # Nothing is deleted between timed runs: on a file system
+            # without a journal, ext4 skips inodes freed in the last minute
+            # when it makes a file, and whichever command came right after
+            # a deletion of thousands of files paid for it (up to 5x the
+            # system time at 1,000 tables). Each run gets fresh folders.
+            scratch = self.work / "ws" / f"scale-{n}"
+            shutil.rmtree(scratch, ignore_errors=True)
             cold, downloads, views = [], [], []
-            for _ in range(runs):
-                shutil.rmtree(workspace, ignore_errors=True)
+            for run in range(runs):
+                workspace = scratch / f"run-{run}"
                 workspace.mkdir(parents=True)
-                downloads.append(self.curl_parallel(server, ids))
+                cmd, env = self.sync_cmd(workspace, server)
+                env = dict(env, AGNES_EXTENSION=str(self.extension))
+                da = [self.args.da, "sync", "--quiet", "--workspace", str(workspace), "--duckdb", self.args.duckdb]
+                downloads.append(self.curl_parallel(server, ids, scratch / f"curl-{run}"))
                 cold.append(run_child(da, env))
                 views.append(self.duckdb_views(workspace / "server" / "parquet", ids))
             t_cold = statistics.median(r.seconds for r in cold)
@@ -347,20 +361,16 @@ class Bench:
                         f"DuckDB making the same views {t_own:.2f} s: {t_first / t_own:.2f}x (bound 1.2)"))
         return out
 
-    def curl_parallel(self, server: LocalServer, ids: list[str]) -> float:
-        """Every table by one `curl`, 4 transfers at once, kept connections:
-        the downloads' floor."""
-        out = self.work / "curl-scale"
-        shutil.rmtree(out, ignore_errors=True)
+    def curl_parallel(self, server: LocalServer, ids: list[str], out: Path) -> float:
+        """Every table by one `curl` into the new folder `out`, 4 transfers
+        at once, kept connections: the downloads' floor."""
         out.mkdir(parents=True)
         config = out / "urls.txt"
         config.write_text("".join(f'url = "{server.url}/api/data/{t}/download"\noutput = "{out}/{t}.parquet"\n' for t in ids))
         started = time.perf_counter()
         subprocess.run(["curl", "-sf", "--parallel", "--parallel-max", str(THREADS), "-H", f"Authorization: Bearer {TOKEN}",
                         "-K", str(config)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        elapsed = time.perf_counter() - started
-        shutil.rmtree(out, ignore_errors=True)
-        return elapsed
+        return time.perf_counter() - started
 
     def duckdb_views(self, parquet_dir: Path, ids: list[str]) -> Ran:
         """The duckdb CLI making one plain view per table in a fresh file
@@ -470,7 +480,7 @@ def main() -> int:
     b = Bench(args)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     if args.only == "scaling":
-        rows = [r for n in sizes for r in b.scaling(n)] + b.huge_manifest()
+        rows = b.scaling_all(sizes)
         print_table(rows, args, write=False)
         return 0
 
@@ -545,9 +555,7 @@ def main() -> int:
     rows.append(("5. peak RSS of the host (duckdb CLI)", f"{rss_large:.0f} MiB", f"idle with agnes {rss_idle:.0f} MiB; {rss_large - rss_idle:+.0f} MiB"))
     rows.append(("   same sync, files a quarter the size", f"{rss_quarter:.0f} MiB", f"grows {rss_large - rss_quarter:+.0f} MiB with 4x file size"))
     print("scaling: " + ", ".join(f"{n:,}" for n in sizes) + " tables", flush=True)
-    for n in sizes:
-        rows += b.scaling(n)
-    rows += b.huge_manifest()
+    rows += b.scaling_all(sizes)
     print_table(rows, args, write=bool(args.out))
     return 0
 

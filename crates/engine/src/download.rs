@@ -494,9 +494,8 @@ fn fetch_once(
         });
     }
     tmp.as_file_mut().flush().map_err(write_failed)?;
-    // On disk before the rename puts it in place: after a power cut the
-    // name never points at a file whose data was not written.
-    tmp.as_file().sync_all().map_err(write_failed)?;
+    // On disk before the state records it (durable.rs).
+    crate::durable::before_rename(tmp.as_file()).map_err(write_failed)?;
 
     let md5 = hasher.map(Md5::hex);
     // The server's own word on what it sent: a body changed on the way

@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod config;
 pub mod digest;
 pub mod download;
+pub mod durable;
 pub mod error;
 pub mod exchange;
 pub mod hooks;

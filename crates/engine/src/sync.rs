@@ -293,7 +293,11 @@ fn run(
     }
     // A no-op sync writes nothing: the hook path runs at every session start.
     if state.state.tables != before || state.is_new() || adoption.changed_state() {
-        if let Err(e) = state.save() {
+        // The downloads reach the disk before the state vouches for them.
+        let saved = crate::durable::batch(&parquet_dir)
+            .map_err(Error::io("flush the downloads in", &parquet_dir))
+            .and_then(|()| state.save());
+        if let Err(e) = saved {
             // The report still comes back, with the failed step on its rows.
             notices.push(state_not_written(
                 &e,
