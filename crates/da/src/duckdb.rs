@@ -136,8 +136,13 @@ impl DuckDb {
             Some(_) => "; CHECKPOINT",
             None => "",
         };
+        // One DuckDB thread: this session only runs agnes's functions, whose
+        // work is on agnes's own threads. With DuckDB's worker threads the
+        // CLI's main thread polls the running call in a busy loop (57% of a
+        // 10,000-table cold sync's CPU samples), a core taken from the
+        // downloads and the views (PERFORMANCE.md, issue 25).
         let sql = format!(
-            "{}; SELECT extension_version FROM agnes_version(); {query}{checkpoint}",
+            "SET threads = 1; {}; SELECT extension_version FROM agnes_version(); {query}{checkpoint}",
             self.load_statement()
         );
         let ran = self.run(database, &sql, progress)?;
