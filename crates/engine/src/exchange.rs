@@ -9,9 +9,15 @@
 //! minimum rate (as curl's `--speed-limit`/`--speed-time`). When it gives
 //! up, it just stops listening: the thread ends at its next read, within
 //! reqwest's own timeout, holding no file.
+//!
+//! A reading thread whose exchange ran to its end is kept for the calling
+//! thread's next one, with its buffers: a thread started per exchange was
+//! one per table of a sync (issue 25). Kept threads end after a few idle
+//! seconds, so none lingers in the host.
 
+use std::cell::RefCell;
 use std::io::{self, Read};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -27,6 +33,70 @@ pub const CHUNK_BYTES: usize = 256 * 1024;
 
 /// Chunks in flight between the reading thread and the caller.
 const IN_FLIGHT: usize = 4;
+
+/// How long a kept reading thread waits for its next exchange.
+const IDLE_FOR: Duration = Duration::from_secs(5);
+
+/// A reading thread: it takes exchanges one after another.
+struct Reader {
+    jobs: Sender<Job>,
+    /// Buffers handed back, kept across its exchanges.
+    recycle: SyncSender<Vec<u8>>,
+    #[cfg(test)]
+    thread: thread::ThreadId,
+}
+
+/// A request to send, and where its events go.
+type Job = (RequestBuilder, SyncSender<Event>);
+
+thread_local! {
+    /// The calling thread's reading thread, idle between exchanges.
+    static IDLE: RefCell<Option<Reader>> = const { RefCell::new(None) };
+}
+
+impl Reader {
+    fn start() -> io::Result<Reader> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let (recycle, recycled) = mpsc::sync_channel::<Vec<u8>>(IN_FLIGHT + 1);
+        let _handle = thread::Builder::new()
+            .name("agnes-http".into())
+            .spawn(move || {
+                while let Ok((request, events)) = queue.recv_timeout(IDLE_FOR) {
+                    exchange(request, events, &recycled);
+                }
+            })?;
+        Ok(Reader {
+            jobs,
+            recycle,
+            #[cfg(test)]
+            thread: _handle.thread().id(),
+        })
+    }
+
+    /// Hands `job` to the calling thread's idle reader, or to a new one
+    /// (the idle one may have ended meanwhile).
+    fn take(job: Job) -> io::Result<Reader> {
+        let idle = IDLE.with(|r| r.borrow_mut().take());
+        let job = match idle {
+            Some(reader) => match reader.jobs.send(job) {
+                Ok(()) => return Ok(reader),
+                Err(mpsc::SendError(job)) => job,
+            },
+            None => job,
+        };
+        let reader = Reader::start()?;
+        reader
+            .jobs
+            .send(job)
+            .map_err(|_| io::Error::other("the reading thread ended at once"))?;
+        Ok(reader)
+    }
+
+    /// Keeps this reader for the calling thread's next exchange.
+    fn keep(self) {
+        IDLE.with(|r| *r.borrow_mut() = Some(self));
+    }
+}
 
 /// How long an exchange may take, beyond the client's own timeouts.
 #[derive(Debug, Clone, Copy)]
@@ -151,7 +221,8 @@ pub struct Reply {
     status: StatusCode,
     headers: HeaderMap,
     events: Receiver<Event>,
-    recycle: SyncSender<Vec<u8>>,
+    /// Its reading thread, kept for another exchange once this one ends.
+    reader: Option<Reader>,
     cancel: Cancel,
     bounds: Bounds,
     /// The chunk being read by `Read`, and how far.
@@ -166,10 +237,7 @@ pub struct Reply {
 /// Sends `request` on a thread of its own and waits for the response head.
 pub fn send(request: RequestBuilder, cancel: &Cancel, bounds: Bounds) -> Result<Reply, SendError> {
     let (events_tx, events) = mpsc::sync_channel(IN_FLIGHT);
-    let (recycle, recycled) = mpsc::sync_channel::<Vec<u8>>(IN_FLIGHT + 1);
-    thread::Builder::new()
-        .name("agnes-http".into())
-        .spawn(move || exchange(request, events_tx, recycled))
+    let reader = Reader::take((request, events_tx))
         .map_err(|e| SendError::Transport(format!("cannot start a thread: {e}")))?;
     let started = Instant::now();
     loop {
@@ -187,7 +255,7 @@ pub fn send(request: RequestBuilder, cancel: &Cancel, bounds: Bounds) -> Result<
                     status,
                     headers,
                     events,
-                    recycle,
+                    reader: Some(reader),
                     cancel: cancel.clone(),
                     bounds,
                     current: None,
@@ -217,7 +285,7 @@ fn remaining(deadline: Option<Instant>) -> Duration {
 
 /// The reading thread: sends the request, then hands the body over chunk by
 /// chunk until it ends, fails, or nobody listens any more.
-fn exchange(request: RequestBuilder, events: SyncSender<Event>, recycled: Receiver<Vec<u8>>) {
+fn exchange(request: RequestBuilder, events: SyncSender<Event>, recycled: &Receiver<Vec<u8>>) {
     let mut response = match request.send() {
         Ok(r) => r,
         Err(e) => {
@@ -288,6 +356,9 @@ impl Reply {
                 }
                 Ok(Event::End) => {
                     self.finished = true;
+                    if let Some(reader) = self.reader.take() {
+                        reader.keep();
+                    }
                     return Ok(None);
                 }
                 Ok(Event::ReadFailed(e)) => {
@@ -314,7 +385,9 @@ impl Reply {
 
     /// Hands a chunk's buffer back to the reading thread.
     pub fn recycle(&self, chunk: Chunk) {
-        let _ = self.recycle.try_send(chunk.buf);
+        if let Some(reader) = &self.reader {
+            let _ = reader.recycle.try_send(chunk.buf);
+        }
     }
 
     /// Whether to give up now: interrupted, past the deadline, stalled, or
@@ -475,6 +548,41 @@ mod tests {
         };
         let (read, _) = read_all(&url, &Cancel::new(), limits);
         assert!(matches!(stop_of(read), Stop::Stalled(_)));
+    }
+
+    fn idle_reader() -> Option<thread::ThreadId> {
+        IDLE.with(|r| r.borrow().as_ref().map(|r| r.thread))
+    }
+
+    #[test]
+    fn a_reading_thread_is_kept_only_after_a_whole_exchange() {
+        let url = server(300_000, 300_000, Duration::ZERO);
+        assert_eq!(read_all(&url, &Cancel::new(), bounds()).0.unwrap(), 300_000);
+        let kept = idle_reader().expect("a reading thread kept after a whole body");
+        let url = server(1000, 1000, Duration::ZERO);
+        assert_eq!(read_all(&url, &Cancel::new(), bounds()).0.unwrap(), 1000);
+        assert_eq!(
+            idle_reader(),
+            Some(kept),
+            "the same thread took the next one"
+        );
+        // Given up mid-body, its thread still reads: it is not kept.
+        let url = server(100, 100, Duration::from_secs(30));
+        let limits = Bounds {
+            stall: Duration::from_millis(200),
+            ..bounds()
+        };
+        assert!(matches!(
+            stop_of(read_all(&url, &Cancel::new(), limits).0),
+            Stop::Stalled(_)
+        ));
+        assert_eq!(idle_reader(), None);
+        let url = server(10, 10, Duration::ZERO);
+        assert_eq!(read_all(&url, &Cancel::new(), bounds()).0.unwrap(), 10);
+        assert!(
+            idle_reader().is_some_and(|t| t != kept),
+            "a new thread after it"
+        );
     }
 
     #[test]
