@@ -4,7 +4,8 @@
 
 use std::io::{BufRead, IsTerminal, Read};
 
-use agnes_engine::config::{config_dir, save_login, Token};
+use agnes_engine::config::{config_dir, save_login};
+use agnes_engine::secrets::token::Token;
 
 use crate::args::LoginArgs;
 use crate::render;

@@ -52,7 +52,7 @@ pub fn err(text: &str) {
 /// sequences (OSC 52 writes the clipboard), `\r` or BEL.
 pub fn terminal_safe(text: &str) -> String {
     text.split('\n')
-        .map(agnes_engine::redact::escape_controls)
+        .map(agnes_engine::secrets::redact::escape_controls)
         .collect::<Vec<_>>()
         .join("\n")
 }

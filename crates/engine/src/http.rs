@@ -11,11 +11,12 @@ use reqwest::header::{HeaderValue, ACCEPT_ENCODING, AUTHORIZATION, IF_NONE_MATCH
 use reqwest::StatusCode;
 
 use crate::cancel::{Cancel, TICK};
-use crate::config::{Settings, Token};
+use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::exchange::{self, Bounds, Reply, SendError, Stop};
 use crate::ids::truncate;
-use crate::redact::Redactor;
+use crate::secrets::redact::Redactor;
+use crate::secrets::token::Token;
 
 /// Waits between attempts: 0.3 s, 1 s, 3 s (CONTRACT.md §4.4).
 pub const BACKOFF: [Duration; 3] = [

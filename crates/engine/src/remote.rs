@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::exchange::{self, Reply, SendError};
 use crate::http::{describe, ServerClient, Timeouts, MAX_JSON_BYTES};
 use crate::ids::{check_table_id, truncate};
-use crate::redact::Redactor;
+use crate::secrets::redact::Redactor;
 use crate::Cancel;
 
 /// The media type of a scan's answer.

@@ -37,7 +37,7 @@ pub struct Limits {
 pub fn signature(version: &str, guard: ScanGuard) -> String {
     format!(
         "version={} max_rows={} known_rows={}",
-        crate::redact::escape_controls(version),
+        crate::secrets::redact::escape_controls(version),
         guard.max_rows,
         guard.known_rows
     )

@@ -377,7 +377,7 @@ mod tests {
     fn server() -> ServerClient {
         let settings = crate::config::Settings {
             server: "http://127.0.0.1:9".into(),
-            token: crate::config::Token::new("t"),
+            token: crate::secrets::token::Token::new("t"),
             config_dir: "/nonexistent".into(),
             workspace: "/nonexistent".into(),
             configured_server: "http://127.0.0.1:9".into(),

@@ -20,8 +20,8 @@ use crate::lock;
 use crate::manifest::{self, Manifest, QueryMode};
 use crate::plan::{self, Plan, PlannedTable, Removal, Scope, Status, Withdrawal};
 use crate::progress::Progress;
-use crate::redact::Redactor;
 use crate::rules;
+use crate::secrets::redact::Redactor;
 use crate::state::{StateFile, SyncState, TableState};
 
 /// How a sync runs, beyond where to (`Settings`).

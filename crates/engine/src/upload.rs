@@ -773,7 +773,8 @@ impl Sender {
         let size = content.len() as u64;
         let md5 = md5_hex(content.as_bytes());
         let mut clean = Vec::with_capacity(content.len());
-        let removed = crate::scrub::scrub(content.as_bytes(), self.token.as_deref(), &mut clean);
+        let removed =
+            crate::secrets::scrub::scrub(content.as_bytes(), self.token.as_deref(), &mut clean);
         // Marks are ASCII put where whole secrets were: still UTF-8.
         let clean = String::from_utf8_lossy(&clean);
         let request = self
@@ -836,7 +837,7 @@ fn copy_lines(
             break;
         }
         clean.clear();
-        removed += crate::scrub::scrub(&line, token, &mut clean);
+        removed += crate::secrets::scrub::scrub(&line, token, &mut clean);
         out.write_all(&clean)?;
     }
     out.flush()?;
@@ -919,7 +920,7 @@ mod tests {
     fn symlink(target: impl AsRef<Path>, link: impl AsRef<Path>) {
         std::os::unix::fs::symlink(target, link).unwrap();
     }
-    use crate::config::Token;
+    use crate::secrets::token::Token;
 
     fn settings(root: &Path) -> Settings {
         Settings {

@@ -4,7 +4,7 @@
 //! control characters are shown escaped, so that server text cannot drive
 //! the analyst's terminal (ESC and OSC sequences, `\r`, BEL).
 
-use crate::config::Token;
+use crate::secrets::token::Token;
 
 /// What a token is replaced with.
 pub const REDACTED: &str = "<redacted>";
