@@ -17,8 +17,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use agnes_engine::config::workspace_dir;
-use agnes_engine::layout::Workspace;
-use agnes_engine::runs;
+use agnes_engine::workspace::layout::Workspace;
+use agnes_engine::workspace::runs;
 use serde_json::json;
 
 use crate::args::{wait_seconds, Cli, SyncArgs};

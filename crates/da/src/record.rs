@@ -8,8 +8,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use agnes_engine::config::workspace_dir;
-use agnes_engine::layout::Workspace;
-use agnes_engine::runs::{self, Run};
+use agnes_engine::workspace::layout::Workspace;
+use agnes_engine::workspace::runs::{self, Run};
 
 use crate::args::SyncArgs;
 use crate::sync::SyncSummary;

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use agnes_engine::config::{self, workspace_dir, Overrides, Settings};
 use agnes_engine::hooks::{self, HookState, HooksReport};
-use agnes_engine::layout::Workspace;
-use agnes_engine::runs::{self, Run};
+use agnes_engine::workspace::layout::Workspace;
+use agnes_engine::workspace::runs::{self, Run};
 use serde_json::{json, Value};
 
 use crate::args::{Cli, StatusArgs};

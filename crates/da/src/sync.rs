@@ -4,8 +4,8 @@
 use std::io::IsTerminal;
 use std::path::Path;
 
-use agnes_engine::layout::Workspace;
 use agnes_engine::quick::{self, Quick};
+use agnes_engine::workspace::layout::Workspace;
 use agnes_engine::{Settings, SyncReport};
 
 use crate::args::{Cli, SyncArgs, Target};

@@ -38,11 +38,11 @@ use std::time::SystemTime;
 use serde_json::Value;
 
 use crate::catalog::{Catalog, Existing, OlderRead};
-use crate::layout::Workspace;
 use crate::manifest::{is_md5, PartEntry, TableEntry};
 use crate::plan::{Plan, Status};
-use crate::state::{md5_file, mtime_ns, PartState, SyncState, TableState};
 use crate::sync::{Action, TableOutcome};
+use crate::workspace::layout::Workspace;
+use crate::workspace::state::{md5_file, mtime_ns, PartState, SyncState, TableState};
 
 /// Upstream's per-workspace sync record, relative to the workspace.
 const PULL_STATE: [&str; 3] = [".claude", "agnes", "sync_state.json"];

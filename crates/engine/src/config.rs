@@ -392,7 +392,7 @@ pub fn save_login(config_dir: &Path, server: &str, token: &Token) -> Result<()> 
 /// modes: the file takes the access rules of its folder, which under the
 /// user's profile admit only the user, administrators and the system.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    crate::state::write_atomic(path, bytes)
+    crate::workspace::state::write_atomic(path, bytes)
 }
 
 #[cfg(test)]

@@ -21,11 +21,11 @@ use crate::catalog::Catalog;
 use crate::digest::Md5;
 use crate::exchange::{Reply, Stop};
 use crate::http::{retrying, Failure, ServerClient};
-use crate::layout::Workspace;
 use crate::manifest::{hash_kind, HashKind, PartEntry, TableEntry};
 use crate::progress::Progress;
 use crate::signed;
-use crate::state::{PartState, TableState};
+use crate::workspace::layout::Workspace;
+use crate::workspace::state::{PartState, TableState};
 
 /// Temporary downloads are `.agnes-<random>.part` beside their target: hidden,
 /// never matched by `*.parquet`, and swept at the start of the next sync.
@@ -495,7 +495,7 @@ fn fetch_once(
     }
     tmp.as_file_mut().flush().map_err(write_failed)?;
     // On disk before the state records it (durable.rs).
-    crate::durable::before_rename(tmp.as_file()).map_err(write_failed)?;
+    crate::workspace::durable::before_rename(tmp.as_file()).map_err(write_failed)?;
 
     let md5 = hasher.map(Md5::hex);
     // The server's own word on what it sent: a body changed on the way
@@ -523,7 +523,7 @@ fn fetch_once(
         bytes,
         catalog,
     )?;
-    crate::replace::persist(tmp, target).map_err(|e| {
+    crate::workspace::replace::persist(tmp, target).map_err(|e| {
         local_failure(
             format!("cannot move the download to {}", target.display()),
             &e.error,

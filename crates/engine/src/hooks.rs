@@ -521,7 +521,8 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     tmp.write_all(bytes).map_err(Error::io("write", path))?;
     keep_permissions(path, tmp.as_file())?;
     tmp.as_file().sync_all().map_err(Error::io("sync", path))?;
-    crate::replace::persist(tmp, path).map_err(|e| Error::io("replace", path)(e.error))?;
+    crate::workspace::replace::persist(tmp, path)
+        .map_err(|e| Error::io("replace", path)(e.error))?;
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::manifest::{HashKind, Manifest, QueryMode, TableEntry};
-use crate::state::{SyncState, TableState};
+use crate::workspace::state::{SyncState, TableState};
 
 /// How a server table compares with the local copy (`agnes_manifest().status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -30,15 +30,15 @@ use crate::cancel::Cancel;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::http::{ServerClient, Timeouts};
-use crate::layout::Workspace;
-use crate::lock;
 use crate::manifest;
 use crate::plan::{Scope, Status};
-use crate::state::write_atomic;
 use crate::sync::{
     fetch_bundle, skip_note, subscription_notices, write_fetched_rules, Action, SyncReport,
     TableOutcome,
 };
+use crate::workspace::layout::Workspace;
+use crate::workspace::lock;
+use crate::workspace::state::write_atomic;
 
 use listing::Listing;
 use stamp::{Held, Line, Remote};

@@ -9,7 +9,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::ids::{is_safe_item_id, truncate};
-use crate::state::write_atomic;
+use crate::workspace::state::write_atomic;
 
 const APPROVED_FILE: &str = "km_approved.md";
 

@@ -153,7 +153,7 @@ mod tests {
     use super::*;
     use crate::manifest;
     use crate::plan::{plan, Scope};
-    use crate::state::SyncState;
+    use crate::workspace::state::SyncState;
     use std::path::Path;
     use std::sync::Mutex;
 

@@ -15,14 +15,14 @@ use crate::config::Settings;
 use crate::download::{self, Fetched};
 use crate::error::{Error, Result};
 use crate::http::{ServerClient, Timeouts};
-use crate::layout::Workspace;
-use crate::lock;
 use crate::manifest::{self, Manifest, QueryMode};
 use crate::plan::{self, Plan, PlannedTable, Removal, Scope, Status, Withdrawal};
 use crate::progress::Progress;
 use crate::rules;
 use crate::secrets::redact::Redactor;
-use crate::state::{StateFile, SyncState, TableState};
+use crate::workspace::layout::Workspace;
+use crate::workspace::lock;
+use crate::workspace::state::{StateFile, SyncState, TableState};
 
 /// How a sync runs, beyond where to (`Settings`).
 #[derive(Debug, Clone)]
@@ -205,7 +205,7 @@ fn run(
     };
     let manifest = fetch_manifest(&client)?;
     // After the manifest: a server that cannot be reached says so first.
-    crate::servers::refuse_second_server(&workspace, &settings.server)?;
+    crate::workspace::servers::refuse_second_server(&workspace, &settings.server)?;
     let mut state = StateFile::load(
         &workspace,
         &settings.server,
@@ -294,7 +294,7 @@ fn run(
     // A no-op sync writes nothing: the hook path runs at every session start.
     if state.state.tables != before || state.is_new() || adoption.changed_state() {
         // The downloads reach the disk before the state vouches for them.
-        let saved = crate::durable::batch(&parquet_dir)
+        let saved = crate::workspace::durable::batch(&parquet_dir)
             .map_err(Error::io("flush the downloads in", &parquet_dir))
             .and_then(|()| state.save());
         if let Err(e) = saved {
@@ -761,7 +761,7 @@ fn download_all(
                     let rows = footer_rows.unwrap_or(t.entry.rows);
                     let mtime_ns = fs::metadata(workspace.parquet_file(id))
                         .ok()
-                        .and_then(|m| crate::state::mtime_ns(&m));
+                        .and_then(|m| crate::workspace::state::mtime_ns(&m));
                     state.state.tables.insert(
                         id.clone(),
                         TableState {

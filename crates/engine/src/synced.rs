@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 
 use crate::config::Settings;
-use crate::layout::Workspace;
-use crate::state::{read_json, SyncState};
 use crate::sync::{local_copy, local_copy_present};
+use crate::workspace::layout::Workspace;
+use crate::workspace::state::{read_json, SyncState};
 
 /// A synced table with a verified copy on disk.
 #[derive(Debug, Clone, PartialEq)]

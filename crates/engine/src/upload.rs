@@ -33,10 +33,10 @@ use crate::error::{Error, Result};
 use crate::exchange::Reply;
 use crate::http::{retrying, Failure, ServerClient, Timeouts};
 use crate::ids::truncate;
-use crate::layout::Workspace;
-use crate::lock;
-use crate::state::{read_json, write_atomic};
 use crate::transcripts::{self, upload_name};
+use crate::workspace::layout::Workspace;
+use crate::workspace::lock;
+use crate::workspace::state::{read_json, write_atomic};
 
 /// The server's limit on one uploaded file. It answers `413` only after the
 /// whole body, so bigger files are refused before sending.

@@ -13,7 +13,7 @@ use agnes_engine::ids::{check_table_id, is_safe_item_id};
 use agnes_engine::manifest::{self, HashKind};
 use agnes_engine::plan::{self, Scope};
 use agnes_engine::rules;
-use agnes_engine::state::{read_json, SyncState, TableState};
+use agnes_engine::workspace::state::{read_json, SyncState, TableState};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{json, Map, Value};

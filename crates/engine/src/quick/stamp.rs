@@ -26,9 +26,9 @@ use std::time::UNIX_EPOCH;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::check_table_id;
-use crate::layout::Workspace;
-use crate::state::{read_json, SyncState};
 use crate::sync::local_copy;
+use crate::workspace::layout::Workspace;
+use crate::workspace::state::{read_json, SyncState};
 
 const MAGIC: &str = "agnes views stamp 2";
 

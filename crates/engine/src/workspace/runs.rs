@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::layout::Workspace;
+use crate::workspace::layout::Workspace;
 
 /// How many runs are kept.
 pub const KEEP: usize = 20;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
-use crate::layout::Workspace;
+use crate::workspace::layout::Workspace;
 
 /// Held until dropped; the OS releases it if the process dies.
 #[derive(Debug)]

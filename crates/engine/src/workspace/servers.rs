@@ -13,8 +13,8 @@
 use std::fs;
 
 use crate::error::{Error, Result};
-use crate::layout::Workspace;
-use crate::state::{read_json, SyncState};
+use crate::workspace::layout::Workspace;
+use crate::workspace::state::{read_json, SyncState};
 
 /// Refuses to sync `server` into a workspace that holds tables synced from
 /// another server. A state file of another server with no tables, or one
@@ -54,7 +54,7 @@ pub fn refuse_second_server(workspace: &Workspace, server: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::TableState;
+    use crate::workspace::state::TableState;
 
     #[test]
     fn a_second_server_with_tables_is_refused_naming_both() {

@@ -11,7 +11,7 @@ use crate::digest::Md5;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::layout::Workspace;
+use crate::workspace::layout::Workspace;
 
 const VERSION: u32 = 1;
 
@@ -236,7 +236,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .write_all(bytes)
         .map_err(Error::io("write", path))?;
     tmp.as_file().sync_all().map_err(Error::io("sync", path))?;
-    crate::replace::persist(tmp, path).map_err(|e| Error::io("replace", path)(e.error))?;
+    crate::workspace::replace::persist(tmp, path)
+        .map_err(|e| Error::io("replace", path)(e.error))?;
     Ok(())
 }
 
