@@ -13,7 +13,7 @@ use std::io::{self, BufReader, Read};
 use std::sync::Mutex;
 
 use agnes_engine::exchange::Reply;
-use agnes_engine::remote::{Remote, ScanRequest, SERVER_RESULT_CAP};
+use agnes_engine::protocol::v2::{Remote, ScanRequest, SERVER_RESULT_CAP};
 use agnes_engine::Settings;
 use arrow_array::RecordBatch;
 use arrow_ipc::reader::StreamReader;
@@ -416,7 +416,7 @@ impl Stream {
             return format!(
                 "agnes_scan of {}: {}; the result is incomplete",
                 self.subject,
-                agnes_engine::remote::read_error(io, &self.url)
+                agnes_engine::protocol::v2::read_error(io, &self.url)
             );
         }
         format!(

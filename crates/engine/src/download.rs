@@ -21,8 +21,8 @@ use crate::catalog::Catalog;
 use crate::digest::Md5;
 use crate::exchange::{Reply, Stop};
 use crate::http::{retrying, Failure, ServerClient};
-use crate::manifest::{hash_kind, HashKind, PartEntry, TableEntry};
 use crate::progress::Progress;
+use crate::protocol::manifest::{hash_kind, HashKind, PartEntry, TableEntry};
 use crate::signed;
 use crate::workspace::layout::Workspace;
 use crate::workspace::state::{PartState, TableState};
@@ -538,7 +538,7 @@ fn fetch_once(
 }
 
 fn truncate_header(text: &str) -> String {
-    crate::ids::truncate(text, 64)
+    crate::protocol::ids::truncate(text, 64)
 }
 
 /// A failure of the local disk: not retried (a full disk stays full, a
@@ -654,7 +654,7 @@ pub fn sweep_temporaries(dir: &Path) -> usize {
             fs::remove_dir_all(&path).is_ok()
         } else if let Some(id) = name.strip_prefix(OLD_PREFIX).filter(|_| is_dir) {
             let live: PathBuf = dir.join(id);
-            match live.exists() || crate::ids::check_table_id(id).is_err() {
+            match live.exists() || crate::protocol::ids::check_table_id(id).is_err() {
                 true => fs::remove_dir_all(&path).is_ok(),
                 false => fs::rename(&path, &live).is_ok(),
             }

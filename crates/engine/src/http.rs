@@ -14,7 +14,7 @@ use crate::cancel::{Cancel, TICK};
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::exchange::{self, Bounds, Reply, SendError, Stop};
-use crate::ids::truncate;
+use crate::protocol::ids::truncate;
 use crate::secrets::redact::Redactor;
 use crate::secrets::token::Token;
 

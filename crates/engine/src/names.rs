@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use crate::manifest::Manifest;
+use crate::protocol::manifest::Manifest;
 
 /// The prefixes of DuckDB's system views and functions (`duckdb_tables`,
 /// `sqlite_master`, `pragma_database_list`, ...), compared without case.
@@ -91,7 +91,7 @@ pub fn refuse_clashes(manifest: &mut Manifest, synced: &dyn Fn(&str) -> bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::parse;
+    use crate::protocol::manifest::parse;
 
     fn manifest(ids: &[&str]) -> Manifest {
         let tables: serde_json::Map<String, serde_json::Value> = ids

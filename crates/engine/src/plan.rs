@@ -2,7 +2,7 @@
 //! and the files on disk, before anything is fetched (CONTRACT.md §4.2).
 
 use crate::error::{Error, Result};
-use crate::manifest::{HashKind, Manifest, QueryMode, TableEntry};
+use crate::protocol::manifest::{HashKind, Manifest, QueryMode, TableEntry};
 use crate::workspace::state::{SyncState, TableState};
 
 /// How a server table compares with the local copy (`agnes_manifest().status`).
@@ -220,7 +220,7 @@ fn removals(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::parse;
+    use crate::protocol::manifest::parse;
 
     const MD5_A: &str = "0123456789abcdef0123456789abcdef";
     const MD5_B: &str = "fedcba9876543210fedcba9876543210";

@@ -16,9 +16,8 @@
 //! in one pass and stands in for the state file; the synced files are
 //! stat'ed, and the memory bundle fetched, while the server builds the
 //! manifest; the manifest is read only as far as the plan needs
-//! (`listing.rs`).
+//! (`protocol/listing.rs`).
 
-mod listing;
 mod stamp;
 
 use std::collections::BTreeSet;
@@ -30,8 +29,9 @@ use crate::cancel::Cancel;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::http::{ServerClient, Timeouts};
-use crate::manifest;
 use crate::plan::{Scope, Status};
+use crate::protocol::listing::{self, Listing};
+use crate::protocol::manifest;
 use crate::sync::{
     fetch_bundle, skip_note, subscription_notices, write_fetched_rules, Action, SyncReport,
     TableOutcome,
@@ -40,7 +40,6 @@ use crate::workspace::layout::Workspace;
 use crate::workspace::lock;
 use crate::workspace::state::write_atomic;
 
-use listing::Listing;
 use stamp::{Held, Line, Remote};
 
 /// Why the quick path was not taken, or its report.

@@ -151,8 +151,8 @@ pub fn attach(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest;
     use crate::plan::{plan, Scope};
+    use crate::protocol::manifest;
     use crate::workspace::state::SyncState;
     use std::path::Path;
     use std::sync::Mutex;

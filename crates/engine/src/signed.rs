@@ -17,7 +17,7 @@ use reqwest::{StatusCode, Url};
 
 use crate::exchange::{self, Reply, SendError};
 use crate::http::{describe, Failure, ServerClient};
-use crate::manifest::TableEntry;
+use crate::protocol::manifest::TableEntry;
 
 /// Set to `1`, lets a signed URL point at a loopback address (127.0.0.0/8,
 /// `::1`): the tests' object store listens there. It widens nothing else;
@@ -40,7 +40,7 @@ pub fn usable(entry: &TableEntry) -> Result<(), String> {
     match parse_timestamp(expires) {
         None => Err(format!(
             "its expiry {:?} is not a timestamp",
-            crate::ids::truncate(expires, 40)
+            crate::protocol::ids::truncate(expires, 40)
         )),
         Some(at) if at <= SystemTime::now() + EXPIRY_MARGIN => {
             Err(format!("it expired at {expires}"))

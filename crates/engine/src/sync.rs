@@ -15,10 +15,10 @@ use crate::config::Settings;
 use crate::download::{self, Fetched};
 use crate::error::{Error, Result};
 use crate::http::{ServerClient, Timeouts};
-use crate::manifest::{self, Manifest, QueryMode};
 use crate::plan::{self, Plan, PlannedTable, Removal, Scope, Status, Withdrawal};
 use crate::progress::Progress;
-use crate::rules;
+use crate::protocol::bundle as rules;
+use crate::protocol::manifest::{self, Manifest, QueryMode};
 use crate::secrets::redact::Redactor;
 use crate::workspace::layout::Workspace;
 use crate::workspace::lock;
@@ -411,7 +411,7 @@ struct Copies {
 fn single_file_copies(workspace: &Workspace, state: &SyncState) -> Copies {
     let mut copies = Copies::default();
     for (id, local) in &state.tables {
-        if local.parts.is_some() || crate::ids::check_table_id(id).is_err() {
+        if local.parts.is_some() || crate::protocol::ids::check_table_id(id).is_err() {
             continue;
         }
         let file = workspace.parquet_file(id);
@@ -554,7 +554,7 @@ pub(crate) fn subscription_notices(
     if !absent.is_empty() {
         notices.push(format!(
             "subscribed table(s) not in the manifest's table list, so not synced: {}",
-            crate::ids::truncate(&absent.join(", "), 400)
+            crate::protocol::ids::truncate(&absent.join(", "), 400)
         ));
     }
     let downloadable = manifest
@@ -845,7 +845,7 @@ fn remove_revoked(
             let mut o = TableOutcome::new(id, Action::Removed);
             o.note = removal_note(*why, true);
             // An id from an old state file is checked like one from a manifest.
-            if let Err(e) = crate::ids::check_table_id(id) {
+            if let Err(e) = crate::protocol::ids::check_table_id(id) {
                 state.state.tables.remove(id);
                 o.note = Some(format!("forgotten without touching files: {e}"));
                 return o;
@@ -1146,7 +1146,7 @@ fn attach_unredacted(settings: &Settings, catalog: &dyn Catalog) -> Result<Vec<T
         .state
         .tables
         .iter()
-        .filter(|(id, _)| crate::ids::check_table_id(id).is_ok())
+        .filter(|(id, _)| crate::protocol::ids::check_table_id(id).is_ok())
         .map(|(id, local)| {
             let mut o = TableOutcome::new(id, Action::Unchanged);
             (o.rows, o.size_bytes) = (Some(local.rows), Some(local.size_bytes));

@@ -37,7 +37,8 @@ pub fn synced_tables(settings: &Settings) -> Result<Vec<SyncedTable>, String> {
         .tables
         .into_iter()
         .filter(|(id, t)| {
-            crate::ids::check_table_id(id).is_ok() && local_copy_present(&workspace, id, t)
+            crate::protocol::ids::check_table_id(id).is_ok()
+                && local_copy_present(&workspace, id, t)
         })
         .map(|(id, t)| SyncedTable {
             parquet: local_copy(&workspace, &id, &t),

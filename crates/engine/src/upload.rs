@@ -32,7 +32,7 @@ use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::exchange::Reply;
 use crate::http::{retrying, Failure, ServerClient, Timeouts};
-use crate::ids::truncate;
+use crate::protocol::ids::truncate;
 use crate::transcripts::{self, upload_name};
 use crate::workspace::layout::Workspace;
 use crate::workspace::lock;

@@ -25,7 +25,7 @@ use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::check_table_id;
+use crate::protocol::ids::check_table_id;
 use crate::sync::local_copy;
 use crate::workspace::layout::Workspace;
 use crate::workspace::state::{read_json, SyncState};

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::ids::{is_safe_item_id, truncate};
+use crate::protocol::ids::{is_safe_item_id, truncate};
 use crate::workspace::state::write_atomic;
 
 const APPROVED_FILE: &str = "km_approved.md";

@@ -18,7 +18,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::ids::{check_part_path, check_table_id};
+use crate::protocol::ids::{check_part_path, check_table_id};
 
 /// One table of the flat `tables` dict.
 #[derive(Debug, Clone, PartialEq)]
@@ -124,7 +124,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Tables<'a> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0));
                 while let Some(Str(id)) = map.next_key()? {
-                    if out.len() == crate::manifest::MAX_TABLES {
+                    if out.len() == crate::protocol::manifest::MAX_TABLES {
                         return Err(de::Error::custom("too many tables"));
                     }
                     let Object(entry): Object<Entry> = map.next_value()?;
@@ -375,7 +375,7 @@ impl<'de> Deserialize<'de> for Flag {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest;
+    use crate::protocol::manifest;
 
     /// The quick read agrees with the full parse on every table it reads,
     /// or gives up.

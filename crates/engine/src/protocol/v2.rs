@@ -18,7 +18,7 @@ use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::exchange::{self, Reply, SendError};
 use crate::http::{describe, ServerClient, Timeouts, MAX_JSON_BYTES};
-use crate::ids::{check_table_id, truncate};
+use crate::protocol::ids::{check_table_id, truncate};
 use crate::secrets::redact::Redactor;
 use crate::Cancel;
 

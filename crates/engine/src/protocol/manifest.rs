@@ -14,7 +14,7 @@ use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::ids::{check_part_path, check_table_id, truncate};
+use crate::protocol::ids::{check_part_path, check_table_id, truncate};
 
 /// How a table is served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
