@@ -19,11 +19,11 @@ use reqwest::StatusCode;
 
 use crate::catalog::Catalog;
 use crate::digest::Md5;
-use crate::exchange::{Reply, Stop};
-use crate::http::{retrying, Failure, ServerClient};
 use crate::progress::Progress;
 use crate::protocol::manifest::{hash_kind, HashKind, PartEntry, TableEntry};
-use crate::signed;
+use crate::transfer::exchange::{Reply, Stop};
+use crate::transfer::http::{retrying, Failure, ServerClient};
+use crate::transfer::signed;
 use crate::workspace::layout::Workspace;
 use crate::workspace::state::{PartState, TableState};
 
@@ -470,7 +470,7 @@ fn fetch_once(
                         transient: true,
                         message: format!(
                             "download interrupted after {bytes} bytes: {}",
-                            crate::http::describe(&e)
+                            crate::transfer::exchange::describe(&e)
                         ),
                     },
                 })

@@ -12,9 +12,7 @@ pub mod config;
 pub mod digest;
 pub mod download;
 pub mod error;
-pub mod exchange;
 pub mod hooks;
-pub mod http;
 pub mod names;
 pub mod plan;
 pub mod progress;
@@ -22,10 +20,10 @@ pub mod protocol;
 pub mod quick;
 pub mod scan_views;
 pub mod secrets;
-pub mod signed;
 pub mod sync;
 pub mod synced;
 pub mod transcripts;
+pub mod transfer;
 pub mod upload;
 pub mod workspace;
 
@@ -33,7 +31,6 @@ pub use cancel::Cancel;
 pub use catalog::{Catalog, Existing, OlderRead, OlderView, ScanGuard};
 pub use config::{Overrides, Settings};
 pub use error::{Error, Result};
-pub use http::Timeouts;
 pub use plan::{Scope, Status};
 pub use progress::{NoProgress, Progress};
 pub use sync::{
@@ -41,6 +38,7 @@ pub use sync::{
     TableOutcome,
 };
 pub use synced::{synced_tables, SyncedTable};
+pub use transfer::http::Timeouts;
 pub use upload::{
     upload, Action as UploadAction, Kind as UploadKind, UploadOptions, UploadOutcome, UploadReport,
 };

@@ -28,7 +28,6 @@ use std::time::Duration;
 use crate::cancel::Cancel;
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::http::{ServerClient, Timeouts};
 use crate::plan::{Scope, Status};
 use crate::protocol::listing::{self, Listing};
 use crate::protocol::manifest;
@@ -36,6 +35,7 @@ use crate::sync::{
     fetch_bundle, skip_note, subscription_notices, write_fetched_rules, Action, SyncReport,
     TableOutcome,
 };
+use crate::transfer::http::{ServerClient, Timeouts};
 use crate::workspace::layout::Workspace;
 use crate::workspace::lock;
 use crate::workspace::state::write_atomic;

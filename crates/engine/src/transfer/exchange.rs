@@ -112,6 +112,22 @@ fn is_timeout(e: &io::Error) -> bool {
     false
 }
 
+/// An error's message with its chain of causes, which hold the useful part
+/// ("connection refused", "operation timed out"). Also for the `io::Error`
+/// a response body's `read` wraps reqwest's in.
+pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message = format!("{message}: {text}");
+        }
+        source = cause.source();
+    }
+    message
+}
+
 enum Event {
     Head(StatusCode, HeaderMap),
     Chunk(Chunk),
@@ -221,7 +237,7 @@ fn exchange(request: RequestBuilder, events: SyncSender<Event>, recycled: Receiv
     let mut response = match request.send() {
         Ok(r) => r,
         Err(e) => {
-            let _ = events.send(Event::SendFailed(crate::http::describe(&e)));
+            let _ = events.send(Event::SendFailed(describe(&e)));
             return;
         }
     };

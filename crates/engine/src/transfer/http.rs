@@ -13,10 +13,10 @@ use reqwest::StatusCode;
 use crate::cancel::{Cancel, TICK};
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::exchange::{self, Bounds, Reply, SendError, Stop};
 use crate::protocol::ids::truncate;
 use crate::secrets::redact::Redactor;
 use crate::secrets::token::Token;
+use crate::transfer::exchange::{self, describe, Bounds, Reply, SendError, Stop};
 
 /// Waits between attempts: 0.3 s, 1 s, 3 s (CONTRACT.md §4.4).
 pub const BACKOFF: [Duration; 3] = [
@@ -225,22 +225,6 @@ impl Failure {
             },
         }
     }
-}
-
-/// An error's message with its chain of causes, which hold the useful part
-/// ("connection refused", "operation timed out"). Also for the `io::Error`
-/// a response body's `read` wraps reqwest's in.
-pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message = format!("{message}: {text}");
-        }
-        source = cause.source();
-    }
-    message
 }
 
 /// The `detail` of a JSON error body, or an excerpt of any other body.

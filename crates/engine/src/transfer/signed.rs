@@ -15,9 +15,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use reqwest::blocking::Client;
 use reqwest::{StatusCode, Url};
 
-use crate::exchange::{self, Reply, SendError};
-use crate::http::{describe, Failure, ServerClient};
 use crate::protocol::manifest::TableEntry;
+use crate::transfer::exchange::{self, describe, Reply, SendError};
+use crate::transfer::http::{Failure, ServerClient};
 
 /// Set to `1`, lets a signed URL point at a loopback address (127.0.0.0/8,
 /// `::1`): the tests' object store listens there. It widens nothing else;
