@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::path::Path;
 
-use agnes_engine::quick::{self, Quick};
+use agnes_engine::sync::quick::{self, Quick};
 use agnes_engine::workspace::layout::Workspace;
 use agnes_engine::{Settings, SyncReport};
 
@@ -181,7 +181,7 @@ fn summarize(cli: &Cli, args: &SyncArgs, mode: Mode) -> Result<SyncSummary, Fail
     let settings = settings(&args.target)?;
     let database = Workspace::new(&settings.workspace).analytics_db();
     let whole = !args.dry_run && !args.docs_only && args.table.is_none() && !args.all_tables;
-    // Nothing to do, provably (agnes_engine::quick): no DuckDB to start.
+    // Nothing to do, provably (agnes_engine::sync::quick): no DuckDB to start.
     // Any doubt or error is left to the full path, which reports it.
     if whole {
         let timeouts = agnes_engine::Timeouts::default();

@@ -5,23 +5,16 @@
 //! (views, parquet footers) comes in through the `Catalog` trait. Uploads
 //! of transcripts and notes need no database at all.
 
-pub mod adopt;
 pub mod cancel;
 pub mod catalog;
 pub mod config;
 pub mod digest;
-pub mod download;
 pub mod error;
 pub mod hooks;
-pub mod names;
-pub mod plan;
 pub mod progress;
 pub mod protocol;
-pub mod quick;
-pub mod scan_views;
 pub mod secrets;
 pub mod sync;
-pub mod synced;
 pub mod transcripts;
 pub mod transfer;
 pub mod upload;
@@ -31,13 +24,13 @@ pub use cancel::Cancel;
 pub use catalog::{Catalog, Existing, OlderRead, OlderView, ScanGuard};
 pub use config::{Overrides, Settings};
 pub use error::{Error, Result};
-pub use plan::{Scope, Status};
 pub use progress::{NoProgress, Progress};
+pub use sync::plan::{Scope, Status};
+pub use sync::synced::{synced_tables, SyncedTable};
 pub use sync::{
     attach_local, inspect, sync, Action, ManifestRow, RulesOutcome, SyncOptions, SyncReport,
     TableOutcome,
 };
-pub use synced::{synced_tables, SyncedTable};
 pub use transfer::http::Timeouts;
 pub use upload::{
     upload, Action as UploadAction, Kind as UploadKind, UploadOptions, UploadOutcome, UploadReport,

@@ -537,7 +537,7 @@ fn upload_unredacted(settings: &Settings, options: &UploadOptions) -> Result<Upl
     });
     let mut dirty = state.keep_only(&found);
     // What upstream's `agnes push` sent from this workspace (adopt.rs).
-    let pushed = crate::adopt::pushed_sessions(&workspace);
+    let pushed = crate::sync::adopt::pushed_sessions(&workspace);
 
     for f in &found {
         // What was sent is recorded file by file, so stopping here loses nothing.
@@ -575,7 +575,7 @@ fn upload_unredacted(settings: &Settings, options: &UploadOptions) -> Result<Upl
             Ok((md5, size))
                 if f.kind == Kind::Session
                     && state.sent(f.kind, &f.name).is_none()
-                    && crate::adopt::pushed(&pushed, &f.path, size) =>
+                    && crate::sync::adopt::pushed(&pushed, &f.path, size) =>
             {
                 outcome.action = Action::Unchanged;
                 outcome.bytes = Some(size);

@@ -9,10 +9,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use agnes_engine::plan::{self, Scope};
 use agnes_engine::protocol::bundle;
 use agnes_engine::protocol::ids::{check_table_id, is_safe_item_id};
 use agnes_engine::protocol::manifest::{self, HashKind};
+use agnes_engine::sync::plan::{self, Scope};
 use agnes_engine::workspace::state::{read_json, SyncState, TableState};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};

@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::catalog::{Catalog, Existing, ScanGuard};
-use crate::plan::{Plan, PlannedTable, Status};
+use crate::sync::plan::{Plan, PlannedTable, Status};
 use crate::sync::{Action, TableOutcome};
 
 /// Rows a view scans whole before it refuses and asks for `where`.
@@ -151,8 +151,8 @@ pub fn attach(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{plan, Scope};
     use crate::protocol::manifest;
+    use crate::sync::plan::{plan, Scope};
     use crate::workspace::state::SyncState;
     use std::path::Path;
     use std::sync::Mutex;

@@ -38,8 +38,8 @@ use std::time::SystemTime;
 use serde_json::Value;
 
 use crate::catalog::{Catalog, Existing, OlderRead};
-use crate::plan::{Plan, Status};
 use crate::protocol::manifest::{is_md5, PartEntry, TableEntry};
+use crate::sync::plan::{Plan, Status};
 use crate::sync::{Action, TableOutcome};
 use crate::workspace::layout::Workspace;
 use crate::workspace::state::{md5_file, mtime_ns, PartState, SyncState, TableState};
@@ -540,8 +540,8 @@ pub fn pushed(ledger: &HashMap<String, u64>, path: &Path, size: u64) -> bool {
 mod tests {
     use super::*;
     use crate::digest::md5_hex;
-    use crate::plan::{plan, Scope};
     use crate::protocol::manifest;
+    use crate::sync::plan::{plan, Scope};
     use std::fs::File;
     use std::sync::Mutex;
     use std::time::Duration;

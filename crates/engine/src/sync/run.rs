@@ -12,13 +12,13 @@ use std::time::Duration;
 use crate::cancel::Cancel;
 use crate::catalog::{Catalog, Existing};
 use crate::config::Settings;
-use crate::download::{self, Fetched};
 use crate::error::{Error, Result};
-use crate::plan::{self, Plan, PlannedTable, Removal, Scope, Status, Withdrawal};
 use crate::progress::Progress;
 use crate::protocol::bundle as rules;
 use crate::protocol::manifest::{self, Manifest, QueryMode};
 use crate::secrets::redact::Redactor;
+use crate::sync::download::{self, Fetched};
+use crate::sync::plan::{self, Plan, PlannedTable, Removal, Scope, Status, Withdrawal};
 use crate::transfer::http::{ServerClient, Timeouts};
 use crate::workspace::layout::Workspace;
 use crate::workspace::lock;
@@ -58,8 +58,8 @@ impl Default for SyncOptions {
             timeouts: Timeouts::default(),
             lock_wait: Duration::from_secs(30),
             cancel: Cancel::new(),
-            scan_max_rows: crate::scan_views::DEFAULT_MAX_ROWS,
-            scan_views: crate::scan_views::DEFAULT_VIEWS_PER_SYNC,
+            scan_max_rows: crate::sync::scan_views::DEFAULT_MAX_ROWS,
+            scan_views: crate::sync::scan_views::DEFAULT_VIEWS_PER_SYNC,
         }
     }
 }
@@ -315,7 +315,7 @@ fn run(
     // Looked up once for both kinds of view (3.5 ms with 1000 views).
     let relations = catalog.relations();
     // An older client's own views become agnes's (adopt.rs).
-    let relations = crate::adopt::adopt_views(
+    let relations = crate::sync::adopt::adopt_views(
         catalog,
         relations,
         &outcomes,
@@ -335,12 +335,12 @@ fn run(
     if cancelled {
         return Err(Error::Interrupted);
     }
-    crate::scan_views::attach(
+    crate::sync::scan_views::attach(
         &mut outcomes,
         &plan,
         catalog,
         &relations,
-        &crate::scan_views::Limits {
+        &crate::sync::scan_views::Limits {
             max_rows: options.scan_max_rows,
             views: options.scan_views,
             whole_manifest: options.scope == Scope::All,
@@ -379,8 +379,8 @@ fn plan_here(
     workspace: &Workspace,
     scope: &Scope,
     all_tables: bool,
-) -> Result<(Plan, HashMap<String, String>, crate::adopt::Adoption)> {
-    crate::names::refuse_clashes(manifest, &|id| state.tables.contains_key(id));
+) -> Result<(Plan, HashMap<String, String>, crate::sync::adopt::Adoption)> {
+    crate::sync::names::refuse_clashes(manifest, &|id| state.tables.contains_key(id));
     let copies = single_file_copies(workspace, state);
     let mut plan = plan::plan(
         manifest,
@@ -392,7 +392,7 @@ fn plan_here(
             Some(_) => local_copy_present(workspace, id, local),
         },
     )?;
-    let adoption = crate::adopt::adopt_files(&mut plan, state, workspace);
+    let adoption = crate::sync::adopt::adopt_files(&mut plan, state, workspace);
     Ok((plan, copies.damaged, adoption))
 }
 

@@ -28,9 +28,9 @@ use std::time::Duration;
 use crate::cancel::Cancel;
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::plan::{Scope, Status};
 use crate::protocol::listing::{self, Listing};
 use crate::protocol::manifest;
+use crate::sync::plan::{Scope, Status};
 use crate::sync::{
     fetch_bundle, skip_note, subscription_notices, write_fetched_rules, Action, SyncReport,
     TableOutcome,
