@@ -25,12 +25,12 @@ pub use catalog::{Catalog, Existing, OlderRead, OlderView, ScanGuard};
 pub use config::{Overrides, Settings};
 pub use error::{Error, Result};
 pub use progress::{NoProgress, Progress};
+pub use sync::inspect::{inspect, ManifestRow};
+pub use sync::offline::attach_local;
 pub use sync::plan::{Scope, Status};
+pub use sync::report::{Action, RulesOutcome, SyncReport, TableOutcome};
+pub use sync::run::{sync, SyncOptions};
 pub use sync::synced::{synced_tables, SyncedTable};
-pub use sync::{
-    attach_local, inspect, sync, Action, ManifestRow, RulesOutcome, SyncOptions, SyncReport,
-    TableOutcome,
-};
 pub use transfer::http::Timeouts;
 pub use upload::{
     upload, Action as UploadAction, Kind as UploadKind, UploadOptions, UploadOutcome, UploadReport,

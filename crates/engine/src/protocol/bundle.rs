@@ -1,15 +1,13 @@
-//! Corporate memory as Claude Code rules (CONTRACT.md §1): one file per
-//! mandatory item, the approved items together in `km_approved.md`, and every
-//! other `km_*.md` removed, since the `km_` namespace belongs to sync.
+//! The memory bundle (CONTRACT.md §1) as the files of Claude Code rules:
+//! one file per mandatory item, the approved items together in
+//! `km_approved.md`. Writing them, and removing every other `km_*.md`, is
+//! the sync's (`sync/rules.rs`).
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::path::Path;
 
 use serde_json::Value;
 
 use crate::protocol::ids::{is_safe_item_id, truncate};
-use crate::workspace::state::write_atomic;
 
 const APPROVED_FILE: &str = "km_approved.md";
 
@@ -120,29 +118,6 @@ fn render_item(item: &Value) -> String {
     lines.join("\n")
 }
 
-/// Writes the rendered files into `dir` and deletes every other `km_*.md`.
-/// Returns the number of files written (unchanged ones are not rewritten).
-pub fn write(dir: &Path, rules: &RenderedRules) -> Result<usize, String> {
-    fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let mut written = 0;
-    for (name, content) in &rules.files {
-        let path = dir.join(name);
-        if fs::read(&path).ok().as_deref() != Some(content.as_bytes()) {
-            write_atomic(&path, content.as_bytes()).map_err(|e| e.to_string())?;
-            written += 1;
-        }
-    }
-    let entries = fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
-    for entry in entries.filter_map(|e| e.ok()) {
-        let name = entry.file_name().to_string_lossy().to_string();
-        if name.starts_with("km_") && name.ends_with(".md") && !rules.files.contains_key(&name) {
-            fs::remove_file(entry.path())
-                .map_err(|e| format!("cannot remove stale {name}: {e}"))?;
-        }
-    }
-    Ok(written)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,30 +161,6 @@ mod tests {
                 .any(|w| w.contains("unsafe id \"../../etc/passwd\"")),
             "{:?}",
             rules.warnings
-        );
-    }
-
-    #[test]
-    fn write_replaces_the_km_namespace_and_leaves_other_files() {
-        let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join("km_old.md"), "stale").unwrap();
-        fs::write(dir.path().join("km_approved.md"), "stale").unwrap();
-        fs::write(dir.path().join("my-own-rule.md"), "mine").unwrap();
-        let rules = render(
-            br#"{"mandatory": [{"id": "x", "title": "X", "content": "c"}], "approved": []}"#,
-        )
-        .unwrap();
-        assert_eq!(write(dir.path(), &rules).unwrap(), 1);
-        let mut names: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        assert_eq!(names, ["km_x.md", "my-own-rule.md"]);
-        assert_eq!(
-            write(dir.path(), &rules).unwrap(),
-            0,
-            "an unchanged file is not rewritten"
         );
     }
 

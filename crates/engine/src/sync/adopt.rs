@@ -40,7 +40,7 @@ use serde_json::Value;
 use crate::catalog::{Catalog, Existing, OlderRead};
 use crate::protocol::manifest::{is_md5, PartEntry, TableEntry};
 use crate::sync::plan::{Plan, Status};
-use crate::sync::{Action, TableOutcome};
+use crate::sync::report::{Action, TableOutcome};
 use crate::workspace::layout::Workspace;
 use crate::workspace::state::{md5_file, mtime_ns, PartState, SyncState, TableState};
 
@@ -449,7 +449,7 @@ pub fn adopt_views(
         let Some(local) = state.tables.get(id) else {
             continue;
         };
-        let copy = crate::sync::local_copy(workspace, id, local);
+        let copy = crate::workspace::state::local_copy(workspace, id, local);
         let exact = older
             .iter()
             .any(|v| v.name == id && reads_copy(&v.reads, &copy, local.parts.is_some()));

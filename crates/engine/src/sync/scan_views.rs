@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::catalog::{Catalog, Existing, ScanGuard};
 use crate::sync::plan::{Plan, PlannedTable, Status};
-use crate::sync::{Action, TableOutcome};
+use crate::sync::report::{Action, TableOutcome};
 
 /// Rows a view scans whole before it refuses and asks for `where`.
 pub const DEFAULT_MAX_ROWS: u64 = 1_000_000;

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use crate::config::Settings;
-use crate::sync::{local_copy, local_copy_present};
 use crate::workspace::layout::Workspace;
+use crate::workspace::state::{local_copy, local_copy_present};
 use crate::workspace::state::{read_json, SyncState};
 
 /// A synced table with a verified copy on disk.

@@ -256,6 +256,26 @@ pub fn md5_file(path: &Path) -> std::io::Result<String> {
     Ok(hasher.hex())
 }
 
+/// Whether a table's local copy, as the state describes it, is on disk:
+/// its file, or every part in its folder.
+pub(crate) fn local_copy_present(workspace: &Workspace, id: &str, local: &TableState) -> bool {
+    match &local.parts {
+        None => workspace.parquet_file(id).is_file(),
+        Some(parts) => {
+            let dir = workspace.table_dir(id);
+            dir.is_dir() && parts.keys().all(|p| dir.join(p).is_file())
+        }
+    }
+}
+
+/// Where a synced table's view reads: its file, or its parts' folder.
+pub(crate) fn local_copy(workspace: &Workspace, id: &str, local: &TableState) -> PathBuf {
+    match local.parts {
+        None => workspace.parquet_file(id),
+        Some(_) => workspace.table_dir(id),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,10 +31,8 @@ use crate::error::{Error, Result};
 use crate::protocol::listing::{self, Listing};
 use crate::protocol::manifest;
 use crate::sync::plan::{Scope, Status};
-use crate::sync::{
-    fetch_bundle, skip_note, subscription_notices, write_fetched_rules, Action, SyncReport,
-    TableOutcome,
-};
+use crate::sync::report::{skip_note, subscription_notices, Action, SyncReport, TableOutcome};
+use crate::sync::rules::{fetch_bundle, write_fetched_rules};
 use crate::transfer::http::{ServerClient, Timeouts};
 use crate::workspace::layout::Workspace;
 use crate::workspace::lock;

@@ -26,8 +26,8 @@ use std::time::UNIX_EPOCH;
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::ids::check_table_id;
-use crate::sync::local_copy;
 use crate::workspace::layout::Workspace;
+use crate::workspace::state::local_copy;
 use crate::workspace::state::{read_json, SyncState};
 
 const MAGIC: &str = "agnes views stamp 2";
