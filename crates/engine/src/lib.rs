@@ -15,7 +15,6 @@ pub mod progress;
 pub mod protocol;
 pub mod secrets;
 pub mod sync;
-pub mod transcripts;
 pub mod transfer;
 pub mod upload;
 pub mod workspace;

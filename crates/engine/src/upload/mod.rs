@@ -1,0 +1,4 @@
+pub mod run;
+pub mod transcripts;
+
+pub use run::*;
