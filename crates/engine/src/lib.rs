@@ -31,9 +31,8 @@ pub use sync::report::{Action, RulesOutcome, SyncReport, TableOutcome};
 pub use sync::run::{sync, SyncOptions};
 pub use sync::synced::{synced_tables, SyncedTable};
 pub use transfer::http::Timeouts;
-pub use upload::{
-    upload, Action as UploadAction, Kind as UploadKind, UploadOptions, UploadOutcome, UploadReport,
-};
+pub use upload::report::{Action as UploadAction, Kind as UploadKind, UploadOutcome, UploadReport};
+pub use upload::run::{upload, UploadOptions};
 
 /// The version of agnes, shared by the extension, `da` and the server.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
