@@ -18,7 +18,6 @@ use serde_json::{json, Map, Value};
 /// background. SessionEnd returns at once and uploads in the background.
 pub const SESSION_START_COMMAND: &str =
     "da sync --upload-first --detach --quiet 2>/dev/null || true";
-
 pub const SESSION_END_COMMAND: &str =
     "da sync --upload-only --detach --wait 0 --quiet 2>/dev/null || true";
 

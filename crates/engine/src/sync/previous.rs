@@ -17,7 +17,6 @@ use crate::workspace::state::{StateFile, TableState};
 /// Names `.agnes-previous-<id>.keep`, the links of `keep_previous`: hidden,
 /// never matched by `*.parquet`, and not taken for a download's leftovers.
 const PREVIOUS: &str = "previous-";
-
 const KEEP_SUFFIX: &str = ".keep";
 
 /// Hard links to the files this sync is about to replace, beside them

@@ -24,7 +24,6 @@ use crate::upload::report::Kind;
 use crate::upload::transcripts;
 
 const SESSIONS_PATH: &str = "/api/upload/sessions";
-
 const LOCAL_MD_PATH: &str = "/api/upload/local-md";
 
 /// The slowest uplink an upload is given time for, on top of the read
