@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::protocol::ids::{check_part_path, check_table_id};
+use crate::protocol::manifest::Str;
 
 /// One table of the flat `tables` dict.
 #[derive(Debug, Clone, PartialEq)]
@@ -203,29 +204,6 @@ struct Part<'a> {
     _hash: Option<Text>,
     #[serde(default, rename = "size_bytes")]
     _size_bytes: Option<u64>,
-}
-
-/// A string, borrowed from the body unless it holds escapes (serde's own
-/// `Cow<str>` always copies).
-struct Str<'a>(Cow<'a, str>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct AnyStr;
-        impl<'de> Visitor<'de> for AnyStr {
-            type Value = Str<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Str<'de>, E> {
-                Ok(Str(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Str<'de>, E> {
-                Ok(Str(Cow::Owned(v.to_string())))
-            }
-        }
-        d.deserialize_str(AnyStr)
-    }
 }
 
 /// `T` read only from a JSON object: a derived `Deserialize` also takes an

@@ -259,29 +259,31 @@ fn spans_any(text: &str, part: &str, at: &[usize]) -> bool {
     at.get(i).is_some_and(|&p| p < start + part.len())
 }
 
-/// A key of a JSON object, borrowed from the body unless it holds escapes.
-struct Key<'a>(Cow<'a, str>);
+/// A string (a key, or a value), borrowed from the body unless it holds
+/// escapes (serde's own `Cow<str>` always copies). Shared with the quick
+/// no-op's reader (`listing.rs`).
+pub(crate) struct Str<'a>(pub(crate) Cow<'a, str>);
 
-impl<'de> Deserialize<'de> for Key<'de> {
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
+        struct AnyStr;
+        impl<'de> Visitor<'de> for AnyStr {
+            type Value = Str<'de>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a string")
             }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(v)))
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Borrowed(v)))
             }
-            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(v.to_string())))
+            fn visit_str<E>(self, v: &str) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Owned(v.to_string())))
             }
         }
-        d.deserialize_str(KeyVisitor)
+        d.deserialize_str(AnyStr)
     }
 }
 
-impl AsRef<str> for Key<'_> {
+impl AsRef<str> for Str<'_> {
     fn as_ref(&self) -> &str {
         &self.0
     }
@@ -289,16 +291,16 @@ impl AsRef<str> for Key<'_> {
 
 /// The members of a JSON object, in order, each value still raw text; `None`
 /// when `raw` is not an object. `raw` was checked as JSON already.
-fn members(raw: &RawValue) -> Option<Vec<(Key<'_>, &RawValue)>> {
+fn members(raw: &RawValue) -> Option<Vec<(Str<'_>, &RawValue)>> {
     struct Members;
     impl<'de> Visitor<'de> for Members {
-        type Value = Vec<(Key<'de>, &'de RawValue)>;
+        type Value = Vec<(Str<'de>, &'de RawValue)>;
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
             f.write_str("an object")
         }
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
             let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0));
-            while let Some(member) = map.next_entry::<Key<'de>, &'de RawValue>()? {
+            while let Some(member) = map.next_entry::<Str<'de>, &'de RawValue>()? {
                 out.push(member);
             }
             Ok(out)
@@ -385,7 +387,7 @@ fn table_ref(raw: &RawValue) -> Option<(String, Option<String>, bool)> {
 
 /// The value of `key` among an object's members: the last one, as in any
 /// JSON object.
-fn last<'a>(fields: &[(Key<'_>, &'a RawValue)], key: &str) -> Option<&'a RawValue> {
+fn last<'a>(fields: &[(Str<'_>, &'a RawValue)], key: &str) -> Option<&'a RawValue> {
     fields
         .iter()
         .rev()
