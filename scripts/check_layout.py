@@ -201,11 +201,12 @@ def _attribute_end(toks: list[Token], i: int) -> int:
     j = i + 1
     if j < len(toks) and toks[j].text == "!":
         j += 1
-    return _group_end(toks, j)
+    return _end(toks, j)
 
 
-def _group_end(toks: list[Token], j: int) -> int:
-    """Index after the bracketed group that opens at j."""
+def _end(toks: list[Token], j: int, item: bool = False) -> int:
+    """Index after what starts at j: the bracketed group that opens there,
+    or (`item`) the item, at its `;` or at the `}` closing its body."""
     depth = 0
     while j < len(toks):
         t = toks[j].text
@@ -213,8 +214,10 @@ def _group_end(toks: list[Token], j: int) -> int:
             depth += 1
         elif t in (")", "]", "}"):
             depth -= 1
-            if depth == 0:
+            if depth == 0 and (t == "}" or not item):
                 return j + 1
+        elif item and t == ";" and depth == 0:
+            return j + 1
         j += 1
     return j
 
@@ -222,23 +225,6 @@ def _group_end(toks: list[Token], j: int) -> int:
 def _is_cfg_test(toks: list[Token], i: int, end: int) -> bool:
     inner = [t.text for t in toks[i:end]]
     return inner == ["#", "[", "cfg", "(", "test", ")", "]"]
-
-
-def _item_end(toks: list[Token], j: int) -> int:
-    """Index after the item starting at j: its `;`, or the `}` closing its body."""
-    depth = 0
-    while j < len(toks):
-        t = toks[j].text
-        if t in OPEN:
-            depth += 1
-        elif t in (")", "]", "}"):
-            depth -= 1
-            if depth == 0 and t == "}":
-                return j + 1
-        elif t == ";" and depth == 0:
-            return j + 1
-        j += 1
-    return j
 
 
 class FileModule:
@@ -273,7 +259,7 @@ class FileModule:
                     j = end
                     while j < len(toks) and toks[j].text == "#":
                         j = _attribute_end(toks, j)
-                    item_end = _item_end(toks, j)
+                    item_end = _end(toks, j, item=True)
                     words = [t.text for t in toks[j:item_end]]
                     if "mod" in words[:3] and words[-1] == ";":
                         test_children.add(words[words.index("mod") + 1])
@@ -608,7 +594,12 @@ def check(root: Path, sizes: bool = False) -> list[str]:
 # --- self-test --------------------------------------------------------------
 
 
-def _tree(files: dict[str, str]) -> Path:
+def _tree(files: "dict[str, str] | str") -> Path:
+    """A crate in a temporary folder: `{path: source}`, or lines `path | source`."""
+    if isinstance(files, str):
+        files = dict(
+            (part.strip() for part in line.split("|", 1)) for line in files.strip().splitlines()
+        )
     base = Path(tempfile.mkdtemp(prefix="check_layout_"))
     for rel, text in files.items():
         path = base / rel
@@ -618,122 +609,109 @@ def _tree(files: dict[str, str]) -> Path:
 
 
 class SelfTest(unittest.TestCase):
-    def rings(self, files: dict[str, str]) -> list[str]:
-        return find_rings(Crate(_tree(files)))
+    def expect(self, files, *rings: "list[str]") -> None:
+        """The rings found in `files`: as many as `rings`, each holding its fragments."""
+        found = find_rings(Crate(_tree(files)))
+        self.assertEqual(len(found), len(rings), found)
+        for text, fragments in zip(found, rings):
+            for fragment in fragments:
+                self.assertIn(fragment, text)
 
     def test_a_layered_tree_passes(self):
-        self.assertEqual(
-            self.rings(
-                {
-                    "lib.rs": "mod a;\nmod b;\npub use a::A;\n",
-                    "a.rs": "use crate::b::B;\npub struct A(B);\n",
-                    "b.rs": "pub struct B;\n",
-                }
-            ),
-            [],
+        self.expect(
+            """
+            lib.rs | mod a; mod b; pub use a::A;
+            a.rs   | use crate::b::B; pub struct A(B);
+            b.rs   | pub struct B;
+            """
         )
 
     def test_a_ring_through_a_use_group(self):
-        problems = self.rings(
-            {
-                "lib.rs": "mod a;\nmod b;\n",
-                "a.rs": "pub(crate) use crate::{b::{self, B}, x::y};\n",
-                "b.rs": "fn f() { let _ = crate::a::A::new(); }\n",
-            }
+        self.expect(
+            """
+            lib.rs | mod a; mod b;
+            a.rs   | pub(crate) use crate::{b::{self, B}, x::y};
+            b.rs   | fn f() { let _ = crate::a::A::new(); }
+            """,
+            ["a -> b (", "b -> a ("],
         )
-        self.assertEqual(len(problems), 1, problems)
-        self.assertIn("a -> b (", problems[0])
-        self.assertIn("b -> a (", problems[0])
 
     def test_super_super_and_child_paths(self):
-        problems = self.rings(
-            {
-                "lib.rs": "mod top;\nmod other;\n",
-                "top/mod.rs": "mod inner;\n",
-                "top/inner/mod.rs": "mod leaf;\npub fn f() { leaf::g() }\n",
-                "top/inner/leaf.rs": "use super::super::super::other::X;\npub fn g() {}\n",
-                "other.rs": "pub struct X;\nfn h() { crate::top::inner::f() }\n",
-            }
-        )
         # other -> top::inner -> top::inner::leaf -> other, and the same
         # ring seen among the crate's folders: other <-> top.
-        self.assertEqual(len(problems), 2, problems)
-        self.assertIn("other -> top::inner (", problems[0])
-        self.assertIn("top::inner::leaf -> other (", problems[0])
-        self.assertIn("inside `crate`", problems[1])
+        self.expect(
+            """
+            lib.rs            | mod top; mod other;
+            top/mod.rs        | mod inner;
+            top/inner/mod.rs  | mod leaf; pub fn f() { leaf::g() }
+            top/inner/leaf.rs | use super::super::super::other::X; pub fn g() {}
+            other.rs          | pub struct X; fn h() { crate::top::inner::f() }
+            """,
+            ["other -> top::inner (", "top::inner::leaf -> other ("],
+            ["inside `crate`"],
+        )
 
     def test_a_ring_between_folders_not_files(self):
-        problems = self.rings(
-            {
-                "lib.rs": "mod x;\nmod y;\n",
-                "x/mod.rs": "mod p;\nmod q;\n",
-                "x/p.rs": "use crate::y::r::R;\n",
-                "x/q.rs": "pub struct Q;\n",
-                "y/mod.rs": "mod r;\nmod s;\n",
-                "y/r.rs": "pub struct R;\n",
-                "y/s.rs": "use crate::x::q::Q;\n",
-            }
+        self.expect(
+            """
+            lib.rs   | mod x; mod y;
+            x/mod.rs | mod p; mod q;
+            x/p.rs   | use crate::y::r::R;
+            x/q.rs   | pub struct Q;
+            y/mod.rs | mod r; mod s;
+            y/r.rs   | pub struct R;
+            y/s.rs   | use crate::x::q::Q;
+            """,
+            ["inside `crate` between its parts", "x -> y: x::p -> y::r", "y -> x: y::s -> x::q"],
         )
-        self.assertEqual(len(problems), 1, problems)
-        self.assertIn("inside `crate` between its parts", problems[0])
-        self.assertIn("x -> y: x::p -> y::r", problems[0])
-        self.assertIn("y -> x: y::s -> x::q", problems[0])
 
     def test_a_facade_named_from_inside_its_folder(self):
-        problems = self.rings(
-            {
-                "lib.rs": "mod s;\n",
-                "s.rs": "mod run;\npub use run::go;\npub struct Options;\n",
-                "s/run.rs": "use super::Options;\npub fn go(_: Options) {}\n",
-            }
+        self.expect(
+            """
+            lib.rs   | mod s;
+            s.rs     | mod run; pub use run::go; pub struct Options;
+            s/run.rs | use super::Options; pub fn go(_: Options) {}
+            """,
+            ["s -> s::run"],
         )
-        self.assertEqual(len(problems), 1, problems)
-        self.assertIn("s -> s::run", problems[0])
-
-    def test_comments_strings_and_tests_do_not_count(self):
-        files = {
-            "lib.rs": "mod a;\nmod b;\n",
-            "a.rs": "use crate::b::B;\n",
-            "b.rs": textwrap.dedent(
-                """\
-                //! Not `crate::a` either.
-                /* crate::a::x /* nested */ crate::a::y */
-                pub struct B;
-                const S: &str = "crate::a::z";
-                const R: &str = r#"crate::a::"z""#;
-                const C: char = '"';
-                fn f<'a>(_: &'a str) {}
-
-                #[cfg(test)]
-                fn helper() { crate::a::help() }
-
-                #[cfg(test)]
-                mod tests {
-                    use crate::a;
-                }
-                """
-            ),
-        }
-        self.assertEqual(self.rings(files), [])
-        b = Crate(_tree(files)).files[("b",)]
-        self.assertEqual(b.code_lines, 5)
 
     def test_inline_modules_resolve_super_from_where_they_stand(self):
-        problems = self.rings(
-            {
-                "lib.rs": "mod a;\nmod b;\n",
-                "a.rs": "mod imp {\n    use super::super::b::B;\n}\n",
-                "b.rs": "mod imp {\n    pub fn f() { super::g() }\n}\nfn g() {}\npub struct B;\n",
-            }
+        self.expect(
+            """
+            lib.rs | mod a; mod b;
+            a.rs   | mod imp { use super::super::b::B; }
+            b.rs   | mod imp { pub fn f() { super::g() } } fn g() {} pub struct B;
+            """
         )
-        self.assertEqual(problems, [])
+
+    def test_comments_strings_and_tests_do_not_count(self):
+        b = """\
+            //! Not `crate::a` either.
+            /* crate::a::x /* nested */ crate::a::y */
+            pub struct B;
+            const S: &str = "crate::a::z";
+            const R: &str = r#"crate::a::"z""#;
+            const C: char = '"';
+            fn f<'a>(_: &'a str) {}
+
+            #[cfg(test)]
+            fn helper() { crate::a::help() }
+
+            #[cfg(test)]
+            mod tests {
+                use crate::a;
+            }
+            """
+        files = {"lib.rs": "mod a;\nmod b;\n", "a.rs": "use crate::b::B;\n", "b.rs": b}
+        self.expect(files)
+        self.assertEqual(Crate(_tree(files)).files[("b",)].code_lines, 5)
 
     def test_an_oversized_file_is_named(self):
         body = "fn f() {\n" + "    let _ = 1;\n" * 10 + "}\n"
         tests = "#[cfg(test)]\nmod tests {\n" + "    fn t() {}\n" * 50 + "}\n"
         crate = Crate(_tree({"lib.rs": "mod big;\n", "big.rs": "// a comment\n\n" + body + tests}))
         self.assertEqual(crate.files[("big",)].code_lines, 12)
-        self.assertEqual(oversized(crate, 11)[0].split(":")[0].endswith("big.rs"), True)
+        self.assertTrue(oversized(crate, 11)[0].split(":")[0].endswith("big.rs"))
         self.assertEqual(oversized(crate, 12), [])
 
 
