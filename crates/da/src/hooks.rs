@@ -8,8 +8,8 @@ use agnes_engine::hooks::install::{install_with, Change};
 use agnes_engine::hooks::merge::{SESSION_END_COMMAND, SESSION_START_COMMAND};
 
 use crate::args::HooksArgs;
+use crate::outcome::{Failure, Outcome};
 use crate::render;
-use crate::{Failure, Outcome};
 
 pub fn install(args: &HooksArgs) -> Result<Outcome, Failure> {
     let workspace = workspace_dir(args.workspace.as_deref())?;

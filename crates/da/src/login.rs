@@ -8,8 +8,8 @@ use agnes_engine::config::{config_dir, save_login};
 use agnes_engine::secrets::token::Token;
 
 use crate::args::LoginArgs;
+use crate::outcome::{Failure, Outcome};
 use crate::render;
-use crate::{Failure, Outcome};
 
 pub fn run(args: &LoginArgs) -> Result<Outcome, Failure> {
     let token = match &args.token {

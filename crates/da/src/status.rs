@@ -18,10 +18,9 @@ use agnes_engine::workspace::runs::{self, Run};
 use serde_json::{json, Value};
 
 use crate::args::{Cli, StatusArgs};
-use crate::duckdb::{DuckDb, Row};
+use crate::duckdb::{text, DuckDb, Row};
+use crate::outcome::{Failure, Outcome};
 use crate::render;
-use crate::sync::text;
-use crate::{Failure, Outcome};
 
 /// The three programs: `da`, and the `duckdb` and extension it would run.
 struct Programs {
