@@ -74,7 +74,7 @@ impl Workspace {
         self.agnes_dir().join("runs")
     }
 
-    /// What the last full sync left in the database file (quick.rs).
+    /// What the last full sync left in the database file (`sync/quick/`).
     pub fn views_stamp_file(&self, server: &str) -> PathBuf {
         self.agnes_dir()
             .join(format!("views-stamp-{}.stamp", server_key(server)))
