@@ -369,8 +369,11 @@ class Crate:
     def name(self, module: tuple[str, ...]) -> str:
         return "crate" if not module else "::".join(module)
 
+    def rel(self, fm: FileModule) -> str:
+        return os.path.relpath(fm.path, self.display_root)
+
     def where(self, fm: FileModule, line: int) -> str:
-        return f"{os.path.relpath(fm.path, self.display_root)}:{line}"
+        return f"{self.rel(fm)}:{line}"
 
     def resolve(self, scope: tuple[str, ...], segs: list[str]) -> tuple[str, ...] | None:
         """The module with a file that a path written in `scope` lands in."""
@@ -543,9 +546,9 @@ def find_rings(crate: Crate) -> list[str]:
                     where.setdefault((ka, kb), f"{crate.name(a)} -> {crate.name(b)} ({at})")
         nodes = set(fedges) | {b for bs in fedges.values() for b in bs}
         for comp in strongly_connected(nodes, fedges):
+            if all(_is_file_key(crate, folder, k) for k in comp):
+                continue  # files alone: their rings are named above
             ring = a_ring(comp, fedges)
-            if len(ring) == 3 and all(_is_file_key(crate, folder, k) for k in ring):
-                continue  # two files: already named above
             label = crate.name(folder) if folder else "crate"
             steps = [f"{a} -> {b}: {where[(a, b)]}" for a, b in zip(ring, ring[1:])]
             others = "" if len(comp) == len(ring) - 1 else "\n  (one ring of several among: " + ", ".join(comp) + ")"
@@ -571,7 +574,7 @@ def _is_file_key(crate: Crate, folder: tuple[str, ...], key: str) -> bool:
 
 def oversized(crate: Crate, limit: int) -> list[str]:
     return [
-        f"{crate.where(fm, 1).rsplit(':', 1)[0]}: {fm.code_lines} lines of code, more than {limit}"
+        f"{crate.rel(fm)}: {fm.code_lines} lines of code, more than {limit}"
         " (tests aside): split it by what its parts are for"
         for fm in sorted(crate.files.values(), key=lambda f: str(f.path))
         if fm.code_lines > limit
