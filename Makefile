@@ -176,7 +176,11 @@ endif
 
 test: configure debug lint test-rust test-python test-sql
 
+# check_layout.py: no import ring in the engine or da, no engine file over
+# 600 lines of code (ARCHITECTURE.md); its self-test first proves it finds them.
 lint:
+	$(PYTHON) scripts/check_layout.py --self-test
+	$(PYTHON) scripts/check_layout.py
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 

@@ -72,7 +72,7 @@ impl SyncedNames {
     fn refreshed(&self) -> Option<std::sync::MutexGuard<'_, Cache>> {
         let settings = self.settings.as_ref()?;
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        let stamp = std::fs::metadata(agnes_engine::synced::state_file(settings))
+        let stamp = std::fs::metadata(agnes_engine::sync::synced::state_file(settings))
             .ok()
             .and_then(|m| Some((m.len(), m.modified().ok()?)));
         if stamp != cache.stamp {

@@ -12,8 +12,9 @@ use std::error::Error;
 use std::io::{self, BufReader, Read};
 use std::sync::Mutex;
 
-use agnes_engine::exchange::Reply;
-use agnes_engine::remote::{Remote, ScanRequest, SERVER_RESULT_CAP};
+use agnes_engine::protocol::v2::{ScanRequest, SERVER_RESULT_CAP};
+use agnes_engine::transfer::exchange::Reply;
+use agnes_engine::transfer::remote::Remote;
 use agnes_engine::Settings;
 use arrow_array::RecordBatch;
 use arrow_ipc::reader::StreamReader;
@@ -408,15 +409,15 @@ impl Stream {
 
     fn stream_error(&self, e: arrow_schema::ArrowError) -> String {
         if let arrow_schema::ArrowError::IoError(_, io) = &e {
-            if agnes_engine::exchange::Stop::of(io)
-                == Some(&agnes_engine::exchange::Stop::Cancelled)
+            if agnes_engine::transfer::exchange::Stop::of(io)
+                == Some(&agnes_engine::transfer::exchange::Stop::Cancelled)
             {
                 return agnes_engine::Error::Interrupted.to_string();
             }
             return format!(
                 "agnes_scan of {}: {}; the result is incomplete",
                 self.subject,
-                agnes_engine::remote::read_error(io, &self.url)
+                agnes_engine::transfer::remote::read_error(io, &self.url)
             );
         }
         format!(

@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
+use agnes_engine::Settings;
 use clap::{Args, Parser, Subcommand};
+
+use crate::outcome::Failure;
 
 const EXIT_STATUS: &str = "\
 Exit status:
@@ -205,6 +208,24 @@ pub struct LoginArgs {
     /// it is read from standard input
     #[arg(long, value_name = "TOKEN")]
     pub token: Option<String>,
+}
+
+/// Settings from the flags, the environment and the config dir, with a
+/// token: without one nothing can be done, so say so before starting DuckDB.
+pub fn settings(target: &Target) -> Result<Settings, Failure> {
+    // `--server` and `--workspace` are the user's own choice: they
+    // configure the call like AGNES_SERVER and AGNES_LOCAL_DIR do, and are
+    // passed on to the extension as those (`DuckDb::for_target`).
+    let flags = |name: &str| match name {
+        "AGNES_SERVER" if target.server.is_some() => target.server.clone(),
+        "AGNES_LOCAL_DIR" if target.workspace.is_some() => target.workspace.clone(),
+        _ => std::env::var(name).ok(),
+    };
+    let cwd = std::env::current_dir()
+        .map_err(|e| Failure::new(format!("cannot read the current directory: {e}")))?;
+    let settings = Settings::resolve_with(&agnes_engine::Overrides::default(), &flags, &cwd)?;
+    settings.require_token()?;
+    Ok(settings)
 }
 
 #[cfg(test)]

@@ -17,17 +17,22 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use agnes_engine::config::workspace_dir;
-use agnes_engine::layout::Workspace;
-use agnes_engine::runs;
+use agnes_engine::workspace::layout::Workspace;
+use agnes_engine::workspace::runs;
 use serde_json::json;
 
 use crate::args::{wait_seconds, Cli, SyncArgs};
+use crate::outcome::{Failure, Outcome};
 use crate::render::{self, Mode};
-use crate::{record, signals, Failure, Outcome};
+use crate::{record, signals};
 
 /// `--wait` when neither the flag nor `AGNES_HOOK_WAIT` says: long enough
 /// for a no-op or a small change, short enough not to hold a session.
 pub const DEFAULT_WAIT: f64 = 5.0;
+
+/// Seconds a detached run waits for another sync or upload of the same
+/// workspace: nobody waits for it, and giving up would lose the upload.
+pub const DETACHED_LOCK_WAIT: u32 = 600;
 
 pub fn run(cli: &Cli, args: &SyncArgs) -> Result<Outcome, Failure> {
     let mode = Mode::of(args.json, args.quiet);

@@ -15,11 +15,23 @@ use std::process::{Command, Stdio};
 
 use serde_json::{Map, Value};
 
+use crate::outcome::Failure;
 use crate::signals;
-use crate::Failure;
 
 /// One result row, column name to value.
 pub type Row = Map<String, Value>;
+
+pub fn text(row: &Row, column: &str) -> Option<String> {
+    match row.get(column)? {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+pub fn int(row: &Row, column: &str) -> Option<u64> {
+    row.get(column)?.as_u64()
+}
 
 /// The DuckDB CLI's file name, as looked for on `PATH`.
 const DUCKDB_PROGRAM: &str = if cfg!(windows) {
@@ -617,6 +629,20 @@ impl ProgressFilter {
             let _ = err.write_all(&frames);
             let _ = err.flush();
         }
+    }
+}
+
+/// A query error that has no second chance.
+pub fn failure(e: QueryError) -> Failure {
+    match e {
+        QueryError::Failed(f) => f,
+        QueryError::Locked { holder } => Failure::new(format!(
+            "the database is held by {holder}; close it there, or try again"
+        )),
+        QueryError::NewerDatabase { detail } => Failure::new(format!(
+            "the database was written by a newer DuckDB ({detail}); run da with that \
+             newer duckdb: --duckdb PATH or AGNES_DUCKDB=PATH"
+        )),
     }
 }
 

@@ -4,16 +4,17 @@
 //! session (`--replace-agnes-hooks` removes theirs).
 
 use agnes_engine::config::workspace_dir;
-use agnes_engine::hooks::{self, Change};
+use agnes_engine::hooks::install::{install_with, Change};
+use agnes_engine::hooks::merge::{SESSION_END_COMMAND, SESSION_START_COMMAND};
 
 use crate::args::HooksArgs;
+use crate::outcome::{Failure, Outcome};
 use crate::render;
-use crate::{Failure, Outcome};
 
 pub fn install(args: &HooksArgs) -> Result<Outcome, Failure> {
     let workspace = workspace_dir(args.workspace.as_deref())?;
     let path = workspace.join(".claude").join("settings.json");
-    let installed = hooks::install_with(&path, args.replace_agnes_hooks)?;
+    let installed = install_with(&path, args.replace_agnes_hooks)?;
     let said = match installed.change {
         Change::Created => "Created",
         Change::Updated => "Installed the hooks in",
@@ -22,8 +23,8 @@ pub fn install(args: &HooksArgs) -> Result<Outcome, Failure> {
     let mut text = format!(
         "{said} {}\n  SessionStart: {}\n  SessionEnd:   {}\n",
         path.display(),
-        hooks::SESSION_START_COMMAND,
-        hooks::SESSION_END_COMMAND
+        SESSION_START_COMMAND,
+        SESSION_END_COMMAND
     );
     let theirs = &installed.agnes_cli_hooks;
     if !theirs.is_empty() {

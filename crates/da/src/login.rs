@@ -4,11 +4,12 @@
 
 use std::io::{BufRead, IsTerminal, Read};
 
-use agnes_engine::config::{config_dir, save_login, Token};
+use agnes_engine::config::{config_dir, save_login};
+use agnes_engine::secrets::token::Token;
 
 use crate::args::LoginArgs;
+use crate::outcome::{Failure, Outcome};
 use crate::render;
-use crate::{Failure, Outcome};
 
 pub fn run(args: &LoginArgs) -> Result<Outcome, Failure> {
     let token = match &args.token {

@@ -1,11 +1,10 @@
 //! `da manifest`: runs `agnes_manifest()` (what the server offers, and what
 //! is stale here) in an in-memory DuckDB; it writes nothing.
 
-use crate::args::{Cli, ManifestArgs};
-use crate::duckdb::DuckDb;
+use crate::args::{settings, Cli, ManifestArgs};
+use crate::duckdb::{failure, DuckDb};
+use crate::outcome::{Failure, Outcome};
 use crate::render::{self, Mode};
-use crate::sync::{failure, settings};
-use crate::{Failure, Outcome};
 
 pub fn run(cli: &Cli, args: &ManifestArgs) -> Result<Outcome, Failure> {
     let settings = settings(&args.target)?;

@@ -8,13 +8,12 @@ use std::path::Path;
 use std::time::Instant;
 
 use agnes_engine::config::workspace_dir;
-use agnes_engine::layout::Workspace;
-use agnes_engine::runs::{self, Run};
+use agnes_engine::workspace::layout::Workspace;
+use agnes_engine::workspace::runs::{self, Run};
 
 use crate::args::SyncArgs;
-use crate::sync::SyncSummary;
-use crate::upload::UploadSummary;
-use crate::{Failure, Outcome};
+use crate::outcome::{Failure, Outcome};
+use crate::summary::{SyncSummary, UploadSummary};
 
 /// A run being recorded. A dry run writes nothing, so it has none.
 pub struct Recorder {

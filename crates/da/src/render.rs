@@ -9,9 +9,8 @@ use std::io::Write;
 use serde_json::{json, Value};
 
 use crate::duckdb::Row;
-use crate::sync::{SyncSummary, TableRow};
-use crate::upload::UploadSummary;
-use crate::Failure;
+use crate::outcome::Failure;
+use crate::summary::{SyncSummary, TableRow, UploadSummary};
 
 /// How a command prints its result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +29,14 @@ impl Mode {
             _ => Mode::Human,
         }
     }
+}
+
+/// Marks a failure as one of `--quiet`, whose message stays on one line.
+pub fn quietly<T>(mode: Mode, result: Result<T, Failure>) -> Result<T, Failure> {
+    result.map_err(|mut f| {
+        f.quiet = mode == Mode::Quiet;
+        f
+    })
 }
 
 /// Writes `text` to stdout in one go; a broken pipe is ignored.
@@ -52,7 +59,7 @@ pub fn err(text: &str) {
 /// sequences (OSC 52 writes the clipboard), `\r` or BEL.
 pub fn terminal_safe(text: &str) -> String {
     text.split('\n')
-        .map(agnes_engine::redact::escape_controls)
+        .map(agnes_engine::secrets::redact::escape_controls)
         .collect::<Vec<_>>()
         .join("\n")
 }

@@ -12,16 +12,15 @@
 use std::path::{Path, PathBuf};
 
 use agnes_engine::config::{self, workspace_dir, Overrides, Settings};
-use agnes_engine::hooks::{self, HookState, HooksReport};
-use agnes_engine::layout::Workspace;
-use agnes_engine::runs::{self, Run};
+use agnes_engine::hooks::install::{inspect, HookState, HooksReport};
+use agnes_engine::workspace::layout::Workspace;
+use agnes_engine::workspace::runs::{self, Run};
 use serde_json::{json, Value};
 
 use crate::args::{Cli, StatusArgs};
-use crate::duckdb::{DuckDb, Row};
+use crate::duckdb::{text, DuckDb, Row};
+use crate::outcome::{Failure, Outcome};
 use crate::render;
-use crate::sync::text;
-use crate::{Failure, Outcome};
 
 /// The three programs: `da`, and the `duckdb` and extension it would run.
 struct Programs {
@@ -156,7 +155,7 @@ pub fn run(cli: &Cli, args: &StatusArgs) -> Result<Outcome, Failure> {
         .and_then(|s| config::token_source(&overrides, s));
     let claims = token.as_ref().and_then(|t| t.claims());
     let hooks_path = root.join(".claude").join("settings.json");
-    let hooks = hooks::inspect(&hooks_path).map_err(|e| e.to_string());
+    let hooks = inspect(&hooks_path).map_err(|e| e.to_string());
     let last_runs = runs::recent(&workspace, args.runs);
 
     let ok = p.duckdb_version.is_ok()

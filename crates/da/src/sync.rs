@@ -4,137 +4,17 @@
 use std::io::IsTerminal;
 use std::path::Path;
 
-use agnes_engine::layout::Workspace;
-use agnes_engine::quick::{self, Quick};
-use agnes_engine::{Settings, SyncReport};
+use agnes_engine::sync::quick::{self, Quick};
+use agnes_engine::workspace::layout::Workspace;
 
-use crate::args::{Cli, SyncArgs, Target};
-use crate::duckdb::{literal, DuckDb, QueryError, Row};
+use crate::args::{settings, Cli, SyncArgs};
+use crate::detach::DETACHED_LOCK_WAIT;
+use crate::duckdb::{failure, literal, DuckDb, QueryError};
+use crate::outcome::{Failure, Outcome};
 use crate::record::Recorder;
-use crate::render::{self, Mode};
+use crate::render::{self, quietly, Mode};
+use crate::summary::SyncSummary;
 use crate::upload;
-use crate::{Failure, Outcome};
-
-/// One table's row of `agnes_sync()`.
-#[derive(Debug, Clone)]
-pub struct TableRow {
-    pub table: String,
-    pub action: String,
-    pub rows: Option<u64>,
-    pub size_bytes: Option<u64>,
-    pub hash: Option<String>,
-    pub view: Option<String>,
-    pub error: Option<String>,
-    pub note: Option<String>,
-}
-
-/// The rules step's row.
-#[derive(Debug, Clone, Default)]
-pub struct RulesRow {
-    pub action: String,
-    pub files: u64,
-    pub error: Option<String>,
-}
-
-/// Everything one `agnes_sync()` call reported.
-#[derive(Debug, Clone, Default)]
-pub struct SyncSummary {
-    pub dry_run: bool,
-    pub tables: Vec<TableRow>,
-    pub rules: RulesRow,
-    pub rules_warnings: Vec<String>,
-    pub notices: Vec<String>,
-    /// Set when the database was held by another process and the views
-    /// could not be made in it: says where they will appear instead.
-    pub views_pending: Option<String>,
-    /// Worth the one line `--quiet` allows even when nothing failed: a
-    /// database this `duckdb` cannot open will not get views by waiting.
-    pub quiet_warning: Option<String>,
-}
-
-impl SyncSummary {
-    fn from_rows(rows: Vec<Row>, dry_run: bool) -> SyncSummary {
-        let mut summary = SyncSummary {
-            dry_run,
-            ..Default::default()
-        };
-        for row in rows {
-            let action = text(&row, "action").unwrap_or_default();
-            match text(&row, "kind").as_deref() {
-                Some("table") => summary.tables.push(TableRow {
-                    table: text(&row, "table_id").unwrap_or_default(),
-                    action,
-                    rows: int(&row, "rows"),
-                    size_bytes: int(&row, "size_bytes"),
-                    hash: text(&row, "hash"),
-                    view: text(&row, "view_name"),
-                    error: text(&row, "error"),
-                    note: text(&row, "note"),
-                }),
-                Some("rules") if action == "warning" => {
-                    summary.rules_warnings.extend(text(&row, "note"))
-                }
-                Some("rules") => {
-                    summary.rules = RulesRow {
-                        action,
-                        files: int(&row, "rows").unwrap_or(0),
-                        error: text(&row, "error"),
-                    }
-                }
-                Some("notice") => summary.notices.extend(text(&row, "note")),
-                _ => {}
-            }
-        }
-        summary
-    }
-
-    /// The summary of a sync the engine did itself (the quick no-op).
-    fn from_report(report: SyncReport) -> SyncSummary {
-        let tables = report
-            .tables
-            .into_iter()
-            .map(|t| TableRow {
-                action: t.action.as_str().to_string(),
-                table: t.table_id,
-                rows: t.rows,
-                size_bytes: t.size_bytes,
-                hash: t.hash,
-                view: t.view,
-                error: t.error,
-                note: t.note,
-            })
-            .collect();
-        let failed = report.rules.action == "failed";
-        SyncSummary {
-            tables,
-            rules: RulesRow {
-                action: report.rules.action.to_string(),
-                files: report.rules.files as u64,
-                error: failed.then(|| report.rules.warnings.join("; ")),
-            },
-            rules_warnings: match failed {
-                true => Vec::new(),
-                false => report.rules.warnings,
-            },
-            notices: report.notices,
-            ..Default::default()
-        }
-    }
-
-    /// Tables whose action is `action`.
-    pub fn with(&self, action: &str) -> impl Iterator<Item = &TableRow> {
-        let action = action.to_string();
-        self.tables.iter().filter(move |t| {
-            // A remote table is not downloaded, whether or not agnes made a
-            // view over agnes_scan() for it: the old CLI's `skipped_remote`.
-            t.action == action || (action == "skipped_remote" && t.action == "scan_view")
-        })
-    }
-
-    pub fn failed(&self) -> Vec<&TableRow> {
-        self.with("failed").collect()
-    }
-}
 
 /// Runs `da sync` (not `--upload-only`); with `--upload-first`, the upload
 /// goes first, and its failure does not stop the sync.
@@ -181,7 +61,7 @@ fn summarize(cli: &Cli, args: &SyncArgs, mode: Mode) -> Result<SyncSummary, Fail
     let settings = settings(&args.target)?;
     let database = Workspace::new(&settings.workspace).analytics_db();
     let whole = !args.dry_run && !args.docs_only && args.table.is_none() && !args.all_tables;
-    // Nothing to do, provably (agnes_engine::quick): no DuckDB to start.
+    // Nothing to do, provably (agnes_engine::sync::quick): no DuckDB to start.
     // Any doubt or error is left to the full path, which reports it.
     if whole {
         let timeouts = agnes_engine::Timeouts::default();
@@ -291,64 +171,8 @@ fn summarize(cli: &Cli, args: &SyncArgs, mode: Mode) -> Result<SyncSummary, Fail
     Ok(summary)
 }
 
-/// Settings from the flags, the environment and the config dir, with a
-/// token: without one nothing can be done, so say so before starting DuckDB.
-pub fn settings(target: &Target) -> Result<Settings, Failure> {
-    // `--server` and `--workspace` are the user's own choice: they
-    // configure the call like AGNES_SERVER and AGNES_LOCAL_DIR do, and are
-    // passed on to the extension as those (`DuckDb::for_target`).
-    let flags = |name: &str| match name {
-        "AGNES_SERVER" if target.server.is_some() => target.server.clone(),
-        "AGNES_LOCAL_DIR" if target.workspace.is_some() => target.workspace.clone(),
-        _ => std::env::var(name).ok(),
-    };
-    let cwd = std::env::current_dir()
-        .map_err(|e| Failure::new(format!("cannot read the current directory: {e}")))?;
-    let settings = Settings::resolve_with(&agnes_engine::Overrides::default(), &flags, &cwd)?;
-    settings.require_token()?;
-    Ok(settings)
-}
-
 fn create_parent(path: &Path) -> Result<(), Failure> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)
         .map_err(|e| Failure::new(format!("cannot create {}: {e}", dir.display())))
-}
-
-/// A query error that has no second chance.
-pub fn failure(e: QueryError) -> Failure {
-    match e {
-        QueryError::Failed(f) => f,
-        QueryError::Locked { holder } => Failure::new(format!(
-            "the database is held by {holder}; close it there, or try again"
-        )),
-        QueryError::NewerDatabase { detail } => Failure::new(format!(
-            "the database was written by a newer DuckDB ({detail}); run da with that \
-             newer duckdb: --duckdb PATH or AGNES_DUCKDB=PATH"
-        )),
-    }
-}
-
-/// Seconds a detached run waits for another sync or upload of the same
-/// workspace: nobody waits for it, and giving up would lose the upload.
-pub const DETACHED_LOCK_WAIT: u32 = 600;
-
-/// Marks a failure as one of `--quiet`, whose message stays on one line.
-pub fn quietly<T>(mode: Mode, result: Result<T, Failure>) -> Result<T, Failure> {
-    result.map_err(|mut f| {
-        f.quiet = mode == Mode::Quiet;
-        f
-    })
-}
-
-pub fn text(row: &Row, column: &str) -> Option<String> {
-    match row.get(column)? {
-        serde_json::Value::Null => None,
-        serde_json::Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
-}
-
-pub fn int(row: &Row, column: &str) -> Option<u64> {
-    row.get(column)?.as_u64()
 }

@@ -1,52 +1,13 @@
 //! `da sync --upload-only`: runs `agnes_upload()` (session transcripts and
 //! CLAUDE.local.md back to the server) and reads its rows.
 
-use crate::args::{Cli, SyncArgs};
-use crate::duckdb::{DuckDb, Row};
+use crate::args::{settings, Cli, SyncArgs};
+use crate::detach::DETACHED_LOCK_WAIT;
+use crate::duckdb::{failure, int, text, DuckDb, Row};
+use crate::outcome::{Failure, Outcome};
 use crate::record::Recorder;
-use crate::render::{self, Mode};
-use crate::sync::{failure, int, quietly, settings, text};
-use crate::{Failure, Outcome};
-
-/// One file's row of `agnes_upload()`.
-#[derive(Debug, Clone)]
-pub struct FileRow {
-    /// `session` or `local_md`.
-    pub kind: String,
-    pub path: String,
-    pub action: String,
-    pub bytes: Option<u64>,
-    pub error: Option<String>,
-    /// Why it was skipped, the name it went under, secrets removed, gzip.
-    pub note: Option<String>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct UploadSummary {
-    pub dry_run: bool,
-    pub files: Vec<FileRow>,
-    /// Workspace-level notices (`kind = 'notice'` rows, text in `error`).
-    pub notices: Vec<String>,
-}
-
-impl UploadSummary {
-    pub fn with(&self, action: &str) -> Vec<&FileRow> {
-        self.files.iter().filter(|f| f.action == action).collect()
-    }
-
-    pub fn sessions(&self, action: &str) -> Vec<&FileRow> {
-        self.files
-            .iter()
-            .filter(|f| f.kind == "session" && f.action == action)
-            .collect()
-    }
-
-    pub fn local_md(&self, action: &str) -> Option<&FileRow> {
-        self.files
-            .iter()
-            .find(|f| f.kind == "local_md" && f.action == action)
-    }
-}
+use crate::render::{self, quietly, Mode};
+use crate::summary::{FileRow, UploadSummary};
 
 /// Runs `da sync --upload-only`.
 pub fn run(cli: &Cli, args: &SyncArgs, record: Option<&mut Recorder>) -> Result<Outcome, Failure> {
@@ -71,10 +32,7 @@ pub fn summarize(cli: &Cli, args: &SyncArgs) -> Result<UploadSummary, Failure> {
         named.push("dry_run := true".to_string());
     }
     if args.detached_run.is_some() {
-        named.push(format!(
-            "lock_timeout := {}",
-            crate::sync::DETACHED_LOCK_WAIT
-        ));
+        named.push(format!("lock_timeout := {}", DETACHED_LOCK_WAIT));
     }
     query += &named.join(", ");
     query += ")";

@@ -76,7 +76,7 @@ pub enum Error {
 impl Error {
     /// This error as it may be shown: without the token, control characters
     /// escaped. Unchanged when there was nothing to hide.
-    pub fn redacted(self, redactor: &crate::redact::Redactor) -> Error {
+    pub fn redacted(self, redactor: &crate::secrets::redact::Redactor) -> Error {
         let text = self.to_string();
         let clean = redactor.text(&text);
         match clean == text {

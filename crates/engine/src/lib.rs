@@ -5,55 +5,34 @@
 //! (views, parquet footers) comes in through the `Catalog` trait. Uploads
 //! of transcripts and notes need no database at all.
 
-pub mod adopt;
 pub mod cancel;
 pub mod catalog;
 pub mod config;
 pub mod digest;
-pub mod download;
-pub mod durable;
 pub mod error;
-pub mod exchange;
 pub mod hooks;
-pub mod http;
-pub mod ids;
-pub mod layout;
-pub mod lock;
-pub mod manifest;
-pub mod names;
-pub mod plan;
 pub mod progress;
-pub mod quick;
-pub mod redact;
-pub mod remote;
-pub mod replace;
-pub mod rules;
-pub mod runs;
-pub mod scan_views;
-pub mod scrub;
-pub mod servers;
-pub mod signed;
-pub mod state;
+pub mod protocol;
+pub mod secrets;
 pub mod sync;
-pub mod synced;
-pub mod transcripts;
+pub mod transfer;
 pub mod upload;
+pub mod workspace;
 
 pub use cancel::Cancel;
 pub use catalog::{Catalog, Existing, OlderRead, OlderView, ScanGuard};
 pub use config::{Overrides, Settings};
 pub use error::{Error, Result};
-pub use http::Timeouts;
-pub use plan::{Scope, Status};
 pub use progress::{NoProgress, Progress};
-pub use sync::{
-    attach_local, inspect, sync, Action, ManifestRow, RulesOutcome, SyncOptions, SyncReport,
-    TableOutcome,
-};
-pub use synced::{synced_tables, SyncedTable};
-pub use upload::{
-    upload, Action as UploadAction, Kind as UploadKind, UploadOptions, UploadOutcome, UploadReport,
-};
+pub use sync::inspect::{inspect, ManifestRow};
+pub use sync::offline::attach_local;
+pub use sync::plan::{Scope, Status};
+pub use sync::report::{Action, RulesOutcome, SyncReport, TableOutcome};
+pub use sync::run::{sync, SyncOptions};
+pub use sync::synced::{synced_tables, SyncedTable};
+pub use transfer::http::Timeouts;
+pub use upload::report::{Action as UploadAction, Kind as UploadKind, UploadOutcome, UploadReport};
+pub use upload::run::{upload, UploadOptions};
 
 /// The version of agnes, shared by the extension, `da` and the server.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -9,11 +9,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use agnes_engine::ids::{check_table_id, is_safe_item_id};
-use agnes_engine::manifest::{self, HashKind};
-use agnes_engine::plan::{self, Scope};
-use agnes_engine::rules;
-use agnes_engine::state::{read_json, SyncState, TableState};
+use agnes_engine::protocol::bundle;
+use agnes_engine::protocol::ids::{check_table_id, is_safe_item_id};
+use agnes_engine::protocol::manifest::{self, HashKind};
+use agnes_engine::sync::plan::{self, Scope};
+use agnes_engine::workspace::state::{read_json, SyncState, TableState};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{json, Map, Value};
@@ -222,7 +222,7 @@ fn check_manifest(body: &[u8], state: &SyncState) -> Result<(), TestCaseError> {
             prop_assert!(t.entry.invalid.is_none() && check_table_id(&t.entry.id).is_ok());
             // Every part path of a table that is downloaded stays in its folder.
             for part in t.entry.parts.iter().flatten() {
-                prop_assert!(agnes_engine::ids::check_part_path(&part.path).is_ok());
+                prop_assert!(agnes_engine::protocol::ids::check_part_path(&part.path).is_ok());
             }
         }
     }
@@ -269,7 +269,7 @@ fn bundle_value() -> impl Strategy<Value = Value> {
 }
 
 fn check_rules(body: &[u8]) -> Result<(), TestCaseError> {
-    let Ok(rendered) = rules::render(body) else {
+    let Ok(rendered) = bundle::render(body) else {
         return Ok(());
     };
     for name in rendered.files.keys() {
@@ -352,7 +352,7 @@ fn part_path() -> impl Strategy<Value = String> {
 fn accepted_part_paths_stay_in_the_table_folder() {
     use std::path::{Component, Path};
     fuzz("ids::check_part_path", part_path(), |path| {
-        if agnes_engine::ids::check_part_path(&path).is_ok() {
+        if agnes_engine::protocol::ids::check_part_path(&path).is_ok() {
             let p = Path::new(&path);
             prop_assert!(p.is_relative());
             prop_assert!(p.components().all(|c| matches!(c, Component::Normal(_))));

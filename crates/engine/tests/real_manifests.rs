@@ -4,9 +4,9 @@
 
 use std::path::PathBuf;
 
-use agnes_engine::manifest::{self, Manifest};
-use agnes_engine::plan::{plan, Scope, Status};
-use agnes_engine::state::SyncState;
+use agnes_engine::protocol::manifest::{self, Manifest};
+use agnes_engine::sync::plan::{plan, Scope, Status};
+use agnes_engine::workspace::state::SyncState;
 
 fn recorded(generation: &str, who: &str) -> Manifest {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
