@@ -1605,8 +1605,8 @@ def test_damaged_local_file_is_fetched_again(world, record):
     record(
         f"each is fetched again, with a note on its row: `orders` {code(notes['orders'])}; `products` "
         f"{code(notes['products'])}; the untouched table unchanged; the next sync downloads nothing. "
-        "The state records each file's size and modification time when it is put in place (after an "
-        "fsync), and every sync compares them with one stat per table"
+        "The state records each file's size and modification time when it is put in place (on disk "
+        "before the state is written: durable.rs), and every sync compares them with one stat per table"
     )
 
 
