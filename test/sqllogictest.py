@@ -31,7 +31,8 @@ undeclared fails here), `__TEST_DIR__` by a fresh directory per file. Values
 print as DuckDB's runner prints them: NULL, true/false, `(empty)` for the
 empty string.
 
-Each file runs in a fresh in-memory database, hermetically: the AGNES_* and
+Files run from the repository root, as under DuckDB's runner. Each file
+runs in a fresh in-memory database, hermetically: the AGNES_* and
 DA_* variables of the caller are removed, AGNES_CONFIG_DIR points at
 `__TEST_DIR__/config` and AGNES_LOCAL_DIR at `__TEST_DIR__/ws`. That
 workspace exists with the folders a real one has (`user/sessions/`,
@@ -438,7 +439,8 @@ def main() -> int:
     ap.add_argument(
         "--plain",
         action="store_true",
-        help="as DuckDB's own runner: no local server, no AGNES_* variables set",
+        help="as DuckDB's own runner in the community build: no local server, "
+        "only description.yml's test variables set",
     )
     ap.add_argument(
         "--server-mode",
@@ -456,7 +458,11 @@ def main() -> int:
     args = ap.parse_args()
 
     extension = args.extension.resolve()
-    files = sorted(f for p in args.paths for f in (p.rglob("*.test") if p.is_dir() else [p]))
+    found = sorted(f.resolve() for p in args.paths for f in (p.rglob("*.test") if p.is_dir() else [p]))
+    # From the repository root, where DuckDB's runner runs too: the files
+    # name the fixture by paths relative to it.
+    os.chdir(REPO)
+    files = [f.relative_to(REPO) if f.is_relative_to(REPO) else f for f in found]
     counts = {"passed": 0, "failed": 0, "skipped": 0}
     print(
         f"sqllogictest: DuckDB {duckdb.__version__}, {len(files)} files, extension {extension}, "
