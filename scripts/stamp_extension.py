@@ -4,7 +4,8 @@
 DuckDB loads a file only if it ends with the extension footer (DESIGN.md,
 "Footer"): a metadata marker, eight 32-byte fields, then 256 bytes of
 signature, all zero for an unsigned build. The ABI is the stable C API
-(`C_STRUCT`, `C_API_VERSION`) so one build loads in every DuckDB from 1.2 on.
+(`C_STRUCT`, `C_API_VERSION`) so one build loads in every DuckDB agnes runs
+in (1.4.0 on; older ones refuse it at `LOAD`, src/entry.rs).
 
 This is the build used when extension-ci-tools (the submodule DuckDB's
 community build checks out) is absent; with it, the Makefile uses that

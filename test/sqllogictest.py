@@ -15,7 +15,9 @@ Supported records (as in DuckDB's own runner):
                                     T anything); expected rows after `----`,
                                     values separated by tabs; a value
                                     `<REGEX>:pattern` must match whole
-    load PATH                       reopen the session on a database file
+    load PATH [readonly]            reopen the session on a database file,
+                                    deleted first unless `readonly` (then
+                                    opened read-only, as it is)
     restart                         reopen the session on the same database
     mode skip / mode unskip         ignore the records in between
     halt                            stop the file here
@@ -29,7 +31,8 @@ undeclared fails here), `__TEST_DIR__` by a fresh directory per file. Values
 print as DuckDB's runner prints them: NULL, true/false, `(empty)` for the
 empty string.
 
-Each file runs in a fresh in-memory database, hermetically: the AGNES_* and
+Files run from the repository root, as under DuckDB's runner. Each file
+runs in a fresh in-memory database, hermetically: the AGNES_* and
 DA_* variables of the caller are removed, AGNES_CONFIG_DIR points at
 `__TEST_DIR__/config` and AGNES_LOCAL_DIR at `__TEST_DIR__/ws`. That
 workspace exists with the folders a real one has (`user/sessions/`,
@@ -54,10 +57,21 @@ signed URLs on the loopback object store (nothing else may set it).
 A skipped file is a failure under --strict (what `make test` uses): a test
 that did not run proves nothing.
 
-With --plain the runner sees a file as DuckDB's own runner does in a
-setting without agnes's server (the community build): it starts no server
-and sets no AGNES_* variables (the caller's are removed all the same), so
-every file that needs them must skip, and the others must pass.
+The community build runs DuckDB's own runner from the repository root
+with the variables of description.yml's `test_config` set
+(scripts/community_test_env.py): they point agnes at a synced workspace
+checked in under test/fixtures/synced/, which the files that test agnes
+without a server read. A file names each with its value
+(`require-env AGNES_LOCAL_DIR test/fixtures/synced/workspace`), and this
+runner then sets it for that file too. Those files only read the fixture:
+a file that changes anything under test/fixtures/synced/ fails.
+
+With --plain the runner sees a file as DuckDB's own runner does in the
+community build: it starts no server and sets only the community build's
+variables (the caller's AGNES_* variables are removed all the same), so
+every file that needs the server must skip, and the others must pass.
+`--min-passed N` fails the run unless at least N files passed: how many
+files the community build really runs is checked on every change.
 
 Exit status 0 when every file passed, 1 otherwise. The last line reads
 `sqllogictest: N passed, N failed, N skipped`.
@@ -80,6 +94,9 @@ import duckdb
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(REPO / "scripts"))
+
+import community_test_env  # noqa: E402
 
 
 # Variables that tell the runner where its tools are, not the client what to do.
@@ -90,6 +107,9 @@ SET_BY_FILE = {"AGNES_TEST_SERVER_MODE", "AGNES_TEST_ALLOW_LOOPBACK_SIGNED_URLS"
 
 # The folders of a real workspace (CONTRACT.md section 3), made before each file.
 WORKSPACE_FOLDERS = ("user/sessions", "user/duckdb", ".claude")
+
+# The synced workspace the server-free files read, never write.
+FIXTURE = REPO / "test" / "fixtures" / "synced"
 
 
 class Skip(Exception):
@@ -203,16 +223,21 @@ class Session:
     def __init__(self, extension: Path):
         self.extension = extension
         self.path = ":memory:"
+        self.read_only = False
         self.loaded_agnes = False
         self.con = self._connect()
 
     def _connect(self):
-        return duckdb.connect(self.path, config={"allow_unsigned_extensions": "true"})
+        return duckdb.connect(self.path, read_only=self.read_only, config={"allow_unsigned_extensions": "true"})
 
-    def reopen(self, path: str | None = None) -> None:
+    def reopen(self, path: str | None = None, read_only: bool = False) -> None:
         self.con.close()
         if path is not None:
-            self.path = path
+            self.path, self.read_only = path, read_only
+            if not read_only and path != ":memory:":
+                # As DuckDB's runner: `load` starts from an empty file.
+                for stale in (Path(path), Path(path + ".wal")):
+                    stale.unlink(missing_ok=True)
         self.con = self._connect()
         if self.loaded_agnes:
             self.load_agnes()
@@ -285,20 +310,44 @@ def rows_match(actual: list[list[str]], expected: list[list[str]]) -> bool:
     )
 
 
+def fixture_snapshot() -> dict[str, tuple[int, int]]:
+    """Every path under the fixture with its size and modification time."""
+    return {
+        p.relative_to(FIXTURE).as_posix(): (p.stat().st_size if p.is_file() else -1, p.stat().st_mtime_ns)
+        for p in FIXTURE.rglob("*")
+    }
+
+
 def run_file(path: Path, extension: Path, plain: bool = False, server_mode: str = "0.84") -> str:
     """Runs one file; returns 'passed' or 'skipped', raises Failure."""
+    before = fixture_snapshot()
+    try:
+        return run_records(path, extension, plain, server_mode)
+    finally:
+        changed = sorted(set(before.items()) ^ set(fixture_snapshot().items()))
+        if changed:
+            names = sorted({name for name, _ in changed})
+            raise Failure(f"{path}: changed the checked-in fixture {FIXTURE.relative_to(REPO)}: {', '.join(names)}")
+
+
+def run_records(path: Path, extension: Path, plain: bool, server_mode: str) -> str:
     records = parse(path.read_text(encoding="utf-8"))
     test_dir = Path(tempfile.mkdtemp(prefix="agnes-slt-"))
     saved_environ = dict(os.environ)
     for name in list(os.environ):
         if name.startswith(("AGNES_", "DA_")) and name not in INFRASTRUCTURE:
             del os.environ[name]
-    if not plain:
+    community = community_test_env.read()
+    if plain:
+        os.environ.update(community)
+    else:
         workspace = test_dir / "ws"
         for folder in WORKSPACE_FOLDERS:
             (workspace / folder).mkdir(parents=True)
         os.environ.update(AGNES_CONFIG_DIR=str(test_dir / "config"), AGNES_LOCAL_DIR=str(workspace))
-    env = dict(os.environ, __TEST_DIR__=str(test_dir), AGNES_TEST_SERVER_MODE=server_mode)
+    env = dict(os.environ, __TEST_DIR__=str(test_dir))
+    if not plain:
+        env["AGNES_TEST_SERVER_MODE"] = server_mode
     declared: set[str] = set()
     servers = []
     session = Session(extension)
@@ -318,6 +367,9 @@ def run_file(path: Path, extension: Path, plain: bool = False, server_mode: str 
                     env[name] = value
                     if name != "AGNES_TEST_SERVER_MODE":
                         os.environ[name] = value
+                if not plain and value is not None and community.get(name) == value:
+                    # As the community build sets it (the synced fixture).
+                    env[name] = os.environ[name] = value
                 if name == "AGNES_TEST_SERVER" and name not in env and not plain:
                     servers.append(start_server(test_dir, env))
                 if name not in env or (value is not None and env[name] != value):
@@ -329,7 +381,8 @@ def run_file(path: Path, extension: Path, plain: bool = False, server_mode: str 
                 else:
                     session.con.execute(f"LOAD {current.args[0]}")
             elif current.kind == "load":
-                session.reopen(substitute(current.args[0], env, declared) if current.args else ":memory:")
+                path = substitute(current.args[0], env, declared) if current.args else ":memory:"
+                session.reopen(path, read_only=current.args[1:] == ["readonly"])
             elif current.kind == "restart":
                 session.reopen()
             else:
@@ -386,7 +439,8 @@ def main() -> int:
     ap.add_argument(
         "--plain",
         action="store_true",
-        help="as DuckDB's own runner: no local server, no AGNES_* variables set",
+        help="as DuckDB's own runner in the community build: no local server, "
+        "only description.yml's test variables set",
     )
     ap.add_argument(
         "--server-mode",
@@ -394,10 +448,21 @@ def main() -> int:
         default="0.84",
         help="the Agnes server the local server behaves as, unless a file pins it",
     )
+    ap.add_argument(
+        "--min-passed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="fail unless at least N files passed (not skipped)",
+    )
     args = ap.parse_args()
 
     extension = args.extension.resolve()
-    files = sorted(f for p in args.paths for f in (p.rglob("*.test") if p.is_dir() else [p]))
+    found = sorted(f.resolve() for p in args.paths for f in (p.rglob("*.test") if p.is_dir() else [p]))
+    # From the repository root, where DuckDB's runner runs too: the files
+    # name the fixture by paths relative to it.
+    os.chdir(REPO)
+    files = [f.relative_to(REPO) if f.is_relative_to(REPO) else f for f in found]
     counts = {"passed": 0, "failed": 0, "skipped": 0}
     print(
         f"sqllogictest: DuckDB {duckdb.__version__}, {len(files)} files, extension {extension}, "
@@ -415,7 +480,9 @@ def main() -> int:
             print(f"  FAILED  {f}\n{e}")
         counts[outcome] += 1
     print(f"sqllogictest: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
-    bad = counts["failed"] or not files or (args.strict and counts["skipped"])
+    if counts["passed"] < args.min_passed:
+        print(f"sqllogictest: only {counts['passed']} files passed, at least {args.min_passed} must")
+    bad = counts["failed"] or not files or (args.strict and counts["skipped"]) or counts["passed"] < args.min_passed
     return 1 if bad else 0
 
 

@@ -166,7 +166,16 @@ impl<const BY_QUERY: bool> VTab for Scan<BY_QUERY> {
                     .map(|v| v.to_string())
                     .collect()
             });
-        let first = bind.get_parameter(0).to_string();
+        // A NULL read as text throws in DuckDB, through Rust: the host aborts.
+        let first = bind.get_parameter(0);
+        let first = (!first.is_null()).then(|| first.to_string());
+        let null_argument = first.is_none().then(|| match BY_QUERY {
+            false => format!("{NAME}: the table id is NULL; name a table: {NAME}('orders')"),
+            true => format!(
+                "{QUERY_NAME}: the query is NULL; give its text: {QUERY_NAME}('SELECT ...')"
+            ),
+        });
+        let first = first.unwrap_or_default();
         let (table, query) = match BY_QUERY {
             false => (Some(first), None),
             true => (None, Some(first)),
@@ -178,9 +187,9 @@ impl<const BY_QUERY: bool> VTab for Scan<BY_QUERY> {
             table,
             query,
             columns: Vec::new(),
-            failed: None,
+            failed: null_argument,
         };
-        {
+        if bound.failed.is_none() {
             match Self::learn_columns(&bound) {
                 Ok(columns) if !columns.is_empty() => bound.columns = columns,
                 Ok(_) => bound.failed = Some("agnes_scan: the server gave no columns".into()),

@@ -1,6 +1,7 @@
 //! `agnes_tables()`: the tables this workspace has synced, each queryable by
 //! its name in this session (through agnes's view, or when there is none,
-//! the replacement scan of names.rs). Reads only the local sync state.
+//! the replacement scan of names.rs). Reads only the local sync state, and
+//! not even that when the database forbids external access (src/access.rs).
 
 use crate::rows::{Call, Cell, Kind, RowFunction};
 
@@ -17,6 +18,7 @@ impl RowFunction for Tables {
     ];
 
     fn run(call: Call) -> Result<Vec<Vec<Cell>>, String> {
+        crate::access::check(&call.host)?;
         Ok(call
             .host
             .names

@@ -7,6 +7,7 @@ repository's layout stands in for the real one, which is signed).
 Checks the debug build `make test` makes; `make release` stamps the same way."""
 
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -194,8 +195,9 @@ def test_description_and_workflow_agree_with_the_build():
     assert (extension["language"], extension["build"]) == ("Rust", "cargo")
     assert set(extension["requires_toolchains"].split(";")) == {"rust", "python3"}
     excluded = set(filter(None, extension["excluded_platforms"].split(";")))
-    # Only what cannot work at all: nothing an analyst's DuckDB runs on.
-    assert excluded == {"wasm_mvp", "wasm_eh", "wasm_threads"}
+    # What cannot work at all (the browser), and MinGW, which ci-tools would
+    # label a build for MSVC (README, "DuckDB's community build").
+    assert excluded == {"wasm_mvp", "wasm_eh", "wasm_threads", "windows_amd64_mingw"}
     hello = description["docs"]["hello_world"]
     for function in ("agnes_version()", "agnes_manifest()", "agnes_sync()"):
         assert function in hello
@@ -209,6 +211,73 @@ def test_description_and_workflow_agree_with_the_build():
     assert inputs["ci_tools_version"] == job["uses"].rsplit("@", 1)[1]
     assert set(inputs["exclude_archs"].split(";")) == excluded
     assert set(inputs["extra_toolchains"].split(";")) == {"rust", "python3"}
+    assert json.loads(inputs["test_config"]) == json.loads(extension["test_config"])
     # The submodule follows the same extension-ci-tools branch.
     gitmodules = (REPO / ".gitmodules").read_text()
     assert f"branch = {inputs['ci_tools_version']}" in gitmodules
+
+
+def test_description_has_no_comments_and_marks_what_the_owner_fills_in():
+    """description.yml goes to the community repository as it is, and is
+    shown there: no comments, and the owner's fields are plain placeholders."""
+    import yaml
+
+    text = (REPO / "description.yml").read_text()
+    assert not [line for line in text.splitlines() if line.lstrip().startswith("#")]
+    description = yaml.safe_load(text)
+    placeholders = [description["repo"]["github"], description["repo"]["ref"], *description["extension"]["maintainers"]]
+    assert all("REPLACE_WITH_" in p for p in placeholders), placeholders
+
+
+def test_the_community_test_variables_name_the_fixture():
+    """The community build exports test_config's test_env_variables; the
+    Makefile and test/sqllogictest.py read them with a plain pattern
+    (scripts/community_test_env.py), which must agree with a YAML parser,
+    and they must name the checked-in fixture, relative to the repository."""
+    import yaml
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    import community_test_env
+
+    config = json.loads(yaml.safe_load((REPO / "description.yml").read_text())["extension"]["test_config"])
+    variables = community_test_env.read()
+    assert variables == config["test_env_variables"]
+    assert variables == {
+        "AGNES_LOCAL_DIR": "test/fixtures/synced/workspace",
+        "AGNES_CONFIG_DIR": "test/fixtures/synced/config",
+    }
+    assert (REPO / variables["AGNES_LOCAL_DIR"] / ".agnes").is_dir()
+    assert (REPO / variables["AGNES_CONFIG_DIR"] / "config.yaml").is_file()
+    printed = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "community_test_env.py")], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert printed == [f"{k}={v}" for k, v in variables.items()]
+
+
+# Named parameters the user never gives: agnes's own views over agnes_scan() set them.
+INTERNAL_PARAMETERS = {"max_rows", "known_rows"}
+
+
+def test_the_extended_description_names_every_function_and_parameter():
+    """Each agnes function the extension registers, and each of its named
+    parameters, is named in description.yml's extended description, which
+    states the DuckDB versions agnes runs in."""
+    import yaml
+
+    text = yaml.safe_load((REPO / "description.yml").read_text())["docs"]["extended_description"]
+    con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+    con.execute(f"LOAD '{EXTENSION}'")
+    functions = con.execute(
+        "SELECT function_name, parameters FROM duckdb_functions() WHERE function_name LIKE 'agnes%'"
+    ).fetchall()
+    con.close()
+    assert len(functions) == 7, functions
+    missing = []
+    for name, parameters in functions:
+        if f"`{name}(" not in text:
+            missing.append(f"{name}()")
+        for parameter in set(parameters) - INTERNAL_PARAMETERS - {"col0"}:
+            if f"`{parameter}`" not in text:
+                missing.append(f"{name}: {parameter}")
+    assert not missing, f"not in description.yml's extended_description: {missing}"
+    assert "DuckDB 1.4.0 and newer" in text and "1.2" not in text

@@ -138,36 +138,115 @@ def test_no_files_is_a_failure(tmp_path):
     assert result.returncode == 1
 
 
-def test_plain_starts_no_server_and_sets_no_agnes_variables(tmp_path):
-    """--plain is DuckDB's own runner without agnes's server: files that
-    need the server or the runner's workspace skip; without --plain the
-    runner provides both."""
-    needs_workspace = "require-env AGNES_LOCAL_DIR\n\nquery I\nSELECT length('${AGNES_LOCAL_DIR}') > 0\n----\ntrue\n"
+def test_plain_starts_no_server_and_sets_only_the_community_variables(tmp_path):
+    """--plain is DuckDB's own runner as the community build runs it: no
+    agnes server, no workspace of the runner's own, only the variables of
+    description.yml's test_config (the synced fixture); without --plain the
+    runner provides a fresh workspace, and the fixture to a file that names it."""
+    needs_workspace = "require-env AGNES_LOCAL_DIR\n\nquery T\nSELECT '${AGNES_LOCAL_DIR}'\n----\n<REGEX>:.*agnes-slt-.*ws\n"
     provided = run(tmp_path, needs_workspace, "--strict")
     assert provided.returncode == 0 and "1 passed, 0 failed, 0 skipped" in provided.stdout, provided.stdout
     plain = run(tmp_path, needs_workspace, "--plain")
-    assert plain.returncode == 0 and "0 passed, 0 failed, 1 skipped" in plain.stdout, plain.stdout
-    assert "require-env AGNES_LOCAL_DIR" in plain.stdout
+    assert "0 passed, 1 failed" in plain.stdout and "test/fixtures/synced/workspace" in plain.stdout, plain.stdout
+
+    names_fixture = (
+        "require-env AGNES_LOCAL_DIR test/fixtures/synced/workspace\n\n"
+        "query T\nSELECT '${AGNES_LOCAL_DIR}'\n----\ntest/fixtures/synced/workspace\n"
+    )
+    for mode in ("--plain", "--strict"):
+        result = run(tmp_path, names_fixture, mode)
+        assert "1 passed, 0 failed, 0 skipped" in result.stdout, (mode, result.stdout)
 
     needs_server = "require-env AGNES_TEST_SERVER\n\nquery I\nSELECT 1\n----\n1\n"
     plain = run(tmp_path, needs_server, "--plain")
     assert "0 passed, 0 failed, 1 skipped" in plain.stdout, plain.stdout
+    pinned = "require-env AGNES_TEST_SERVER_MODE\n\nquery I\nSELECT 1\n----\n1\n"
+    assert "1 skipped" in run(tmp_path, pinned, "--plain").stdout
+
+
+def test_a_file_that_changes_the_fixture_fails(tmp_path):
+    """The synced fixture is read by every runner; a file that writes there
+    (here an online sync, which takes the workspace's lock) fails, and says what changed."""
+    extension = REPO / "build" / "debug" / "agnes.duckdb_extension"
+    lock = REPO / "test" / "fixtures" / "synced" / "workspace" / ".agnes" / "lock"
+    text = (
+        "require-env AGNES_LOCAL_DIR test/fixtures/synced/workspace\n\n"
+        "require-env AGNES_CONFIG_DIR test/fixtures/synced/config\n\n"
+        "require agnes\n\n"
+        "statement error\nSELECT * FROM agnes_sync(server := 'http://127.0.0.1:9', token := 't')\n----\nmanifest fetch\n"
+    )
+    try:
+        result = run(tmp_path, text, "--plain", "--extension", str(extension))
+    finally:
+        lock.unlink(missing_ok=True)
+    assert result.returncode == 1
+    assert "changed the checked-in fixture test/fixtures/synced: workspace/.agnes" in result.stdout, result.stdout
+    assert "workspace/.agnes/lock" in result.stdout
+
+
+def test_min_passed_fails_a_run_with_fewer(tmp_path):
+    one = "query I\nSELECT 1\n----\n1\n"
+    assert run(tmp_path, one, "--min-passed", "1").returncode == 0
+    short = run(tmp_path, one, "--min-passed", "2")
+    assert short.returncode == 1
+    assert "only 1 files passed, at least 2 must" in short.stdout, short.stdout
+
+
+def test_load_readonly_reopens_a_file_as_it_is(tmp_path):
+    """`load PATH` starts from an empty file, as in DuckDB's runner;
+    `load PATH readonly` opens the one there, read-only."""
+    text = """
+load __TEST_DIR__/db.duckdb
+
+statement ok
+CREATE TABLE kept AS SELECT 7 AS v
+
+load __TEST_DIR__/db.duckdb readonly
+
+query I
+SELECT v FROM kept
+----
+7
+
+statement error
+CREATE TABLE other AS SELECT 1
+----
+read-only
+
+load __TEST_DIR__/db.duckdb
+
+statement error
+SELECT v FROM kept
+----
+kept
+"""
+    result = run(tmp_path, text)
+    assert result.returncode == 0, result.stdout
 
 
 SQL_TESTS = REPO / "test" / "sql"
 
 
-def declared_variables(test: Path) -> list[str]:
-    return [line.split()[1] for line in test.read_text().splitlines() if line.startswith("require-env ")]
+def community_variables() -> dict[str, str]:
+    sys.path.insert(0, str(REPO / "scripts"))
+    import community_test_env
+
+    return community_test_env.read()
 
 
-def test_sql_suite_skips_cleanly_without_the_server(tmp_path):
-    """The SQL tests as a runner without agnes's server sees them (DuckDB's
-    community build): each file that needs the server's variables skips,
-    the rest pass, none fails, and nothing is written where the runner runs."""
+def declared_variables(test: Path) -> list[tuple[str, ...]]:
+    return [tuple(line.split()[1:]) for line in test.read_text().splitlines() if line.startswith("require-env ")]
+
+
+def test_sql_suite_as_the_community_build_runs_it(tmp_path):
+    """The SQL tests as DuckDB's runner sees them in the community build:
+    each file that needs agnes's server (any variable but the community
+    build's own, with its value) skips, the rest pass, none fails, and
+    nothing is written where the runner was started."""
     extension = REPO / "build" / "debug" / "agnes.duckdb_extension"
+    community = set(community_variables().items())
     files = sorted(SQL_TESTS.glob("*.test"))
-    needing = [f for f in files if declared_variables(f)]
+    needing = [f for f in files if not set(declared_variables(f)) <= community]
     assert needing and len(needing) < len(files)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AGNES_", "DA_"))}
     cwd = tmp_path / "cwd"
@@ -183,5 +262,5 @@ def test_sql_suite_skips_cleanly_without_the_server(tmp_path):
     expected = f"{len(files) - len(needing)} passed, 0 failed, {len(needing)} skipped"
     assert expected in result.stdout, result.stdout
     for f in needing:
-        assert f"SKIPPED {f}" in result.stdout, f
+        assert f"SKIPPED {f.relative_to(REPO)}" in result.stdout, f
     assert list(cwd.iterdir()) == []
