@@ -162,9 +162,9 @@ fn outcomes(
         let line = lines.next_if(|l| l.id == t.id.as_ref());
         let synced = line.filter(|l| l.held != Held::None);
         let status = match () {
-            _ if listing.server_only(t) => Status::ServerOnly,
+            _ if t.server_only => Status::ServerOnly,
             _ if t.remote => Status::Remote,
-            _ if !listing.subscribed(&t.id) => Status::NotSubscribed,
+            _ if !t.subscribed => Status::NotSubscribed,
             _ => match synced {
                 None => Status::New,
                 Some(l) if l.stamp.is_none() => Status::Missing,
@@ -225,17 +225,10 @@ fn outcomes(
 /// manifest, which is parsed only when one of them can apply: a subscribed
 /// name the manifest does not list, or no listed table subscribed.
 fn notices(listing: &Listing, body: &[u8]) -> Vec<String> {
-    let Some(names) = &listing.subscriptions else {
+    if listing.subscriptions.is_none() {
         return Vec::new();
-    };
-    let listed = |name: &str| {
-        listing
-            .tables
-            .binary_search_by(|t| t.id.as_ref().cmp(name))
-            .is_ok()
-    };
-    let quiet =
-        names.iter().all(|n| listed(n)) && listing.tables.iter().any(|t| listing.subscribed(&t.id));
+    }
+    let quiet = listing.unlisted == 0 && listing.tables.iter().any(|t| t.subscribed);
     if quiet {
         return Vec::new();
     }
