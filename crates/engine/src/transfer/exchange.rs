@@ -37,11 +37,19 @@ const IN_FLIGHT: usize = 4;
 /// How long a kept reading thread waits for its next exchange.
 const IDLE_FOR: Duration = Duration::from_secs(5);
 
+/// How long after its last exchange a kept reader is handed another. Well
+/// inside `IDLE_FOR`, whose wait starts only after that exchange's end
+/// reached the caller: a job is never sent to a thread about to time out,
+/// which would drop it unanswered.
+const REUSE_WITHIN: Duration = Duration::from_secs(3);
+
 /// A reading thread: it takes exchanges one after another.
 struct Reader {
     jobs: Sender<Job>,
     /// Buffers handed back, kept across its exchanges.
     recycle: SyncSender<Vec<u8>>,
+    /// When its last exchange ended.
+    kept: Instant,
     #[cfg(test)]
     thread: thread::ThreadId,
 }
@@ -68,15 +76,18 @@ impl Reader {
         Ok(Reader {
             jobs,
             recycle,
+            kept: Instant::now(),
             #[cfg(test)]
             thread: _handle.thread().id(),
         })
     }
 
-    /// Hands `job` to the calling thread's idle reader, or to a new one
-    /// (the idle one may have ended meanwhile).
+    /// Hands `job` to the calling thread's idle reader while it surely
+    /// still waits, or to a new one.
     fn take(job: Job) -> io::Result<Reader> {
-        let idle = IDLE.with(|r| r.borrow_mut().take());
+        let idle = IDLE
+            .with(|r| r.borrow_mut().take())
+            .filter(|r| r.kept.elapsed() < REUSE_WITHIN);
         let job = match idle {
             Some(reader) => match reader.jobs.send(job) {
                 Ok(()) => return Ok(reader),
@@ -93,7 +104,8 @@ impl Reader {
     }
 
     /// Keeps this reader for the calling thread's next exchange.
-    fn keep(self) {
+    fn keep(mut self) {
+        self.kept = Instant::now();
         IDLE.with(|r| *r.borrow_mut() = Some(self));
     }
 }
@@ -595,9 +607,19 @@ mod tests {
         assert_eq!(idle_reader(), None);
         let url = server(10, 10, Duration::ZERO);
         assert_eq!(read_all(&url, &Cancel::new(), bounds()).0.unwrap(), 10);
+        let fresh = idle_reader().expect("kept after a whole body");
+        assert_ne!(fresh, kept, "a new thread after it");
+        // One idle too long may be timing out: not handed another job.
+        IDLE.with(|r| {
+            if let Some(r) = r.borrow_mut().as_mut() {
+                r.kept -= REUSE_WITHIN;
+            }
+        });
+        let url = server(10, 10, Duration::ZERO);
+        assert_eq!(read_all(&url, &Cancel::new(), bounds()).0.unwrap(), 10);
         assert!(
-            idle_reader().is_some_and(|t| t != kept),
-            "a new thread after it"
+            idle_reader().is_some_and(|t| t != fresh),
+            "not the aged one"
         );
     }
 
