@@ -191,10 +191,15 @@ fn run(
     }
     // A no-op sync writes nothing: the hook path runs at every session start.
     if state.state.tables != before || state.is_new() || adoption.changed_state() {
-        // The downloads reach the disk before the state vouches for them.
-        let saved = crate::workspace::durable::batch(&parquet_dir)
-            .map_err(Error::io("flush the downloads in", &parquet_dir))
-            .and_then(|()| state.save());
+        // The downloads reach the disk before the state vouches for them;
+        // with none (removals, adoption) there is nothing to flush.
+        let downloaded = outcomes.iter().any(|o| o.action == Action::Downloaded);
+        let flushed = match downloaded {
+            true => crate::workspace::durable::batch(&parquet_dir)
+                .map_err(Error::io("flush the downloads in", &parquet_dir)),
+            false => Ok(()),
+        };
+        let saved = flushed.and_then(|()| state.save());
         if let Err(e) = saved {
             // The report still comes back, with the failed step on its rows.
             notices.push(state_not_written(
